@@ -1,0 +1,138 @@
+"""Make sure the default tile source (data/01_raw/eurosat) has tiles.
+
+Order: tiles already there -> keep them; ../shared/data/eurosat-sample (or the full eurosat with
+``--full``) beside the project -> link it; otherwise download the official EuroSAT RGB archive,
+verify its checksum and extract it. Usage::
+
+    python -m aerial_kedro.data_setup [--full] [--url URL --checksum sha256:HEX|md5:HEX]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+EUROSAT_URL = os.environ.get("EUROSAT_URL", "https://madm.dfki.de/files/sentinel/EuroSAT.zip")
+# The checksum the EuroSAT authors' archive is published with (torchvision / torchgeo pin the same).
+EUROSAT_CHECKSUM = os.environ.get("EUROSAT_CHECKSUM", "md5:c8fa014336c82ac7804f0398fcb19387")
+TILE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+
+
+class ChecksumError(ValueError):
+    """A downloaded archive whose checksum differs from the expected one."""
+
+
+def has_tiles(folder: Path) -> bool:
+    """True when ``folder`` holds at least one class sub-folder with an image file."""
+    if not folder.is_dir():
+        return False
+    return any(
+        child.is_file() and child.suffix.lower() in TILE_SUFFIXES
+        for class_dir in folder.iterdir()
+        if class_dir.is_dir()
+        for child in class_dir.iterdir()
+    )
+
+
+def file_checksum(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, checksum: str) -> None:
+    """``checksum`` is ``sha256:<hex>`` or ``md5:<hex>``; raise ``ChecksumError`` on mismatch."""
+    algorithm, _, expected = checksum.partition(":")
+    if algorithm not in ("sha256", "md5") or not expected:
+        raise ValueError(f"checksum '{checksum}' must look like sha256:<hex> or md5:<hex>")
+    actual = file_checksum(path, algorithm)
+    if actual != expected.lower():
+        raise ChecksumError(f"{path.name}: {algorithm} {actual} != expected {expected}")
+
+
+def download(url: str, target: Path, timeout: float = 60.0) -> Path:
+    logger.info("Downloading %s", url)
+    with urllib.request.urlopen(url, timeout=timeout) as response, target.open("wb") as out:  # noqa: S310
+        shutil.copyfileobj(response, out, length=1 << 20)
+    return target
+
+
+def find_class_root(folder: Path) -> Path:
+    """The folder whose sub-folders are the classes (EuroSAT.zip nests them under ``2750/``)."""
+    for candidate in [folder, *sorted(path for path in folder.rglob("*") if path.is_dir())]:
+        if has_tiles(candidate):
+            return candidate
+    raise ValueError(f"No class folders with image tiles inside {folder}")
+
+
+def download_eurosat(destination: Path, url: str = EUROSAT_URL, checksum: str = EUROSAT_CHECKSUM) -> Path:
+    """Download, verify and extract the archive so that ``destination/<Class>/<tile>`` exists."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
+        archive = download(url, Path(scratch) / "eurosat.zip")
+        verify_checksum(archive, checksum)
+        extracted = Path(scratch) / "extracted"
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(extracted)
+        root = find_class_root(extracted)
+        if destination.is_symlink() or destination.exists():
+            _remove(destination)
+        shutil.move(str(root), destination)
+    logger.info("EuroSAT tiles in %s", destination)
+    return destination
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+
+
+def ensure_tiles(
+    destination: Path,
+    shared_data: Path,
+    full: bool = False,
+    url: str = EUROSAT_URL,
+    checksum: str = EUROSAT_CHECKSUM,
+) -> Path:
+    """Populate ``destination`` (see module docstring); return where the tiles are."""
+    if has_tiles(destination):
+        logger.info("Tiles already in %s", destination)
+        return destination
+    shared = shared_data / ("eurosat" if full else "eurosat-sample")
+    if has_tiles(shared):
+        if destination.is_symlink() or destination.exists():
+            _remove(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.symlink_to(shared.resolve(), target_is_directory=True)
+        logger.info("Linked %s -> %s", destination, shared.resolve())
+        return destination
+    return download_eurosat(destination, url, checksum)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--destination", type=Path, default=Path("data/01_raw/eurosat"))
+    parser.add_argument("--shared-data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--full", action="store_true", help="link all 27,000 tiles instead of the 300-tile sample")
+    parser.add_argument("--url", default=EUROSAT_URL)
+    parser.add_argument("--checksum", default=EUROSAT_CHECKSUM)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ensure_tiles(args.destination, args.shared_data, args.full, args.url, args.checksum)
+
+
+if __name__ == "__main__":
+    main()

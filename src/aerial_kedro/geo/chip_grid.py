@@ -1,0 +1,608 @@
+"""A chip grid anchored to a global grid in each raster's CRS, planning and reading chips.
+
+Grid convention
+---------------
+A chip is ``chip_px`` x ``chip_px`` pixels at ``resolution`` CRS units per pixel, so its
+ground size is ``size = chip_px * resolution`` (64 px * 10 m = 640 m). The grid is anchored
+at the CRS origin (0, 0), independent of any raster:
+
+* ``col = floor(x / size)``  - columns count eastward from x = 0;
+* ``row = floor(-y / size)`` - rows count southward from y = 0, like image rows.
+
+Chip ``(row, col)`` covers ``x in [col * size, (col + 1) * size]`` and
+``y in [-(row + 1) * size, -row * size]``. North of the equator (UTM north zones) the
+row numbers are therefore negative. Because the grid does not depend on a raster's
+origin, the same ground square always gets the same id, ``f"{crs_key}_{row}_{col}"``
+(``crs_key`` is the EPSG code, e.g. ``"32633_-8717_849"``), whichever raster it is read
+from. A class map with one pixel per chip is then a plain array indexed by
+``(row - row0, col - col0)`` with the transform of :meth:`ChipGrid.transform_for`.
+
+Mosaics
+-------
+:func:`plan_chips` plans over the *union* of several rasters that share a CRS: a chip is
+produced if it lies fully inside the union of the rasters' footprints, and it lists every
+raster that overlaps it. :class:`ChipReader` reads the chip's ground window from each of
+those rasters and mosaics them (the first raster listed wins where they overlap), so a
+scene split into tiles gives the same chips, pixel for pixel, as the whole scene. Rasters
+whose pixel grid is not aligned with the target grid (another resolution, a shifted
+origin or another CRS) are read through a ``WarpedVRT`` that resamples them onto it.
+
+Everything planned is plain values (:class:`Chip`, :class:`RasterMeta`, ``to_dict``),
+so chips can be shipped to Spark tasks as rows; the pixels are read on the executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform as warp_transform
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+# Relative tolerance (fraction of a pixel / chip) for float coordinates.
+_EPS = 1e-6
+
+RasterSource = Any  # a path string / PathLike accepted by rasterio.open
+
+
+class RasterError(Exception):
+    """A raster that cannot be used: unreadable, not georeferenced, too few bands..."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"raster {self.path!r}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ChipGrid:
+    """The global chip grid: ``chip_px`` pixels of ``resolution`` CRS units per chip side."""
+
+    chip_px: int = 64
+    resolution: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.chip_px <= 0 or not self.resolution > 0:
+            raise ValueError(f"invalid chip grid {self.chip_px} px x {self.resolution}")
+
+    @property
+    def size(self) -> float:
+        """Chip side on the ground, in CRS units (metres for UTM)."""
+        return self.chip_px * self.resolution
+
+    def index_of(self, x: float, y: float) -> tuple[int, int]:
+        """``(row, col)`` of the chip containing the point ``(x, y)``."""
+        return chip_index(x, y, self.size)
+
+    def bounds_of(self, row: int, col: int) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of chip ``(row, col)``."""
+        return chip_bounds(row, col, self.size)
+
+    def transform_for(self, row0: int, col0: int) -> Affine:
+        """Transform of a raster with one pixel per chip whose top-left pixel is ``(row0, col0)``."""
+        return grid_transform(row0, col0, self.size)
+
+    def chips_inside(
+        self, bounds: tuple[float, float, float, float]
+    ) -> tuple[range, range]:
+        """``(rows, cols)`` ranges of the chips fully inside ``(minx, miny, maxx, maxy)``."""
+        return chips_inside(bounds, self.size)
+
+
+def chip_index(x: float, y: float, size: float) -> tuple[int, int]:
+    """``(row, col)`` of the chip of side ``size`` containing ``(x, y)``: ``floor(-y/size), floor(x/size)``."""
+    return math.floor(-y / size), math.floor(x / size)
+
+
+def chip_bounds(row: int, col: int, size: float) -> tuple[float, float, float, float]:
+    """``(minx, miny, maxx, maxy)`` of chip ``(row, col)`` on the grid of side ``size``."""
+    return col * size, -(row + 1) * size, (col + 1) * size, -row * size
+
+
+def grid_transform(row0: int, col0: int, size: float) -> Affine:
+    """Affine transform of a one-pixel-per-chip raster whose top-left pixel is chip ``(row0, col0)``."""
+    return Affine(size, 0.0, col0 * size, 0.0, -size, -row0 * size)
+
+
+def chips_inside(bounds: tuple[float, float, float, float], size: float) -> tuple[range, range]:
+    """Rows and columns of the chips lying fully inside ``bounds`` (may be empty ranges)."""
+    minx, miny, maxx, maxy = bounds
+    col_first = math.ceil(minx / size - _EPS)
+    col_stop = math.floor(maxx / size + _EPS)
+    row_first = math.ceil(-maxy / size - _EPS)
+    row_stop = math.floor(-miny / size + _EPS)
+    return range(row_first, max(row_first, row_stop)), range(col_first, max(col_first, col_stop))
+
+
+def crs_key(crs: CRS | str) -> str:
+    """Short stable key of a CRS for chip ids: the EPSG code, else a hash of its WKT."""
+    crs = CRS.from_user_input(crs)
+    epsg = crs.to_epsg()
+    if epsg is not None:
+        return str(epsg)
+    return "crs" + hashlib.sha1(crs.to_wkt().encode()).hexdigest()[:10]
+
+
+def crs_string(crs: CRS | str) -> str:
+    """``"EPSG:nnnn"`` when the CRS has an EPSG code, else its WKT (round-trips via CRS.from_user_input)."""
+    crs = CRS.from_user_input(crs)
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+
+def chip_id(crs: CRS | str, row: int, col: int) -> str:
+    """Stable chip id ``f"{crs_key}_{row}_{col}"``, e.g. ``"32633_-8717_849"``."""
+    return f"{crs_key(crs)}_{row}_{col}"
+
+
+# --------------------------------------------------------------------------- rasters
+
+
+@dataclass(frozen=True)
+class RasterMeta:
+    """What planning needs to know about one raster (plain values, picklable)."""
+
+    path: str
+    crs: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    transform: tuple[float, float, float, float, float, float]
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def res(self) -> tuple[float, float]:
+        a, _, _, _, e, _ = self.transform
+        return abs(a), abs(e)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["transform"] = list(self.transform)
+        data["bounds"] = list(self.bounds)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RasterMeta:
+        values = dict(data)
+        values["transform"] = tuple(float(v) for v in values["transform"])
+        values["bounds"] = tuple(float(v) for v in values["bounds"])
+        return cls(**values)
+
+
+def _open(path: RasterSource, opener: Callable | None = None) -> rasterio.DatasetReader:
+    if opener is None:
+        return rasterio.open(path)
+    return rasterio.open(path, opener=opener)
+
+
+def inspect_raster(
+    path: RasterSource,
+    *,
+    min_bands: int = 3,
+    allow_geographic: bool = False,
+    opener: Callable | None = None,
+) -> RasterMeta:
+    """Read a raster's georeferencing; raise :class:`RasterError` if it cannot be chipped.
+
+    ``path`` is passed to ``rasterio.open`` unchanged, so GDAL paths such as ``/vsiaz/...``
+    or ``/vsicurl/...`` work; ``opener`` (e.g. ``fsspec_filesystem.open``) is passed on too.
+    """
+    name = str(path)
+    try:
+        with _open(path, opener) as ds:
+            crs, transform = ds.crs, ds.transform
+            meta = RasterMeta(
+                path=name,
+                crs=crs_string(crs) if crs else "",
+                width=ds.width,
+                height=ds.height,
+                count=ds.count,
+                dtype=ds.dtypes[0],
+                nodata=None if ds.nodata is None else float(ds.nodata),
+                transform=tuple(transform)[:6],
+                bounds=tuple(ds.bounds),
+            )
+    except RasterError:
+        raise
+    except Exception as exc:  # rasterio/GDAL raise several types for unreadable files
+        raise RasterError(name, f"cannot be opened as a raster ({type(exc).__name__}: {exc})") from exc
+    if not crs:
+        raise RasterError(name, "has no CRS (not georeferenced); cannot place it on the chip grid")
+    if transform.is_identity:
+        raise RasterError(name, "has no geotransform (not georeferenced)")
+    if transform.b != 0 or transform.d != 0:
+        raise RasterError(name, "has a rotated/sheared geotransform, which is not supported")
+    if CRS.from_user_input(meta.crs).is_geographic and not allow_geographic:
+        raise RasterError(
+            name, f"has a geographic CRS ({meta.crs}, degrees); reproject it to a projected CRS"
+        )
+    if meta.count < min_bands:
+        raise RasterError(name, f"has {meta.count} band(s), {min_bands} needed")
+    return meta
+
+
+def inspect_rasters(
+    paths: Iterable[RasterSource],
+    *,
+    min_bands: int = 3,
+    allow_geographic: bool = False,
+    opener: Callable | None = None,
+) -> tuple[list[RasterMeta], list[RasterError]]:
+    """Inspect every raster; never raises for a bad file: returns ``(ok_metas, problems)``."""
+    metas: list[RasterMeta] = []
+    problems: list[RasterError] = []
+    for path in paths:
+        try:
+            metas.append(
+                inspect_raster(
+                    path, min_bands=min_bands, allow_geographic=allow_geographic, opener=opener
+                )
+            )
+        except RasterError as err:
+            problems.append(err)
+    return metas, problems
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One planned chip: plain values so it can travel as a Spark row (see :meth:`to_dict`)."""
+
+    chip_id: str
+    crs: str
+    row: int
+    col: int
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    lon: float
+    lat: float
+    chip_px: int
+    resolution: float
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return self.minx, self.miny, self.maxx, self.maxy
+
+    @property
+    def grid(self) -> ChipGrid:
+        return ChipGrid(self.chip_px, self.resolution)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = list(self.sources)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Chip:
+        values = {k: data[k] for k in cls.__dataclass_fields__}
+        values["sources"] = tuple(values["sources"])
+        return cls(**values)
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float] | None:
+    """Intersection of two ``(minx, miny, maxx, maxy)`` boxes with positive area, else None."""
+    minx, miny = max(a[0], b[0]), max(a[1], b[1])
+    maxx, maxy = min(a[2], b[2]), min(a[3], b[3])
+    if maxx <= minx or maxy <= miny:
+        return None
+    return minx, miny, maxx, maxy
+
+
+def box_covered(box: Sequence[float], boxes: Sequence[Sequence[float]], tol: float = 0.0) -> bool:
+    """Whether the union of ``boxes`` covers ``box`` (all axis-aligned ``(minx, miny, maxx, maxy)``).
+
+    Exact for any number of boxes: the box is cut at every edge of the clipped boxes and each
+    elementary cell's centre must lie in one of them. ``tol`` forgives gaps/overhangs that small.
+    """
+    minx, miny, maxx, maxy = box
+    clipped = []
+    for b in boxes:
+        c = _overlap(box, (b[0] - tol, b[1] - tol, b[2] + tol, b[3] + tol))
+        if c is not None:
+            clipped.append(c)
+    if not clipped:
+        return False
+    xs = sorted({minx, maxx, *(c[0] for c in clipped), *(c[2] for c in clipped)})
+    ys = sorted({miny, maxy, *(c[1] for c in clipped), *(c[3] for c in clipped)})
+    for x0, x1 in zip(xs[:-1], xs[1:], strict=True):
+        cx = (x0 + x1) / 2
+        for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
+            cy = (y0 + y1) / 2
+            if not any(c[0] <= cx <= c[2] and c[1] <= cy <= c[3] for c in clipped):
+                return False
+    return True
+
+
+def plan_chips(metas: Sequence[RasterMeta], grid: ChipGrid | None = None) -> list[Chip]:
+    """Plan the chips fully inside the union (mosaic) of the rasters' footprints.
+
+    Rasters are grouped by CRS; each group is planned on that CRS's global grid, so chip
+    ids never clash. Each chip lists, in input order, the rasters overlapping it. Chips are
+    returned sorted by ``(crs, row, col)``. Empty (nodata / black) chips are still planned:
+    drop them after reading with :func:`is_empty_chip`.
+    """
+    grid = grid or ChipGrid()
+    size = grid.size
+    tol = _EPS * grid.resolution
+    groups: dict[str, list[RasterMeta]] = {}
+    for meta in metas:
+        groups.setdefault(meta.crs, []).append(meta)
+    chips: list[Chip] = []
+    for crs in sorted(groups):
+        group = groups[crs]
+        boxes = [m.bounds for m in group]
+        union = (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+        rows, cols = chips_inside(union, size)
+        planned: list[tuple[int, int, tuple[float, float, float, float], tuple[str, ...]]] = []
+        for row in rows:
+            for col in cols:
+                bounds = chip_bounds(row, col, size)
+                hits = [m for m in group if _overlap(bounds, m.bounds) is not None]
+                if hits and box_covered(bounds, [m.bounds for m in hits], tol):
+                    planned.append((row, col, bounds, tuple(m.path for m in hits)))
+        if not planned:
+            continue
+        xs = [(b[0] + b[2]) / 2 for _, _, b, _ in planned]
+        ys = [(b[1] + b[3]) / 2 for _, _, b, _ in planned]
+        lons, lats = warp_transform(crs, "EPSG:4326", xs, ys)
+        key = crs_key(crs)
+        for (row, col, bounds, sources), lon, lat in zip(planned, lons, lats, strict=True):
+            chips.append(
+                Chip(
+                    chip_id=f"{key}_{row}_{col}",
+                    crs=crs,
+                    row=row,
+                    col=col,
+                    minx=bounds[0],
+                    miny=bounds[1],
+                    maxx=bounds[2],
+                    maxy=bounds[3],
+                    lon=float(lon),
+                    lat=float(lat),
+                    chip_px=grid.chip_px,
+                    resolution=grid.resolution,
+                    sources=sources,
+                )
+            )
+    return chips
+
+
+def plan_chips_from_paths(
+    paths: Iterable[RasterSource],
+    grid: ChipGrid | None = None,
+    *,
+    opener: Callable | None = None,
+) -> tuple[list[Chip], list[RasterError]]:
+    """:func:`inspect_rasters` then :func:`plan_chips`: ``(chips, problems)``; never raises per file."""
+    metas, problems = inspect_rasters(paths, opener=opener)
+    return plan_chips(metas, grid), problems
+
+
+def grid_extent(chips: Iterable[Chip]) -> tuple[int, int, int, int]:
+    """``(row0, col0, n_rows, n_cols)`` of the smallest block of grid cells holding ``chips``."""
+    rc = [(c.row, c.col) for c in chips]
+    if not rc:
+        raise ValueError("no chips")
+    rows, cols = zip(*rc, strict=True)
+    return min(rows), min(cols), max(rows) - min(rows) + 1, max(cols) - min(cols) + 1
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _is_aligned(ds: rasterio.DatasetReader, crs: CRS, res: float) -> bool:
+    """Whether the dataset's pixels coincide with the target grid's pixels (plain window reads)."""
+    t = ds.transform
+    tol = _EPS
+    return (
+        ds.crs == crs
+        and t.b == 0
+        and t.d == 0
+        and abs(t.a - res) <= tol * res
+        and abs(t.e + res) <= tol * res
+        and abs(t.c / res - round(t.c / res)) <= tol
+        and abs(t.f / res - round(t.f / res)) <= tol
+    )
+
+
+def _aligned_vrt(
+    ds: rasterio.DatasetReader, crs: CRS, res: float, resampling: Resampling
+) -> WarpedVRT:
+    """A WarpedVRT of ``ds`` on the target pixel grid (pixel edges at multiples of ``res``)."""
+    left, bottom, right, top = transform_bounds(ds.crs, crs, *ds.bounds)
+    x0 = math.floor(left / res + _EPS) * res
+    x1 = math.ceil(right / res - _EPS) * res
+    y0 = math.floor(bottom / res + _EPS) * res
+    y1 = math.ceil(top / res - _EPS) * res
+    kwargs: dict[str, Any] = {}
+    if ds.nodata is None:
+        kwargs["add_alpha"] = True  # mark pixels outside the source as invalid
+    return WarpedVRT(
+        ds,
+        crs=crs,
+        transform=Affine(res, 0.0, x0, 0.0, -res, y1),
+        width=round((x1 - x0) / res),
+        height=round((y1 - y0) / res),
+        resampling=resampling,
+        **kwargs,
+    )
+
+
+def _default_resampling(ds: rasterio.DatasetReader, crs: CRS, res: float) -> Resampling:
+    """``average`` when the source is finer than the target grid, else ``bilinear``."""
+    left, bottom, right, top = transform_bounds(ds.crs, crs, *ds.bounds)
+    src_res = min((right - left) / ds.width, (top - bottom) / ds.height)
+    return Resampling.average if src_res < res * (1 - _EPS) else Resampling.bilinear
+
+
+class ChipReader:
+    """Reads chips' pixels, keeping the sources open between chips (use one per Spark partition).
+
+    ``read(chip)`` returns ``(chip_px, chip_px, bands)`` (height, width, channel - like a
+    decoded EuroSAT JPEG) in the sources' dtype. Pixels no source covers (or that are
+    nodata in every source) are the first source's nodata value, else 0.
+
+    Sources off the target pixel grid are resampled with ``resampling``; by default
+    (``None``) ``average`` for finer sources (e.g. 5 m -> 10 m) and ``bilinear`` otherwise.
+    Sources on the grid are read as they are, without resampling.
+    """
+
+    def __init__(
+        self,
+        bands: Sequence[int] = (1, 2, 3),
+        resampling: Resampling | None = None,
+        opener: Callable | None = None,
+    ) -> None:
+        self.bands = list(bands)
+        self.resampling = resampling
+        self.opener = opener
+        self._datasets: dict[str, rasterio.DatasetReader] = {}
+        self._views: dict[tuple[str, str, float], Any] = {}
+
+    def __enter__(self) -> ChipReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for view in self._views.values():
+            if isinstance(view, WarpedVRT):
+                view.close()
+        for ds in self._datasets.values():
+            ds.close()
+        self._views.clear()
+        self._datasets.clear()
+
+    def _view(self, path: str, crs: CRS, res: float) -> Any:
+        """The source as a dataset whose pixel grid is the target grid (itself if aligned)."""
+        key = (path, crs.to_wkt(), res)
+        if key not in self._views:
+            if path not in self._datasets:
+                try:
+                    self._datasets[path] = _open(path, self.opener)
+                except Exception as exc:
+                    raise RasterError(path, f"cannot be opened for reading ({exc})") from exc
+            ds = self._datasets[path]
+            if _is_aligned(ds, crs, res):
+                self._views[key] = ds
+            else:
+                method = self.resampling
+                if method is None:  # not `or`: Resampling.nearest is 0
+                    method = _default_resampling(ds, crs, res)
+                self._views[key] = _aligned_vrt(ds, crs, res, method)
+        return self._views[key]
+
+    def read_with_mask(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
+        """``(pixels HWC, valid HxW bool)``: the mosaic of the chip's sources and where it has data."""
+        crs = CRS.from_user_input(chip.crs)
+        res, n = chip.resolution, chip.chip_px
+        out: np.ndarray | None = None
+        filled = np.zeros((n, n), dtype=bool)
+        for path in chip.sources:
+            view = self._view(path, crs, res)
+            t = view.transform
+            col_off = round((chip.minx - t.c) / res)
+            row_off = round((t.f - chip.maxy) / res)
+            c0, r0 = max(col_off, 0), max(row_off, 0)
+            c1, r1 = min(col_off + n, view.width), min(row_off + n, view.height)
+            if c1 <= c0 or r1 <= r0:
+                continue
+            window = Window(c0, r0, c1 - c0, r1 - r0)
+            try:
+                data = view.read(self.bands, window=window)
+                if all(MaskFlags.all_valid in flags for flags in view.mask_flag_enums):
+                    valid = np.ones(data.shape[1:], dtype=bool)
+                else:
+                    valid = view.dataset_mask(window=window) > 0
+            except Exception as exc:
+                raise RasterError(path, f"reading chip {chip.chip_id} failed ({exc})") from exc
+            if out is None:
+                fill = view.nodata if view.nodata is not None else 0
+                out = np.full((len(self.bands), n, n), fill, dtype=data.dtype)
+            rows = slice(r0 - row_off, r1 - row_off)
+            cols = slice(c0 - col_off, c1 - col_off)
+            write = valid & ~filled[rows, cols]
+            out[:, rows, cols][:, write] = data[:, write]
+            filled[rows, cols] |= valid
+            if filled.all():
+                break
+        if out is None:
+            raise ValueError(f"chip {chip.chip_id} has no source overlapping it")
+        return np.moveaxis(out, 0, -1), filled
+
+    def read(self, chip: Chip) -> np.ndarray:
+        """The chip's pixels, ``(chip_px, chip_px, bands)``."""
+        return self.read_with_mask(chip)[0]
+
+
+def read_chip(
+    chip: Chip,
+    bands: Sequence[int] = (1, 2, 3),
+    resampling: Resampling | None = None,
+    opener: Callable | None = None,
+) -> np.ndarray:
+    """Read one chip (opens and closes its sources; prefer :class:`ChipReader` for many chips)."""
+    with ChipReader(bands, resampling, opener) as reader:
+        return reader.read(chip)
+
+
+def read_chips(
+    chips: Iterable[Chip],
+    bands: Sequence[int] = (1, 2, 3),
+    resampling: Resampling | None = None,
+    opener: Callable | None = None,
+) -> Iterator[tuple[Chip, np.ndarray]]:
+    """Yield ``(chip, pixels)`` for each chip, sharing open sources between chips."""
+    with ChipReader(bands, resampling, opener) as reader:
+        for chip in chips:
+            yield chip, reader.read(chip)
+
+
+def is_empty_chip(
+    pixels: np.ndarray,
+    nodata: float | None = None,
+    max_empty_fraction: float = 0.99,
+) -> bool:
+    """Whether a chip is (almost) all nodata or black: skip it rather than classify it.
+
+    A pixel (``pixels`` is HWC, or HW for one band) is empty when all its bands are 0 or all
+    equal ``nodata``. The chip is empty when more than ``max_empty_fraction`` of it is.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.size == 0:
+        return True
+    empty = np.all(arr == 0, axis=-1)
+    if nodata is not None:
+        if isinstance(nodata, float) and math.isnan(nodata):
+            empty |= np.all(np.isnan(arr), axis=-1)
+        else:
+            empty |= np.all(arr == nodata, axis=-1)
+    return float(empty.mean()) > max_empty_fraction

@@ -1,0 +1,179 @@
+"""A quick-look PNG of a class grid: class colours, legend with shares, scale bar, north arrow."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # must precede pyplot; headless executors and CI have no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+
+from aerial_kedro.geo.class_map import NODATA, class_shares  # noqa: E402
+from aerial_kedro.geo.palette import Color, class_colors, to_float_rgb  # noqa: E402
+
+NODATA_FACE = "#e6e6e6"
+_NICE_KM = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def nice_scale_length_km(map_width_km: float, fraction: float = 0.3) -> float:
+    """The largest 1-2-5 length (km) not longer than ``fraction`` of the map width."""
+    target = map_width_km * fraction
+    fitting = [v for v in _NICE_KM if v <= target]
+    return float(fitting[-1] if fitting else _NICE_KM[0])
+
+
+def _format_km(km: float) -> str:
+    return f"{km:g} km" if km >= 1 else f"{km * 1000:g} m"
+
+
+def _draw_scale_bar(ax: Axes, width_km: float, height_km: float) -> None:
+    length = nice_scale_length_km(width_km)
+    x0, y0 = 0.05 * width_km, 0.06 * height_km
+    bar_h = 0.018 * max(height_km, width_km * 0.5)
+    pad = 0.02 * width_km
+    ax.add_patch(
+        Rectangle(
+            (x0 - pad, y0 - pad),
+            length + 2 * pad,
+            bar_h + pad + 0.08 * height_km,
+            facecolor="white",
+            edgecolor="none",
+            alpha=0.8,
+            zorder=3,
+        )
+    )
+    half = length / 2
+    ax.add_patch(Rectangle((x0, y0), half, bar_h, facecolor="black", edgecolor="black", zorder=4))
+    ax.add_patch(
+        Rectangle((x0 + half, y0), half, bar_h, facecolor="white", edgecolor="black", zorder=4)
+    )
+    ax.text(
+        x0 + half,
+        y0 + bar_h + 0.012 * height_km,
+        _format_km(length),
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        fontweight="bold",
+        zorder=5,
+    )
+
+
+def _draw_north_arrow(ax: Axes) -> None:
+    x = 0.94
+    ax.annotate(
+        "",
+        xy=(x, 0.88),
+        xytext=(x, 0.72),
+        xycoords="axes fraction",
+        arrowprops={"facecolor": "black", "edgecolor": "white", "width": 4, "headwidth": 12},
+        zorder=5,
+    )
+    ax.text(
+        x,
+        0.935,
+        "N",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=12,
+        fontweight="bold",
+        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        zorder=5,
+    )
+
+
+def _draw_panel(
+    ax: Axes, grid: np.ndarray, cmap: ListedColormap, n_classes: int, chip_size_m: float, title: str | None
+) -> None:
+    height_km = grid.shape[0] * chip_size_m / 1000
+    width_km = grid.shape[1] * chip_size_m / 1000
+    image = np.ma.masked_equal(grid.astype(np.int16), NODATA)
+    ax.set_facecolor(NODATA_FACE)
+    ax.imshow(
+        image,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=n_classes - 0.5,
+        interpolation="nearest",
+        extent=(0, width_km, 0, height_km),
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=11)
+    _draw_scale_bar(ax, width_km, height_km)
+    _draw_north_arrow(ax)
+
+
+def render_map_png(
+    path: str,
+    grid: np.ndarray,
+    class_names: Sequence[str],
+    colors: Sequence[Color] | None = None,
+    chip_size_m: float = 640.0,
+    title: str | None = None,
+    shares: Mapping[str, float] | None = None,
+    *,
+    smoothed: np.ndarray | None = None,
+    panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
+    dpi: int = 150,
+) -> str:
+    """Render a class grid (north up, one cell per chip) to a PNG; returns ``path``.
+
+    The legend lists every class with its share of valid chips (``shares``, default computed
+    from ``grid``; with ``smoothed`` both shares are shown, raw -> smoothed). ``smoothed``
+    adds a second panel to the right. Each panel has a scale bar and a north arrow (grid
+    north; the UTM grid is within ~2 degrees of true north).
+    """
+    grid = np.asarray(grid)
+    colors = list(colors) if colors is not None else class_colors(class_names)
+    n = len(class_names)
+    cmap = ListedColormap([to_float_rgb(c) for c in colors[:n]])
+    shares = dict(shares) if shares is not None else class_shares(grid, class_names)
+    smooth_shares = class_shares(smoothed, class_names) if smoothed is not None else None
+
+    panels = [(grid, panel_titles[0] if smoothed is not None else None)]
+    if smoothed is not None:
+        panels.append((np.asarray(smoothed), panel_titles[1]))
+    rows, cols = grid.shape
+    panel_w = 5.0
+    panel_h = max(1.5, panel_w * rows / max(cols, 1))
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(panel_w * len(panels) + 3.2, panel_h + (0.9 if title else 0.5)),
+        squeeze=False,
+        layout="constrained",
+    )
+    try:
+        for ax, (data, panel_title) in zip(axes[0], panels, strict=True):
+            _draw_panel(ax, data, cmap, n, chip_size_m, panel_title)
+        handles = []
+        for i, name in enumerate(class_names):
+            label = f"{name}  {100 * shares.get(name, 0.0):.1f} %"
+            if smooth_shares is not None:
+                label += f" → {100 * smooth_shares[name]:.1f} %"
+            handles.append(Patch(facecolor=to_float_rgb(colors[i]), edgecolor="0.3", label=label))
+        if (grid == NODATA).any():
+            handles.append(Patch(facecolor=NODATA_FACE, edgecolor="0.3", label="no data"))
+        fig.legend(
+            handles=handles,
+            loc="outside right center",
+            fontsize=9,
+            frameon=False,
+            title=f"class (share of chips)\nchip = {chip_size_m:g} m",
+            title_fontsize=9,
+        )
+        if title:
+            fig.suptitle(title, fontsize=12)
+        fig.savefig(path, dpi=dpi, facecolor="white")
+    finally:
+        plt.close(fig)
+    return path

@@ -1,0 +1,43 @@
+from kedro.pipeline import Pipeline, node
+
+from aerial_kedro.pipelines.evaluation.nodes import (
+    evaluate_predictions,
+    predict_test_split,
+    summarize_metrics,
+)
+from aerial_kedro.pipelines.modeling.pipeline import MODEL_NAMESPACES
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    template = Pipeline(
+        [
+            node(
+                predict_test_split,
+                inputs=["classifier_model", "features", "params:featurizer"],
+                outputs="test_predictions",
+                name="predict_test_split",
+            ),
+            node(
+                evaluate_predictions,
+                inputs=["test_predictions", "classifier_model", "params:featurizer"],
+                outputs=["metrics", "confusion_matrix", "confusion_matrix_plot"],
+                name="evaluate_predictions",
+            ),
+        ]
+    )
+    per_model = [
+        Pipeline(template, namespace=model, inputs={"features"}, parameters={"params:featurizer"})
+        for model in MODEL_NAMESPACES
+    ]
+    summary = node(
+        summarize_metrics,
+        inputs={
+            "featurizer": "params:featurizer",
+            "tiles_dir": "params:tiles_dir",
+            **{model: f"{model}.metrics" for model in MODEL_NAMESPACES},
+        },
+        outputs="metrics_summary",
+        name="summarize_metrics",
+        namespace="evaluation",
+    )
+    return Pipeline([*per_model, Pipeline([summary])])

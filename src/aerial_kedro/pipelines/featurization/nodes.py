@@ -1,0 +1,67 @@
+"""Export the featurizer to ONNX and featurize every indexed tile with it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from aerial_kedro.featurizers.registry import build_featurizer
+from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.spark_inference import featurize_tiles_spark, task_slots
+
+logger = logging.getLogger(__name__)
+
+
+def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict]:
+    """Build the featurizer's ONNX model from its pinned source weights; return bytes and spec."""
+    onnx_bytes, spec = build_featurizer(featurizer, featurization.get("onnx_file"))
+    logger.info(
+        "Featurizer %s: input %dpx, %d features, onnx sha256 %s (source %s)",
+        spec.name, spec.input_size, spec.feature_dim, spec.onnx_sha256[:12], spec.source,
+    )
+    return onnx_bytes, spec.to_dict()
+
+
+def featurize_tiles(
+    raw_tiles: DataFrame,
+    tile_index: DataFrame,
+    featurizer_onnx: bytes,
+    featurizer_spec: dict,
+    featurization: dict,
+) -> tuple[DataFrame, DataFrame]:
+    """Decode and featurize every indexed tile once.
+
+    Returns ``features`` (tile_id, label, split, features, featurizer) and ``rejected_tiles``
+    (tile_id, uri, label, reason, featurizer) for tiles that could not be decoded.
+    """
+    spec = FeaturizerSpec.from_dict(featurizer_spec)
+    spark = raw_tiles.sparkSession
+    slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
+    threads = int(featurization.get("threads_per_task") or cpus_per_task)
+    partitions = slots * int(featurization["partitions_per_core"])
+    contents = raw_tiles.select(F.col("path").alias("uri"), "content")
+    tiles = tile_index.join(contents, on="uri", how="inner")
+
+    started = time.perf_counter()
+    results = featurize_tiles_spark(
+        tiles, featurizer_onnx, spec, int(featurization["batch_size"]), threads, partitions
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    seen = results.count()
+    rejected_count = results.where(F.col("error").isNotNull()).count()
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "Featurized with %s: seen %d = featurized %d + rejected %d in %.1f s (%.1f tiles/s, %d slots x %d threads)",
+        spec.name, seen, seen - rejected_count, rejected_count, elapsed, seen / max(elapsed, 1e-9), slots, threads,
+    )
+    featurizer_name = F.lit(spec.name).alias("featurizer")
+    features = results.where(F.col("error").isNull()).select("tile_id", "label", "split", "features", featurizer_name)
+    rejected = results.where(F.col("error").isNotNull()).select(
+        "tile_id", "uri", "label", F.col("error").alias("reason"), featurizer_name
+    )
+    for row in rejected.limit(20).collect():
+        logger.warning("Rejected tile %s: %s", row["uri"], row["reason"])
+    return features, rejected

@@ -1,0 +1,74 @@
+"""Build the tile index: stable ids, labels from class folders, seeded stratified sample and split."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+logger = logging.getLogger(__name__)
+
+
+def build_tile_index(raw_tiles: DataFrame, ingestion: dict, seed: int) -> DataFrame:
+    """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``split``.
+
+    ``ingestion.sample_frac`` keeps a stratified, seeded share of every class;
+    ``ingestion.test_fraction`` of each class (at least one tile when the class has two) goes to
+    ``split = "test"``. Assignment depends only on tile ids and the seed, not on partitioning.
+    """
+    tiles = label_tiles(raw_tiles.select(F.col("path").alias("uri")))
+    sampled = stratified_sample(tiles, float(ingestion["sample_frac"]), seed)
+    indexed = assign_split(sampled, float(ingestion["test_fraction"]), seed)
+    _log_class_counts(indexed)
+    return indexed
+
+
+def label_tiles(paths: DataFrame) -> DataFrame:
+    """Label = the tile's parent folder; ``tile_id`` = ``<label>/<file name>``."""
+    parts = F.split(F.col("uri"), "/")
+    label = F.element_at(parts, -2)
+    file_name = F.element_at(parts, -1)
+    return paths.select(
+        F.concat_ws("/", label, file_name).alias("tile_id"), "uri", label.alias("label")
+    )
+
+
+def _rank_within_class(seed: int) -> tuple[Column, Column]:
+    by_class = Window.partitionBy("label")
+    ordered = by_class.orderBy(F.xxhash64("tile_id", F.lit(seed)), "tile_id")
+    return F.row_number().over(ordered), F.count(F.lit(1)).over(by_class)
+
+
+def stratified_sample(tiles: DataFrame, sample_frac: float, seed: int) -> DataFrame:
+    """Keep ``ceil(n * sample_frac)`` tiles of every class (``n`` tiles in that class)."""
+    if sample_frac >= 1.0:
+        return tiles
+    rank, class_size = _rank_within_class(seed)
+    keep = F.ceil(class_size * F.lit(sample_frac))
+    return tiles.withColumn("_rank", rank).withColumn("_keep", keep).where("_rank <= _keep").drop(
+        "_rank", "_keep"
+    )
+
+
+def assign_split(tiles: DataFrame, test_fraction: float, seed: int) -> DataFrame:
+    """``round(n * test_fraction)`` tiles of every class (at least 1 if n >= 2) become test tiles."""
+    rank, class_size = _rank_within_class(seed + 1)
+    n_test = F.when(class_size >= 2, F.greatest(F.lit(1), F.round(class_size * F.lit(test_fraction)))).otherwise(0)
+    return (
+        tiles.withColumn("_rank", rank)
+        .withColumn("_n_test", n_test)
+        .withColumn("split", F.when(F.col("_rank") <= F.col("_n_test"), "test").otherwise("train"))
+        .drop("_rank", "_n_test")
+    )
+
+
+def _log_class_counts(index: DataFrame) -> None:
+    counts = index.groupBy("label", "split").count().collect()
+    per_class: dict[str, dict[str, int]] = {}
+    for row in counts:
+        per_class.setdefault(row["label"], {})[row["split"]] = row["count"]
+    total = sum(row["count"] for row in counts)
+    logger.info("Tile index: %d tiles in %d classes", total, len(per_class))
+    for label in sorted(per_class):
+        logger.info("  %-22s train %5d  test %5d", label, per_class[label].get("train", 0), per_class[label].get("test", 0))

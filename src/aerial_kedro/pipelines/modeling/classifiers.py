@@ -1,0 +1,58 @@
+"""Classifier types a model namespace can use, and the Spark ML Pipeline built around each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import (
+    LogisticRegression,
+    MultilayerPerceptronClassifier,
+    NaiveBayes,
+    RandomForestClassifier,
+)
+from pyspark.ml.feature import IndexToString, StandardScaler, StringIndexerModel
+
+CLASSIFIERS: dict[str, type] = {
+    "logistic_regression": LogisticRegression,
+    "random_forest": RandomForestClassifier,
+    "multilayer_perceptron": MultilayerPerceptronClassifier,
+    "naive_bayes": NaiveBayes,
+}
+
+FEATURES_COLUMN = "features_vector"
+LABEL_INDEX_COLUMN = "label_index"
+
+
+def make_classifier(classifier: dict[str, Any], seed: int, feature_dim: int, num_classes: int) -> Any:
+    """Instantiate the Spark ML estimator named by ``classifier['type']`` with its hyperparameters."""
+    estimator_class = CLASSIFIERS[classifier["type"]]
+    hyperparameters = dict(classifier.get("hyperparameters") or {})
+    if classifier["type"] == "multilayer_perceptron":
+        hidden = list(hyperparameters.pop("hiddenLayers", [256]))
+        hyperparameters["layers"] = [feature_dim, *hidden, num_classes]
+    estimator = estimator_class(
+        featuresCol=_input_column(classifier),
+        labelCol=LABEL_INDEX_COLUMN,
+        predictionCol="prediction_index",
+        **hyperparameters,
+    )
+    if estimator.hasParam("seed"):
+        estimator.setSeed(int(seed))
+    return estimator
+
+
+def _input_column(classifier: dict[str, Any]) -> str:
+    return "scaled_features" if classifier.get("standardize") else FEATURES_COLUMN
+
+
+def make_training_pipeline(
+    classifier: dict[str, Any], seed: int, label_indexer: StringIndexerModel, feature_dim: int
+) -> Pipeline:
+    """label -> index, optional standardisation, classifier, predicted index -> ``predicted_label``."""
+    stages: list[Any] = [label_indexer]
+    if classifier.get("standardize"):
+        stages.append(StandardScaler(inputCol=FEATURES_COLUMN, outputCol="scaled_features", withMean=True, withStd=True))
+    stages.append(make_classifier(classifier, seed, feature_dim, len(label_indexer.labels)))
+    stages.append(IndexToString(inputCol="prediction_index", outputCol="predicted_label", labels=label_indexer.labels))
+    return Pipeline(stages=stages)

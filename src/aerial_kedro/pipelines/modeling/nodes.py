@@ -1,0 +1,35 @@
+"""Train one classifier on the training split of one featurizer's features."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.feature import StringIndexer
+from pyspark.sql import DataFrame
+
+from aerial_kedro.pipelines.modeling.classifiers import LABEL_INDEX_COLUMN, make_training_pipeline
+from aerial_kedro.pipelines.modeling.features import select_split
+
+logger = logging.getLogger(__name__)
+
+
+def train_classifier(features: DataFrame, featurizer: str, classifier: dict, seed: int) -> PipelineModel:
+    """Fit the namespace's classifier; the returned PipelineModel maps features to ``predicted_label``."""
+    train = select_split(features, featurizer, "train").cache()
+    if train.limit(1).count() == 0:
+        raise ValueError(f"No training features for featurizer '{featurizer}': run the featurization pipeline first")
+    label_indexer = StringIndexer(
+        inputCol="label", outputCol=LABEL_INDEX_COLUMN, stringOrderType="alphabetAsc"
+    ).fit(train)
+    feature_dim = len(train.select("features").first()["features"])
+    pipeline = make_training_pipeline(classifier, seed, label_indexer, feature_dim)
+    started = time.perf_counter()
+    model = pipeline.fit(train)
+    logger.info(
+        "Trained %s on %d tiles x %d features, %d classes in %.1f s",
+        classifier["type"], train.count(), feature_dim, len(label_indexer.labels), time.perf_counter() - started,
+    )
+    train.unpersist()
+    return model
