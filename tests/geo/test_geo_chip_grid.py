@@ -177,7 +177,9 @@ def test_remote_style_paths_are_passed_to_rasterio():
     meta = inspect_raster(vsi)
     assert meta.path == vsi and meta.crs == "EPSG:32633"
     chips = plan_chips([meta])
-    np.testing.assert_array_equal(read_chip(chips[0]), read_chip(plan_chips_from_paths([str(SCENE)])[0][0]))
+    np.testing.assert_array_equal(
+        read_chip(chips[0]), read_chip(plan_chips_from_paths([str(SCENE)])[0][0])
+    )
 
 
 def test_fsspec_opener():
@@ -228,4 +230,6 @@ def test_read_chips_marks_uncovered_pixels(tmp_path, scene_chips):
         pixels, valid = reader.read_with_mask(both)
         assert valid.all()
     np.testing.assert_array_equal(pixels, read_chip(chip))
-    assert [c.chip_id for c, _ in read_chips(scene_chips[:3])] == [c.chip_id for c in scene_chips[:3]]
+    assert [c.chip_id for c, _ in read_chips(scene_chips[:3])] == [
+        c.chip_id for c in scene_chips[:3]
+    ]

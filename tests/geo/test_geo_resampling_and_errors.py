@@ -181,3 +181,31 @@ def test_unreadable_source_at_read_time(tmp_path):
     gone = chips[0].to_dict() | {"sources": [str(tmp_path / "vanished.tif")]}
     with ChipReader() as reader, pytest.raises(RasterError, match="vanished.tif"):
         reader.read(Chip.from_dict(gone))
+
+
+def test_mixed_resolution_mosaic(tmp_path, scene, scene_pixels):
+    """A 5 m corner over a 20 m scene: the corner wins where it has data, 20 m fills the rest."""
+    data, t, crs = scene
+    fine = data[:, :640, :960].repeat(2, axis=1).repeat(2, axis=2)
+    fine_path = _write(tmp_path / "corner5.tif", fine, Affine(5, 0, t.c, 0, -5, t.f), crs)
+    h, w = data.shape[1] // 2, data.shape[2] // 2
+    coarse_path = _write(
+        tmp_path / "all20.tif",
+        data[:, : 2 * h : 2, : 2 * w : 2],
+        Affine(20, 0, t.c, 0, -20, t.f),
+        crs,
+    )
+    chips, _ = plan_chips_from_paths([fine_path, coarse_path])
+    assert len(chips) == len(scene_pixels)
+    _, south, east, _ = inspect_raster(fine_path).bounds
+    straddling = [c for c in chips if c.minx < east < c.maxx and c.miny >= south]
+    assert len(straddling) == 9 and all(len(c.sources) == 2 for c in straddling)
+    with ChipReader() as reader:
+        for c in straddling:
+            pixels, valid = reader.read_with_mask(c)
+            assert valid.all()
+            n_fine = round((east - c.minx) / 10)
+            np.testing.assert_array_equal(pixels[:, :n_fine], scene_pixels[c.chip_id][:, :n_fine])
+            only_fine = Chip.from_dict(c.to_dict() | {"sources": [fine_path]})
+            _, valid = reader.read_with_mask(only_fine)
+            assert valid[:, :n_fine].all() and not valid[:, n_fine:].any()

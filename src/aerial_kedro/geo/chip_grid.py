@@ -95,9 +95,7 @@ class ChipGrid:
         """Transform of a raster with one pixel per chip whose top-left pixel is ``(row0, col0)``."""
         return grid_transform(row0, col0, self.size)
 
-    def chips_inside(
-        self, bounds: tuple[float, float, float, float]
-    ) -> tuple[range, range]:
+    def chips_inside(self, bounds: tuple[float, float, float, float]) -> tuple[range, range]:
         """``(rows, cols)`` ranges of the chips fully inside ``(minx, miny, maxx, maxy)``."""
         return chips_inside(bounds, self.size)
 
@@ -220,7 +218,9 @@ def inspect_raster(
     except RasterError:
         raise
     except Exception as exc:  # rasterio/GDAL raise several types for unreadable files
-        raise RasterError(name, f"cannot be opened as a raster ({type(exc).__name__}: {exc})") from exc
+        raise RasterError(
+            name, f"cannot be opened as a raster ({type(exc).__name__}: {exc})"
+        ) from exc
     if not crs:
         raise RasterError(name, "has no CRS (not georeferenced); cannot place it on the chip grid")
     if transform.is_identity:

@@ -74,7 +74,12 @@ def predictions_to_grid(
     if extent is None:
         if not len(r):
             raise ValueError("no predictions and no extent")
-        extent = (int(r.min()), int(c.min()), int(r.max() - r.min() + 1), int(c.max() - c.min() + 1))
+        extent = (
+            int(r.min()),
+            int(c.min()),
+            int(r.max() - r.min() + 1),
+            int(c.max() - c.min() + 1),
+        )
     row0, col0, n_rows, n_cols = extent
     i, j = r - row0, c - col0
     if len(i) and (i.min() < 0 or j.min() < 0 or i.max() >= n_rows or j.max() >= n_cols):

@@ -13,9 +13,7 @@ from rasterio.warp import transform as warp_transform
 _BOUNDS = ("minx", "miny", "maxx", "maxy")
 
 
-def ring_points(
-    bounds: Sequence[float], densify: int = 0
-) -> tuple[list[float], list[float]]:
+def ring_points(bounds: Sequence[float], densify: int = 0) -> tuple[list[float], list[float]]:
     """Counter-clockwise closed ring of a box ``(minx, miny, maxx, maxy)``.
 
     ``densify`` extra points are inserted evenly along each edge, so the ring follows the
@@ -120,7 +118,9 @@ def chips_to_geojson(
         for n, length in zip(idx, lengths, strict=True):
             rings[n] = [
                 [round(lon, precision), round(lat, precision)]
-                for lon, lat in zip(lons[start : start + length], lats[start : start + length], strict=True)
+                for lon, lat in zip(
+                    lons[start : start + length], lats[start : start + length], strict=True
+                )
             ]
             start += length
     features = [
@@ -135,7 +135,9 @@ def chips_to_geojson(
     return {"type": "FeatureCollection", "features": features}
 
 
-def write_geojson(path: str, feature_collection: Mapping[str, Any], indent: int | None = None) -> str:
+def write_geojson(
+    path: str, feature_collection: Mapping[str, Any], indent: int | None = None
+) -> str:
     """Write a FeatureCollection as UTF-8 JSON; returns ``path``."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(feature_collection, f, indent=indent, ensure_ascii=False)

@@ -84,13 +84,23 @@ def _draw_north_arrow(ax: Axes) -> None:
         va="center",
         fontsize=12,
         fontweight="bold",
-        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        bbox={
+            "boxstyle": "round,pad=0.15",
+            "facecolor": "white",
+            "edgecolor": "none",
+            "alpha": 0.8,
+        },
         zorder=5,
     )
 
 
 def _draw_panel(
-    ax: Axes, grid: np.ndarray, cmap: ListedColormap, n_classes: int, chip_size_m: float, title: str | None
+    ax: Axes,
+    grid: np.ndarray,
+    cmap: ListedColormap,
+    n_classes: int,
+    chip_size_m: float,
+    title: str | None,
 ) -> None:
     height_km = grid.shape[0] * chip_size_m / 1000
     width_km = grid.shape[1] * chip_size_m / 1000

@@ -25,7 +25,7 @@ EUROSAT_CLASSES: tuple[str, ...] = (
 
 EUROSAT_COLORS: dict[str, str] = {
     "AnnualCrop": "#e8c547",  # yellow / ochre
-    "Forest": "#1b5e20",  # dark green
+    "Forest": "#17702a",  # dark green
     "HerbaceousVegetation": "#8c9a2e",  # olive
     "Highway": "#2f2f2f",  # near black
     "Industrial": "#8e44ad",  # purple
@@ -73,7 +73,8 @@ def to_rgb(color: Color) -> tuple[int, int, int]:
 
 def to_hex(color: Color) -> str:
     """Any :data:`Color` as ``"#rrggbb"``."""
-    return "#%02x%02x%02x" % to_rgb(color)
+    r, g, b = to_rgb(color)
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def to_float_rgb(color: Color) -> tuple[float, float, float]:

@@ -1,0 +1,120 @@
+"""GeoJSON chip polygons in lon/lat and the quick-look PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aerial_kedro.geo.chip_grid import plan_chips_from_paths
+from aerial_kedro.geo.class_map import NODATA, class_shares, plurality_smooth
+from aerial_kedro.geo.geojson import chips_to_geojson, ring_points, write_geojson
+from aerial_kedro.geo.map_png import nice_scale_length_km, render_map_png
+from aerial_kedro.geo.palette import EUROSAT_CLASSES
+
+DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
+SCENE = DATA / "rasters" / "czech_s2_tci_20220319.tif"
+
+
+def _ring_area(ring: list[list[float]]) -> float:
+    xs, ys = np.array(ring).T
+    return 0.5 * float(np.sum(xs[:-1] * ys[1:] - xs[1:] * ys[:-1]))
+
+
+def test_ring_points():
+    xs, ys = ring_points((0, 0, 2, 1))
+    assert list(zip(xs, ys, strict=True)) == [(0, 0), (2, 0), (2, 1), (0, 1), (0, 0)]
+    xs, ys = ring_points((0, 0, 2, 1), densify=3)
+    assert len(xs) == 4 * 4 + 1 and (xs[0], ys[0]) == (xs[-1], ys[-1])
+
+
+@pytest.mark.skipif(not SCENE.exists(), reason=f"test raster not found: {SCENE}")
+def test_geojson_of_scene_chips(tmp_path):
+    chips, _ = plan_chips_from_paths([str(SCENE)])
+    rng = np.random.default_rng(5)
+    records = []
+    for c in chips:
+        probs = rng.dirichlet(np.ones(10))
+        records.append(
+            c.to_dict()
+            | {
+                "class_index": int(probs.argmax()),
+                "confidence": float(probs.max()),
+                "probabilities": probs,
+            }
+        )
+    fc = chips_to_geojson(records, class_names=EUROSAT_CLASSES, densify=2)
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(chips)
+    lons, lats = [], []
+    for feature, c, rec in zip(fc["features"], chips, records, strict=True):
+        ring = feature["geometry"]["coordinates"][0]
+        assert feature["geometry"]["type"] == "Polygon"
+        assert ring[0] == ring[-1] and len(ring) == 13
+        assert _ring_area(ring) > 0  # counter-clockwise exterior (RFC 7946)
+        props = feature["properties"]
+        assert props["chip_id"] == c.chip_id == feature["id"]
+        assert props["class"] == EUROSAT_CLASSES[rec["class_index"]]
+        assert props["confidence"] == pytest.approx(rec["confidence"], abs=1e-6)
+        assert set(props["probabilities"]) == set(EUROSAT_CLASSES)
+        ring_lons, ring_lats = np.array(ring).T
+        assert (
+            ring_lons.min() < c.lon < ring_lons.max() and ring_lats.min() < c.lat < ring_lats.max()
+        )
+        lons += ring_lons.tolist()
+        lats += ring_lats.tolist()
+    # the Czech scene: lon 15.605-15.857 E, lat 50.260-50.366 N
+    assert 15.6 < min(lons) < max(lons) < 15.9
+    assert 50.26 < min(lats) < max(lats) < 50.37
+    # a 640 m chip is ~0.009 deg wide at 50 deg N and ~0.0058 deg high
+    ring = np.array(fc["features"][0]["geometry"]["coordinates"][0])
+    assert np.ptp(ring[:, 0]) == pytest.approx(640 / (111_320 * np.cos(np.radians(50.3))), rel=0.02)
+    assert np.ptp(ring[:, 1]) == pytest.approx(640 / 111_200, rel=0.02)
+
+    path = write_geojson(str(tmp_path / "chips.geojson"), fc)
+    loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert loaded == json.loads(json.dumps(fc))
+
+
+def test_geojson_with_class_names_in_records_and_default_crs():
+    recs = [{"chip_id": "a", "minx": 543360.0, "miny": 5578240.0, "maxx": 544000.0, "maxy": 5578880.0,
+             "class": "Forest", "confidence": 0.8}]  # fmt: skip
+    fc = chips_to_geojson(recs, "EPSG:32633", with_probabilities=False)
+    props = fc["features"][0]["properties"]
+    assert props == {"chip_id": "a", "class": "Forest", "confidence": 0.8}
+    with pytest.raises(ValueError, match="no CRS"):
+        chips_to_geojson(recs)
+
+
+def test_nice_scale_length():
+    assert nice_scale_length_km(17.3) == 5
+    assert nice_scale_length_km(3.0) == 0.5
+    assert nice_scale_length_km(400) == 100
+
+
+@pytest.mark.parametrize("two_panels", [False, True])
+def test_render_map_png(tmp_path, two_panels):
+    rng = np.random.default_rng(2)
+    grid = rng.integers(0, 10, (17, 27)).astype(np.uint8)
+    grid[:2, :3] = NODATA
+    smoothed = plurality_smooth(grid) if two_panels else None
+    path = render_map_png(
+        str(tmp_path / "map.png"),
+        grid,
+        EUROSAT_CLASSES,
+        None,
+        chip_size_m=640.0,
+        title="test map",
+        shares=class_shares(grid, EUROSAT_CLASSES),
+        smoothed=smoothed,
+    )
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        width, height = im.size
+        assert 800 < width < 3000 and 300 < height < 2000
+        assert width > height
+        colours = len(set(map(tuple, np.asarray(im.convert("RGB")).reshape(-1, 3).tolist())))
+    assert colours > 12  # ten classes + nodata + text/legend
