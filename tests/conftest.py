@@ -55,3 +55,49 @@ def efficientnet_lite0():
     from aerial_kedro.featurizers.efficientnet_lite import build_efficientnet_lite
 
     return build_efficientnet_lite("efficientnet_lite0")
+
+
+def make_project_copy(destination: Path) -> Path:
+    """A throw-away Kedro project (this repo's conf + pyproject) whose data/ lives in ``destination``."""
+    import shutil
+
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(PROJECT_ROOT / "conf", destination / "conf", dirs_exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
+    # bootstrap_project wants a source dir; the package itself is imported from the installed project.
+    (destination / "src").mkdir(exist_ok=True)
+    return destination
+
+
+def run_kedro(project: Path, pipeline: str, env: str = "local", **runtime_params) -> dict:
+    """Run ``pipeline`` of ``project`` in-process through a KedroSession (reusing the test SparkSession)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env, runtime_params=runtime_params) as session:
+        return session.run(pipeline_names=[pipeline])
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory, spark, sample_tiles) -> Path:
+    """A project copy on which `train` ran once on a copy of the 300-tile sample plus bad tiles.
+
+    Bad tiles added: a truncated JPEG, an empty file and a text file named .jpg (all rejected),
+    and a grayscale PNG (accepted and converted).
+    """
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("trained")
+    tiles = root / "tiles"
+    shutil.copytree(sample_tiles, tiles)
+    forest = (tiles / "Forest" / "Forest_1.jpg").read_bytes()
+    (tiles / "Forest" / "truncated.jpg").write_bytes(forest[: len(forest) // 3])
+    (tiles / "River" / "empty.jpg").write_bytes(b"")
+    (tiles / "SeaLake" / "notes.jpg").write_text("not an image")
+    Image.open(tiles / "Pasture" / "Pasture_1.jpg").convert("L").save(tiles / "Pasture" / "gray.png")
+    project = make_project_copy(root / "project")
+    run_kedro(project, "train", tiles_dir=str(tiles))
+    return project

@@ -44,7 +44,9 @@ def featurize_tiles(
     threads = int(featurization.get("threads_per_task") or cpus_per_task)
     partitions = slots * int(featurization["partitions_per_core"])
     contents = raw_tiles.select(F.col("path").alias("uri"), "content")
-    tiles = tile_index.join(contents, on="uri", how="inner")
+    # Left join: a tile listed but never scanned (Spark skips empty files) arrives with null content
+    # and is rejected as "empty file" instead of vanishing.
+    tiles = tile_index.join(contents, on="uri", how="left")
 
     started = time.perf_counter()
     results = featurize_tiles_spark(

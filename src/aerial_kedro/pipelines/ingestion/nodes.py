@@ -17,11 +17,26 @@ def build_tile_index(raw_tiles: DataFrame, ingestion: dict, seed: int) -> DataFr
     ``ingestion.test_fraction`` of each class (at least one tile when the class has two) goes to
     ``split = "test"``. Assignment depends only on tile ids and the seed, not on partitioning.
     """
-    tiles = label_tiles(raw_tiles.select(F.col("path").alias("uri")))
+    tiles = label_tiles(list_tile_uris(raw_tiles))
     sampled = stratified_sample(tiles, float(ingestion["sample_frac"]), seed)
     indexed = assign_split(sampled, float(ingestion["test_fraction"]), seed)
     _log_class_counts(indexed)
     return indexed
+
+
+def list_tile_uris(raw_tiles: DataFrame) -> DataFrame:
+    """Every file of the source listing, empty ones included, as a ``uri`` column.
+
+    Spark's file scan silently skips zero-length files, so the index is built from the listing
+    (``inputFiles``: paths only, no content) to let empty tiles reach ``rejected_tiles``.
+    """
+    uris = sorted(normalise_uri(uri) for uri in raw_tiles.inputFiles())
+    return raw_tiles.sparkSession.createDataFrame([(uri,) for uri in uris], "uri string")
+
+
+def normalise_uri(uri: str) -> str:
+    """``file:///x`` (listing form) -> ``file:/x`` (the form of binaryFile's ``path`` column)."""
+    return "file:/" + uri[len("file:///") :] if uri.startswith("file:///") else uri
 
 
 def label_tiles(paths: DataFrame) -> DataFrame:
