@@ -23,12 +23,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"Test data missing: {SAMPLE_TILES} (../shared/data beside the project)")
 
 
+JAR_CACHE = PROJECT_ROOT / ".cache" / "jars"
+
+
+def cached_jars() -> list[str]:
+    """JVM jars the set-up fetched from Maven Central into .cache/jars/<group>/ (hadoop-azure, SynapseML)."""
+    return sorted(str(path) for path in JAR_CACHE.glob("*/*.jar"))
+
+
 @pytest.fixture(scope="session")
 def spark():
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    if cached_jars():
+        builder = builder.config("spark.jars", ",".join(cached_jars()))
     session = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("aerial_kedro-tests")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
