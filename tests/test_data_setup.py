@@ -49,3 +49,15 @@ def test_shared_sample_is_linked_when_present(tmp_path, sample_tiles):
     ensure_tiles(target, sample_tiles.parent)
     assert target.is_symlink() and has_tiles(target)
     assert len(list(target.glob("*/*.jpg"))) == 300
+
+
+def test_full_relinks_a_sample_link(tmp_path, sample_tiles):
+    shared = tmp_path / "shared"
+    (shared / "eurosat" / "Forest").mkdir(parents=True)
+    (shared / "eurosat" / "Forest" / "a.jpg").write_bytes((sample_tiles / "Forest" / "Forest_1.jpg").read_bytes())
+    (shared / "eurosat-sample").symlink_to(sample_tiles)
+    target = tmp_path / "eurosat"
+    ensure_tiles(target, shared)
+    assert len(list(target.glob("*/*.jpg"))) == 300
+    ensure_tiles(target, shared, full=True)
+    assert [p.name for p in target.glob("*/*.jpg")] == ["a.jpg"]

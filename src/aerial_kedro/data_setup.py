@@ -108,10 +108,11 @@ def ensure_tiles(
     checksum: str = EUROSAT_CHECKSUM,
 ) -> Path:
     """Populate ``destination`` (see module docstring); return where the tiles are."""
-    if has_tiles(destination):
+    shared = shared_data / ("eurosat" if full else "eurosat-sample")
+    linked_elsewhere = destination.is_symlink() and destination.resolve() != shared.resolve()
+    if has_tiles(destination) and not (linked_elsewhere and has_tiles(shared)):
         logger.info("Tiles already in %s", destination)
         return destination
-    shared = shared_data / ("eurosat" if full else "eurosat-sample")
     if has_tiles(shared):
         if destination.is_symlink() or destination.exists():
             _remove(destination)
