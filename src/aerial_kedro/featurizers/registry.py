@@ -10,7 +10,7 @@ import onnx
 
 from aerial_kedro.featurizers.spec import FeaturizerSpec, sha256_hex
 
-BUILTIN_FEATURIZERS = ("efficientnet_lite0", "efficientnet_lite2", "squeezenet1_1")
+BUILTIN_FEATURIZERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "squeezenet1_1")
 FEATURIZERS = (*BUILTIN_FEATURIZERS, "onnx_file")
 ONNX_FILE_KEYS = ("path", "input_size", "mean", "std", "input_name", "feature_output")
 
@@ -22,7 +22,7 @@ def build_featurizer(name: str, onnx_file: dict[str, Any] | None = None) -> tupl
     ``path`` (local or fsspec URL), ``input_size``, ``mean``/``std`` (0..255 pixel scale),
     ``input_name`` and ``feature_output``.
     """
-    if name in ("efficientnet_lite0", "efficientnet_lite2"):
+    if name.startswith("efficientnet_lite") and name in BUILTIN_FEATURIZERS:
         from aerial_kedro.featurizers.efficientnet_lite import build_efficientnet_lite
 
         return build_efficientnet_lite(name)
