@@ -8,7 +8,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup data demo train test lint viz clean
+.PHONY: setup data demo train score bench test lint viz clean jars azurite-install azurite runs mlflow-ui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,36 @@ setup: $(STAMP)
 data: setup
 	$(BIN)/python -m aerial_kedro.data_setup
 
+# JVM jars Spark needs beyond pyspark's own, from Maven Central, cached in .cache/jars:
+# hadoop-azure (wasb://) and SynapseML (ONNXModel, LightGBM).
+jars: setup
+	bash scripts/fetch_jars.sh
+	bash scripts/fetch_synapseml_jars.sh
+
+# Azurite, the Azure Blob emulator, from npm into .cache/azurite; `make azurite` runs it for demos.
+azurite-install:
+	bash scripts/azurite.sh install
+
+azurite: setup azurite-install
+	bash scripts/azurite.sh run
+
 train: data
 	$(BIN)/kedro run --pipelines=train
 
-demo: train
+# Land-use map of the Sentinel-2 scene in ../shared/data/rasters with the model `train` just wrote.
+score: setup
+	$(BIN)/kedro run --pipelines=score
 
-test: data
+# The main job on the embedded default: train on the tile source, then score the default scene.
+demo: train
+	$(BIN)/kedro run --pipelines=score
+
+# Throughput benchmarks: print figures and ratios (not tests).
+bench: setup
+	$(BIN)/python benchmarks/featurize.py
+	$(BIN)/python benchmarks/score.py
+
+test: data jars azurite-install
 	$(BIN)/python -m pytest -q tests
 
 lint: setup
@@ -36,6 +60,13 @@ lint: setup
 
 viz: setup
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
+
+# Run history: a table of MLflow runs, or the MLflow UI on 127.0.0.1:5000.
+runs: setup
+	$(BIN)/python -m aerial_kedro.runs
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf data/02_intermediate/* data/04_feature/* data/06_models/* data/07_model_output/* data/08_reporting/*

@@ -26,3 +26,15 @@ def test_spark_features_equal_a_bare_onnxruntime_loop(spark, sample_tiles, effic
     ours = np.stack([np.asarray(good.loc[p.name, "features"]) for p in paths])
     assert ours.shape == (len(paths), 1280)
     np.testing.assert_allclose(ours, reference, atol=1e-4)
+
+
+def test_progress_counter_counts_every_tile_rejected_ones_included(spark, sample_tiles, efficientnet_lite0):
+    onnx_bytes, spec = efficientnet_lite0
+    contents = [p.read_bytes() for p in sorted(sample_tiles.glob("*/*.jpg"))[::30]] + [b"", b"not an image"]
+    tiles = spark.createDataFrame([(str(i), c) for i, c in enumerate(contents)], "tile_id string, content binary")
+    counter = spark.sparkContext.accumulator(0)
+
+    result = featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size=8, threads=1, num_partitions=3, progress=counter)
+
+    assert result.count() == len(contents)
+    assert counter.value == len(contents)

@@ -1,10 +1,10 @@
-"""Project pipelines: ingestion, featurization, modeling, evaluation, and `train` = all four."""
+"""Project pipelines: ingestion, featurization, modeling, evaluation, `train` = all four, and `score`."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from aerial_kedro.pipelines import evaluation, featurization, ingestion, modeling
+from aerial_kedro.pipelines import evaluation, featurization, ingestion, modeling, scoring
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -15,5 +15,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(),
     }
     pipelines["train"] = sum(pipelines.values(), Pipeline([]))
+    pipelines["score"] = scoring.create_pipeline()
     pipelines["__default__"] = pipelines["train"]
     return pipelines

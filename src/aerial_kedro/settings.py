@@ -2,10 +2,23 @@
 
 from kedro.config import OmegaConfigLoader
 
+from aerial_kedro.blob.preflight import BlobPreflightHooks
 from aerial_kedro.hooks import ParameterValidationHooks, SparkHooks
+from aerial_kedro.tracking import RunTrackingHooks, SessionScopedMlflowHook, required_env
 
-# Hooks run last-in-first-out: parameters are validated before Spark starts.
-HOOKS = (SparkHooks(), ParameterValidationHooks())
+# Hooks run last-in-first-out, so `before_pipeline_run` goes: parameters are validated, the blob
+# containers a run uses are checked (fails in seconds when Azurite/the account is unreachable), Spark
+# starts, kedro-mlflow opens the MLflow run, RunTrackingHooks log into it. kedro-mlflow is
+# registered here instead of through its entry point (disabled below) to get that order: a bad
+# parameter or a Spark start-up failure then leaves no dangling "running" MLflow run behind.
+HOOKS = (
+    RunTrackingHooks(),
+    SessionScopedMlflowHook(),
+    SparkHooks(),
+    BlobPreflightHooks(),
+    ParameterValidationHooks(),
+)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -14,5 +27,11 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {
         "spark": ["spark*", "spark*/**"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
+        "mlflow": ["mlflow*", "mlflow*/**"],
     },
+    # An environment's mlflow.yml overrides single keys of conf/base/mlflow.yml.
+    "merge_strategy": {"mlflow": "soft"},
+    # ${required_env:NAME} (conf/hdinsight/mlflow.yml); ${project_path:} is registered per
+    # session by RunTrackingHooks.
+    "custom_resolvers": {"required_env": required_env},
 }

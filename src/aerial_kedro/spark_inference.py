@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyspark import Accumulator
 from pyspark.sql import DataFrame
 
 from aerial_kedro.featurizers.decode import TileDecodeError, decode_tile
@@ -66,10 +67,13 @@ def featurize_tiles_spark(
     batch_size: int,
     threads: int,
     num_partitions: int,
+    progress: Accumulator | None = None,
 ) -> DataFrame:
     """Run the featurizer over a DataFrame with a binary ``content`` column (plus any key columns).
 
-    Returns the key columns plus ``features array<float>`` and ``error string``.
+    Returns the key columns plus ``features array<float>`` and ``error string``. ``progress``, an
+    integer accumulator (``aerial_kedro.progress.progress_logger(...).counter``), counts every tile
+    processed, rejected ones included.
     """
     spark = tiles.sparkSession
     model_broadcast = spark.sparkContext.broadcast(onnx_bytes)
@@ -82,6 +86,8 @@ def featurize_tiles_spark(
         featurizer = cached_featurizer(lambda: model_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads)
         for frame in frames:
             yield featurize_frame(frame, featurizer, batch_size)
+            if progress is not None:
+                progress.add(len(frame))
 
     return tiles.repartition(num_partitions).mapInPandas(infer, schema)
 

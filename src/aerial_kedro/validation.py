@@ -31,6 +31,11 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
         _check_choice(f"{namespace}.classifier.type", classifier.get("type"), tuple(CLASSIFIERS))
     if "raw_tiles" in pipeline_inputs:
         _check_tiles_dir(params.get("tiles_dir"))
+    if "params:scoring" in pipeline_inputs:
+        # Imported here: the scoring nodes import ParameterError from this module.
+        from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
+
+        validate_scoring_params(params.get("score_source"), params.get("scoring", {}))
 
 
 def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -31,5 +31,5 @@ def test_spark_ml_model_round_trip(spark, tmp_path):
 
 
 def test_missing_model_says_to_train_first(spark, tmp_path):
-    with pytest.raises(DatasetError, match="run `kedro run --pipeline=train` first"):
+    with pytest.raises(DatasetError, match="run `kedro run --pipelines=train` first"):
         SparkMLModelDataset(filepath=str(tmp_path / "nothing")).load()

@@ -12,9 +12,14 @@ from PIL import Image
 
 from aerial_kedro.geo.chip_grid import plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA, class_shares, plurality_smooth
-from aerial_kedro.geo.geojson import chips_to_geojson, ring_points, write_geojson
-from aerial_kedro.geo.map_png import nice_scale_length_km, render_map_png
-from aerial_kedro.geo.palette import EUROSAT_CLASSES
+from aerial_kedro.geo.geojson import (
+    chips_to_geojson,
+    ring_points,
+    unlocated_feature_collection,
+    write_geojson,
+)
+from aerial_kedro.geo.map_png import map_figure, nice_scale_length_km, render_map_png, shares_figure
+from aerial_kedro.geo.palette import EUROSAT_CLASSES, class_colors, to_float_rgb
 
 DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
 SCENE = DATA / "rasters" / "czech_s2_tci_20220319.tif"
@@ -118,3 +123,40 @@ def test_render_map_png(tmp_path, two_panels):
         assert width > height
         colours = len(set(map(tuple, np.asarray(im.convert("RGB")).reshape(-1, 3).tolist())))
     assert colours > 12  # ten classes + nodata + text/legend
+
+
+def test_map_figure_and_shares_figure_are_closed_by_the_caller():
+    import matplotlib.pyplot as plt
+
+    grid = np.arange(30, dtype=np.uint8).reshape(3, 10) % 10
+    figure = map_figure(grid, EUROSAT_CLASSES, smoothed=plurality_smooth(grid))
+    assert len(figure.axes) == 2 and plt.fignum_exists(figure.number)
+    plt.close(figure)
+
+    shares = {name: (0.5 if name in ("Forest", "SeaLake") else 0.0) for name in EUROSAT_CLASSES}
+    figure = shares_figure(shares, EUROSAT_CLASSES, title="30 tiles")
+    bars = figure.axes[0].patches
+    assert len(bars) == len(EUROSAT_CLASSES)
+    widths = {name: bar.get_width() for name, bar in zip(EUROSAT_CLASSES, bars, strict=True)}
+    assert widths["Forest"] == widths["SeaLake"] == 50.0
+    colours = [bar.get_facecolor()[:3] for bar in bars]
+    expected = [to_float_rgb(c) for c in class_colors(EUROSAT_CLASSES)]
+    assert [tuple(round(v, 3) for v in c) for c in colours] == [
+        tuple(round(v, 3) for v in c) for c in expected
+    ]
+    plt.close(figure)
+
+
+def test_unlocated_features_keep_properties_without_geometry():
+    collection = unlocated_feature_collection(
+        [{"chip_id": "Forest/Forest_1.jpg", "class_index": 1, "confidence": 0.93}],
+        class_names=EUROSAT_CLASSES,
+    )
+    (feature,) = collection["features"]
+    assert feature["geometry"] is None and feature["id"] == "Forest/Forest_1.jpg"
+    assert feature["properties"] == {
+        "chip_id": "Forest/Forest_1.jpg",
+        "class": "Forest",
+        "class_index": 1,
+        "confidence": 0.93,
+    }

@@ -1,6 +1,20 @@
-"""Kedro datasets that kedro-datasets lacks: raw bytes (ONNX models) and Spark ML models."""
+"""Kedro datasets that kedro-datasets lacks: raw bytes (ONNX models), Spark ML models,
+resumable chunked Parquet and class GeoTIFFs."""
 
 from aerial_kedro.datasets.binary_file_dataset import BinaryFileDataset
+from aerial_kedro.datasets.chunked_parquet_dataset import (
+    ChunkedParquetDataset,
+    ChunkMarkersDataset,
+    PredictionChunks,
+)
+from aerial_kedro.datasets.class_geotiff_dataset import ClassGeoTiffDataset
 from aerial_kedro.datasets.spark_ml_model_dataset import SparkMLModelDataset
 
-__all__ = ["BinaryFileDataset", "SparkMLModelDataset"]
+__all__ = [
+    "BinaryFileDataset",
+    "ChunkMarkersDataset",
+    "ChunkedParquetDataset",
+    "ClassGeoTiffDataset",
+    "PredictionChunks",
+    "SparkMLModelDataset",
+]

@@ -39,7 +39,9 @@ class BinaryFileDataset(AbstractDataset[bytes, bytes]):
     def load(self) -> bytes:
         path = self._full_path()
         if not self._fs.exists(path):
-            raise DatasetError(f"{self._protocol}://{path} does not exist")
+            raise DatasetError(
+                f"{self._protocol}://{path} does not exist: run `kedro run --pipelines=train` first"
+            )
         with self._fs.open(path, "rb") as stream:
             return stream.read()
 

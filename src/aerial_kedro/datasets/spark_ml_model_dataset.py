@@ -22,7 +22,7 @@ class SparkMLModelDataset(AbstractDataset[PipelineModel, PipelineModel]):
     def load(self) -> PipelineModel:
         if not self._exists():
             raise DatasetError(
-                f"No Spark ML model at '{self._filepath}': run `kedro run --pipeline=train` first"
+                f"No Spark ML model at '{self._filepath}': run `kedro run --pipelines=train` first"
             )
         return PipelineModel.load(self._filepath)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -140,9 +140,10 @@ def write_class_geotiff(
         nodata=NODATA,
         compress="deflate",
     ) as dst:
+        # The colour table sets the palette photometric tag, which TIFF forbids once pixels are written.
+        dst.write_colormap(1, colormap_entries(colors[: len(class_names)]))
         dst.write(grid_array.astype(np.uint8), 1)
         dst.set_band_description(1, "land_use_class")
-        dst.write_colormap(1, colormap_entries(colors[: len(class_names)]))
         dst.update_tags(
             class_names=json.dumps(list(class_names)),
             class_colors=json.dumps([to_hex(c) for c in colors[: len(class_names)]]),
@@ -152,6 +153,67 @@ def write_class_geotiff(
         )
         dst.update_tags(1, **name_tags)
     return path
+
+
+@dataclass(frozen=True)
+class ClassRaster:
+    """Everything a class GeoTIFF holds: the class grid, where it lies, and what its values mean.
+
+    ``crs is None`` (see :meth:`empty`) stands for "no georeferenced result", e.g. a run that
+    scored a folder of plain tiles: there is nothing to place on a map.
+    """
+
+    classes: np.ndarray
+    transform: Affine
+    crs: str | None
+    class_names: tuple[str, ...]
+    colors: tuple[str, ...] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, class_names: Sequence[str]) -> ClassRaster:
+        """A result without georeference (nothing to write)."""
+        return cls(np.zeros((0, 0), dtype=np.uint8), Affine.identity(), None, tuple(class_names))
+
+    @property
+    def is_georeferenced(self) -> bool:
+        return self.crs is not None and self.classes.size > 0
+
+    def write(self, path: str) -> str:
+        """Write it with :func:`write_class_geotiff`; returns ``path``."""
+        if not self.is_georeferenced:
+            raise ValueError("a class raster without CRS or cells cannot be written as a GeoTIFF")
+        return write_class_geotiff(
+            path,
+            self.classes,
+            self.transform,
+            self.crs,
+            self.class_names,
+            list(self.colors) if self.colors else None,
+            tags=self.tags,
+        )
+
+
+def read_class_raster(path: str) -> ClassRaster:
+    """Read a GeoTIFF written by :func:`write_class_geotiff` back into a :class:`ClassRaster`."""
+    reserved = {"class_names", "class_colors", "nodata_class", "AREA_OR_POINT"}
+    with rasterio.open(path) as src:
+        tags = src.tags()
+        names = tuple(json.loads(tags["class_names"]))
+        colors = tuple(json.loads(tags["class_colors"])) if "class_colors" in tags else None
+        extra = {
+            key: value
+            for key, value in tags.items()
+            if key not in reserved and not key.startswith("CLASS_")
+        }
+        return ClassRaster(
+            src.read(1),
+            src.transform,
+            CRS.from_user_input(src.crs).to_string(),
+            names,
+            colors,
+            extra,
+        )
 
 
 def read_class_names(path: str) -> list[str]:

@@ -142,3 +142,25 @@ def write_geojson(
     with open(path, "w", encoding="utf-8") as f:
         json.dump(feature_collection, f, indent=indent, ensure_ascii=False)
     return path
+
+
+def unlocated_feature_collection(
+    records: Iterable[Any], class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A FeatureCollection of predictions without a place (``"geometry": null``, RFC 7946 3.2).
+
+    For results that have no georeference, e.g. plain tiles: each record becomes a feature
+    with the same properties :func:`chips_to_geojson` writes (no probabilities).
+    """
+    features = []
+    for record in records:
+        rec = _as_mapping(record)
+        features.append(
+            {
+                "type": "Feature",
+                "id": rec.get("chip_id"),
+                "geometry": None,
+                "properties": _properties(rec, class_names, with_probabilities=False),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from aerial_kedro.geo.class_map import NODATA, class_shares  # noqa: E402
@@ -122,8 +123,7 @@ def _draw_panel(
     _draw_north_arrow(ax)
 
 
-def render_map_png(
-    path: str,
+def map_figure(
     grid: np.ndarray,
     class_names: Sequence[str],
     colors: Sequence[Color] | None = None,
@@ -133,9 +133,8 @@ def render_map_png(
     *,
     smoothed: np.ndarray | None = None,
     panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
-    dpi: int = 150,
-) -> str:
-    """Render a class grid (north up, one cell per chip) to a PNG; returns ``path``.
+) -> Figure:
+    """A class grid (north up, one cell per chip) as a matplotlib figure; close it when done.
 
     The legend lists every class with its share of valid chips (``shares``, default computed
     from ``grid``; with ``smoothed`` both shares are shown, raw -> smoothed). ``smoothed``
@@ -162,28 +161,82 @@ def render_map_png(
         squeeze=False,
         layout="constrained",
     )
+    for ax, (data, panel_title) in zip(axes[0], panels, strict=True):
+        _draw_panel(ax, data, cmap, n, chip_size_m, panel_title)
+    handles = []
+    for i, name in enumerate(class_names):
+        label = f"{name}  {100 * shares.get(name, 0.0):.1f} %"
+        if smooth_shares is not None:
+            label += f" → {100 * smooth_shares[name]:.1f} %"
+        handles.append(Patch(facecolor=to_float_rgb(colors[i]), edgecolor="0.3", label=label))
+    if (grid == NODATA).any():
+        handles.append(Patch(facecolor=NODATA_FACE, edgecolor="0.3", label="no data"))
+    fig.legend(
+        handles=handles,
+        loc="outside right center",
+        fontsize=9,
+        frameon=False,
+        title=f"class (share of chips)\nchip = {chip_size_m:g} m",
+        title_fontsize=9,
+    )
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def render_map_png(
+    path: str,
+    grid: np.ndarray,
+    class_names: Sequence[str],
+    colors: Sequence[Color] | None = None,
+    chip_size_m: float = 640.0,
+    title: str | None = None,
+    shares: Mapping[str, float] | None = None,
+    *,
+    smoothed: np.ndarray | None = None,
+    panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
+    dpi: int = 150,
+) -> str:
+    """Render :func:`map_figure` to a PNG file; returns ``path``."""
+    fig = map_figure(
+        grid,
+        class_names,
+        colors,
+        chip_size_m,
+        title,
+        shares,
+        smoothed=smoothed,
+        panel_titles=panel_titles,
+    )
     try:
-        for ax, (data, panel_title) in zip(axes[0], panels, strict=True):
-            _draw_panel(ax, data, cmap, n, chip_size_m, panel_title)
-        handles = []
-        for i, name in enumerate(class_names):
-            label = f"{name}  {100 * shares.get(name, 0.0):.1f} %"
-            if smooth_shares is not None:
-                label += f" → {100 * smooth_shares[name]:.1f} %"
-            handles.append(Patch(facecolor=to_float_rgb(colors[i]), edgecolor="0.3", label=label))
-        if (grid == NODATA).any():
-            handles.append(Patch(facecolor=NODATA_FACE, edgecolor="0.3", label="no data"))
-        fig.legend(
-            handles=handles,
-            loc="outside right center",
-            fontsize=9,
-            frameon=False,
-            title=f"class (share of chips)\nchip = {chip_size_m:g} m",
-            title_fontsize=9,
-        )
-        if title:
-            fig.suptitle(title, fontsize=12)
         fig.savefig(path, dpi=dpi, facecolor="white")
     finally:
         plt.close(fig)
     return path
+
+
+def shares_figure(
+    shares: Mapping[str, float],
+    class_names: Sequence[str],
+    colors: Sequence[Color] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Class shares as horizontal bars in the class colours (for results without a map)."""
+    colors = list(colors) if colors is not None else class_colors(class_names)
+    values = [100 * shares.get(name, 0.0) for name in class_names]
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(class_names) + 1.2), layout="constrained")
+    positions = np.arange(len(class_names))[::-1]
+    ax.barh(
+        positions,
+        values,
+        color=[to_float_rgb(c) for c in colors[: len(class_names)]],
+        edgecolor="0.3",
+    )
+    ax.set_yticks(positions, class_names)
+    ax.set_xlim(0, max(100.0, max(values, default=0.0)) * 1.08)
+    ax.set_xlabel("share of scored tiles (%)")
+    for y, value in zip(positions, values, strict=True):
+        ax.text(value + 1, y, f"{value:.1f} %", va="center", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=11)
+    return fig

@@ -11,9 +11,13 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.pipelines.featurization.synapseml_backend import featurize_tiles_synapseml
 from aerial_kedro.spark_inference import featurize_tiles_spark, task_slots
 
 logger = logging.getLogger(__name__)
+
+# ort: onnxruntime in the Python workers (default). synapseml: SynapseML's ONNXModel in the JVM.
+BACKENDS = ("ort", "synapseml")
 
 
 def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict]:
@@ -48,16 +52,17 @@ def featurize_tiles(
     # and is rejected as "empty file" instead of vanishing.
     tiles = tile_index.join(contents, on="uri", how="left")
 
+    backend = featurization.get("backend") or "ort"
     started = time.perf_counter()
-    results = featurize_tiles_spark(
-        tiles, featurizer_onnx, spec, int(featurization["batch_size"]), threads, partitions
+    results = run_backend(
+        backend, tiles, featurizer_onnx, spec, int(featurization["batch_size"]), threads, partitions
     ).persist(StorageLevel.MEMORY_AND_DISK)
     seen = results.count()
     rejected_count = results.where(F.col("error").isNotNull()).count()
     elapsed = time.perf_counter() - started
     logger.info(
-        "Featurized with %s: seen %d = featurized %d + rejected %d in %.1f s (%.1f tiles/s, %d slots x %d threads)",
-        spec.name, seen, seen - rejected_count, rejected_count, elapsed, seen / max(elapsed, 1e-9), slots, threads,
+        "Featurized with %s (%s backend): seen %d = featurized %d + rejected %d in %.1f s (%.1f tiles/s, %d slots x %d threads)",
+        spec.name, backend, seen, seen - rejected_count, rejected_count, elapsed, seen / max(elapsed, 1e-9), slots, threads,
     )
     featurizer_name = F.lit(spec.name).alias("featurizer")
     features = results.where(F.col("error").isNull()).select("tile_id", "label", "split", "features", featurizer_name)
@@ -67,3 +72,20 @@ def featurize_tiles(
     for row in rejected.limit(20).collect():
         logger.warning("Rejected tile %s: %s", row["uri"], row["reason"])
     return features, rejected
+
+
+def run_backend(
+    backend: str,
+    tiles: DataFrame,
+    onnx_bytes: bytes,
+    spec: FeaturizerSpec,
+    batch_size: int,
+    threads: int,
+    num_partitions: int,
+) -> DataFrame:
+    """Key columns + ``features`` + ``error`` from the chosen inference backend (lazy)."""
+    if backend == "ort":
+        return featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size, threads, num_partitions)
+    if backend == "synapseml":
+        return featurize_tiles_synapseml(tiles, onnx_bytes, spec, batch_size, num_partitions)
+    raise ValueError(f"featurization.backend: '{backend}' is not allowed; allowed values: {', '.join(BACKENDS)}")

@@ -13,12 +13,23 @@ from pyspark.ml.classification import (
 )
 from pyspark.ml.feature import IndexToString, StandardScaler, StringIndexerModel
 
+# Importing a SynapseML wrapper also teaches pyspark's ML reader to map saved
+# com.microsoft.azure.synapse.ml stages to their Python classes: a PipelineModel holding a
+# LightGBM stage loads wherever this module was imported (Kedro's hooks import it for every run).
+from synapse.ml.lightgbm import LightGBMClassifier
+
+from aerial_kedro.pipelines.featurization.synapseml_backend import new_synapseml_stage
+
 CLASSIFIERS: dict[str, type] = {
     "logistic_regression": LogisticRegression,
     "random_forest": RandomForestClassifier,
     "multilayer_perceptron": MultilayerPerceptronClassifier,
     "naive_bayes": NaiveBayes,
+    # SynapseML (JVM jars from scripts/fetch_synapseml_jars.sh on spark.jars; Spark 3.5).
+    "lightgbm": LightGBMClassifier,
 }
+# Types whose estimator lives in SynapseML's jars rather than in Spark itself.
+SYNAPSEML_CLASSIFIERS = frozenset({"lightgbm"})
 
 FEATURES_COLUMN = "features_vector"
 LABEL_INDEX_COLUMN = "label_index"
@@ -31,12 +42,12 @@ def make_classifier(classifier: dict[str, Any], seed: int, feature_dim: int, num
     if classifier["type"] == "multilayer_perceptron":
         hidden = list(hyperparameters.pop("hiddenLayers", [256]))
         hyperparameters["layers"] = [feature_dim, *hidden, num_classes]
-    estimator = estimator_class(
-        featuresCol=_input_column(classifier),
-        labelCol=LABEL_INDEX_COLUMN,
-        predictionCol="prediction_index",
-        **hyperparameters,
-    )
+    columns = {"featuresCol": _input_column(classifier), "labelCol": LABEL_INDEX_COLUMN, "predictionCol": "prediction_index"}
+    if classifier["type"] in SYNAPSEML_CLASSIFIERS:
+        what = f"classifier type '{classifier['type']}'"
+        estimator = new_synapseml_stage(estimator_class, what, **columns, **hyperparameters)
+    else:
+        estimator = estimator_class(**columns, **hyperparameters)
     if estimator.hasParam("seed"):
         estimator.setSeed(int(seed))
     return estimator

@@ -1,0 +1,207 @@
+"""Parquet written chunk by chunk, with a completion marker per chunk: the basis of resumable scoring.
+
+Layout under ``filepath`` (Spark resolves it, so any filesystem the session knows works)::
+
+    run_id=<run>/chunk=<n>/part-*.parquet     one Hive-style partition per chunk
+    run_id=<run>/chunk=<n>/_COMPLETE.json     written by the driver after the chunk's job committed
+
+How this gives exactly-once results across interruptions:
+
+* Each save is one Spark job writing some chunks with *dynamic partition overwrite*: a chunk's
+  partition is replaced as a whole, so writing a chunk again never duplicates its rows. Until
+  the job commits, its files live in a hidden ``.spark-staging-*`` folder that readers ignore.
+* The marker is written only after the job committed, so a marker means "this chunk's rows are
+  all there" (it is written beside and renamed into place, so it is never seen half-written).
+  Rewriting a chunk deletes its old marker together with its old files.
+* :meth:`ChunkedParquetDataset.load` returns only chunks that have a marker, so a reader never
+  sees a half-written chunk, whatever was interrupted.
+
+:class:`ChunkMarkersDataset` reads just the markers of the same folder: which chunks are done.
+A producer takes it as an input, skips finished chunks and saves the rest through
+:class:`ChunkedParquetDataset` (two catalog entries, one folder: a node may not read and write
+the same entry).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from kedro.io.core import AbstractDataset, DatasetError
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+logger = logging.getLogger(__name__)
+
+RUN_COLUMN = "run_id"
+CHUNK_COLUMN = "chunk"
+MARKER_NAME = "_COMPLETE.json"
+
+
+@dataclass(frozen=True)
+class PredictionChunks:
+    """What one save writes: ``frame`` holds the rows of ``chunks`` of run ``run_id``.
+
+    ``frame`` must have the ``run_id`` and ``chunk`` columns; every chunk listed is marked
+    complete once the write has committed.
+    """
+
+    frame: DataFrame
+    run_id: str
+    chunks: tuple[int, ...]
+
+
+def _spark() -> SparkSession:
+    return SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+
+
+class _HadoopFolder:
+    """Small file operations through the session's Hadoop filesystem (same paths as Spark)."""
+
+    def __init__(self, root: str) -> None:
+        spark = _spark()
+        self._jvm = spark.sparkContext._jvm
+        self._root = self._jvm.org.apache.hadoop.fs.Path(root)
+        self._fs = self._root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def _path(self, relative: str) -> Any:
+        return self._jvm.org.apache.hadoop.fs.Path(self._root, relative)
+
+    def exists(self, relative: str = "") -> bool:
+        return bool(self._fs.exists(self._path(relative) if relative else self._root))
+
+    def write_text_atomically(self, relative: str, text: str) -> None:
+        """Write a scratch file beside the target, then rename it: readers never see half a file."""
+        target = self._path(relative)
+        scratch = self._jvm.org.apache.hadoop.fs.Path(
+            target.getParent(), f"_{target.getName()}.tmp"
+        )
+        stream = self._fs.create(scratch, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        self._fs.delete(target, False)
+        if not self._fs.rename(scratch, target):
+            raise DatasetError(f"could not rename {scratch.toString()} to {target.toString()}")
+
+    def glob_parents(self, pattern: str) -> list[tuple[str, str]]:
+        """``(parent folder name, grandparent folder name)`` of every file matching ``pattern``."""
+        statuses = self._fs.globStatus(self._path(pattern)) or []
+        found = []
+        for status in statuses:
+            parent = status.getPath().getParent()
+            found.append((parent.getName(), parent.getParent().getName()))
+        return found
+
+
+def _partition_value(folder_name: str, column: str) -> str | None:
+    prefix = f"{column}="
+    return folder_name[len(prefix) :] if folder_name.startswith(prefix) else None
+
+
+def completed_chunks_at(filepath: str) -> dict[str, list[int]]:
+    """``{run_id: sorted chunk numbers}`` of every chunk with a completion marker under ``filepath``."""
+    folder = _HadoopFolder(filepath)
+    if not folder.exists():
+        return {}
+    done: dict[str, set[int]] = {}
+    pattern = f"{RUN_COLUMN}=*/{CHUNK_COLUMN}=*/{MARKER_NAME}"
+    for chunk_folder, run_folder in folder.glob_parents(pattern):
+        run_id = _partition_value(run_folder, RUN_COLUMN)
+        chunk = _partition_value(chunk_folder, CHUNK_COLUMN)
+        if run_id is not None and chunk is not None and chunk.lstrip("-").isdigit():
+            done.setdefault(run_id, set()).add(int(chunk))
+    return {run_id: sorted(chunks) for run_id, chunks in sorted(done.items())}
+
+
+class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
+    """Saves :class:`PredictionChunks` as chunk partitions + markers; loads completed chunks only.
+
+    Example catalog entry::
+
+        scoring.predictions:
+          type: aerial_kedro.datasets.ChunkedParquetDataset
+          filepath: data/07_model_output/scoring/predictions
+
+    ``load()`` returns a Spark DataFrame of every completed chunk of every run (filter on
+    ``run_id``: partition pruning keeps that cheap).
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = filepath.rstrip("/")
+        self.metadata = metadata
+
+    def save(self, data: PredictionChunks) -> None:
+        if not isinstance(data, PredictionChunks):
+            raise DatasetError(f"Expected PredictionChunks, got {type(data).__name__}")
+        missing = {RUN_COLUMN, CHUNK_COLUMN} - set(data.frame.columns)
+        if missing:
+            raise DatasetError(f"PredictionChunks.frame lacks column(s) {sorted(missing)}")
+        (
+            data.frame.write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy(RUN_COLUMN, CHUNK_COLUMN)
+            .parquet(self._filepath)
+        )
+        self._mark_complete(data.run_id, data.chunks)
+
+    def _mark_complete(self, run_id: str, chunks: Sequence[int]) -> None:
+        folder = _HadoopFolder(self._filepath)
+        finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for chunk in chunks:
+            partition = f"{RUN_COLUMN}={run_id}/{CHUNK_COLUMN}={chunk}"
+            if not folder.exists(partition):
+                raise DatasetError(
+                    f"chunk {chunk} of run {run_id} wrote no rows to {self._filepath}"
+                )
+            marker = {"run_id": run_id, "chunk": int(chunk), "finished_at": finished_at}
+            folder.write_text_atomically(f"{partition}/{MARKER_NAME}", json.dumps(marker))
+
+    def load(self) -> DataFrame:
+        done = completed_chunks_at(self._filepath)
+        if not done:
+            raise DatasetError(f"No completed chunks under '{self._filepath}'")
+        spark = _spark()
+        keys = spark.createDataFrame(
+            [(run_id, chunk) for run_id, chunks in done.items() for chunk in chunks],
+            f"{RUN_COLUMN} string, {CHUNK_COLUMN} int",
+        )
+        frame = spark.read.option("basePath", self._filepath).parquet(self._filepath)
+        frame = frame.withColumn(RUN_COLUMN, F.col(RUN_COLUMN).cast("string"))
+        return frame.join(F.broadcast(keys), [RUN_COLUMN, CHUNK_COLUMN], "left_semi")
+
+    def _exists(self) -> bool:
+        return bool(completed_chunks_at(self._filepath))
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}
+
+
+class ChunkMarkersDataset(AbstractDataset[dict, dict]):
+    """Read-only view of a :class:`ChunkedParquetDataset` folder: ``{run_id: [completed chunks]}``.
+
+    Loads ``{}`` when nothing was written yet.
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = filepath.rstrip("/")
+        self.metadata = metadata
+
+    def load(self) -> dict[str, list[int]]:
+        return completed_chunks_at(self._filepath)
+
+    def save(self, data: dict) -> None:
+        raise DatasetError(
+            "ChunkMarkersDataset is read-only: markers are written by ChunkedParquetDataset"
+        )
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}

@@ -1,0 +1,5 @@
+"""Scoring: GeoTIFF rasters or tile folders -> resumable predictions -> a land-use map."""
+
+from aerial_kedro.pipelines.scoring.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

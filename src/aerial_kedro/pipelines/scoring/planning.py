@@ -1,0 +1,281 @@
+"""What to score, in which order and in which chunks: driver-side metadata only, no pixels.
+
+A *plan* is a pandas DataFrame with one row per work item, in a deterministic order:
+
+* ``kind = "chip"``: a chip of the global chip grid (:mod:`aerial_kedro.geo.chip_grid`) inside
+  the union of the source rasters, read on an executor from ``sources`` (a mosaic when several);
+* ``kind = "tile"``: a plain image file (no georeference), scored whole.
+
+Items are cut into chunks of ``chunk_size`` consecutive items (``chunk = seq // chunk_size``);
+chips are sorted by (CRS, row, col), so a chunk is a band of neighbouring chips. The *run id*
+names one scoring of one plan by one model (source name + a hash of everything that decides the
+results), so an interrupted run resumes into the same chunks and another run never mixes in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import fsspec
+import pandas as pd
+
+from aerial_kedro.geo.chip_grid import Chip
+
+RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+TILE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+SOURCE_KINDS = ("auto", "rasters", "tiles")
+
+PLAN_COLUMNS = (
+    "seq",
+    "chunk",
+    "chip_id",
+    "kind",
+    "source",
+    "sources",
+    "crs",
+    "row",
+    "col",
+    "minx",
+    "miny",
+    "maxx",
+    "maxy",
+    "lon",
+    "lat",
+    "chip_px",
+    "resolution",
+)
+PLAN_SCHEMA = (
+    "seq long, chunk int, chip_id string, kind string, source string, sources array<string>, "
+    "crs string, row int, col int, minx double, miny double, maxx double, maxy double, "
+    "lon double, lat double, chip_px int, resolution double"
+)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _has_extension(path: str, extensions: Sequence[str]) -> bool:
+    return path.lower().endswith(tuple(extensions))
+
+
+def is_gdal_path(source: str) -> bool:
+    """GDAL virtual file paths (``/vsiaz/...``, ``/vsicurl/...``) go to rasterio unchanged."""
+    return source.startswith("/vsi")
+
+
+def list_source_files(source: str) -> tuple[str, list[str]]:
+    """``(root folder, files)`` of ``source``: itself if a file, else its files recursively, sorted.
+
+    Listing goes through fsspec, so local paths and fsspec URLs work; local paths come back
+    absolute and normalised, URLs keep their protocol. GDAL virtual paths are returned as
+    they are (a single raster). ``root`` is the folder tile ids are relative to (a file's
+    own folder).
+    """
+    if is_gdal_path(source):
+        return posixpath.dirname(source), [source]
+    fs, root = fsspec.core.url_to_fs(source)
+    if fs.isfile(root):
+        files, root = [root], posixpath.dirname(root)
+    elif fs.isdir(root):
+        files = sorted(fs.find(root))
+    else:
+        raise FileNotFoundError(f"score_source '{source}' does not exist")
+    if "://" in source:
+        return fs.unstrip_protocol(root), [fs.unstrip_protocol(path) for path in files]
+    # fsspec makes local paths absolute but keeps "..": the same file must get the same path.
+    return posixpath.normpath(root), [posixpath.normpath(path) for path in files]
+
+
+def resolve_source_kind(files: Sequence[str], requested: str) -> str:
+    """``rasters`` or ``tiles``; ``auto`` = ``rasters`` when any file has a raster extension."""
+    if requested != "auto":
+        return requested
+    return "rasters" if any(_has_extension(f, RASTER_EXTENSIONS) for f in files) else "tiles"
+
+
+def split_by_kind(files: Sequence[str], kind: str) -> tuple[list[str], list[dict[str, str]]]:
+    """``(files to use, problems)``: image files of the other kind are reported, others ignored.
+
+    Side-car files (``.aux.xml``, ``.ovr``, world files, READMEs) are not images and are
+    skipped silently.
+    """
+    wanted = RASTER_EXTENSIONS if kind == "rasters" else TILE_EXTENSIONS
+    used = [f for f in files if _has_extension(f, wanted) or is_gdal_path(f)]
+    problems = [
+        {
+            "path": f,
+            "reason": "a plain image in a raster source; score tile folders on their own "
+            "(or with scoring.source_kind=tiles)",
+        }
+        for f in files
+        if kind == "rasters" and _has_extension(f, TILE_EXTENSIONS) and f not in used
+    ]
+    return used, problems
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def _relative_id(path: str, root: str) -> str:
+    """Tile id: the path below the source folder (the file name when the source is a file)."""
+    root = root.rstrip("/")
+    if path.startswith(root + "/"):
+        return path[len(root) + 1 :]
+    return posixpath.basename(path)
+
+
+def plan_from_chips(chips: Sequence[Chip], chunk_size: int) -> pd.DataFrame:
+    """The plan of planned chips (already sorted by :func:`geo.chip_grid.plan_chips`)."""
+    records = [
+        {
+            "chip_id": chip.chip_id,
+            "kind": "chip",
+            "source": chip.sources[0],
+            "sources": list(chip.sources),
+            "crs": chip.crs,
+            "row": chip.row,
+            "col": chip.col,
+            "minx": chip.minx,
+            "miny": chip.miny,
+            "maxx": chip.maxx,
+            "maxy": chip.maxy,
+            "lon": chip.lon,
+            "lat": chip.lat,
+            "chip_px": chip.chip_px,
+            "resolution": chip.resolution,
+        }
+        for chip in chips
+    ]
+    return _numbered(records, chunk_size)
+
+
+def plan_from_tiles(tiles: Sequence[str], source_root: str, chunk_size: int) -> pd.DataFrame:
+    """The plan of plain tiles, sorted by tile id (path below ``source_root``)."""
+    records = sorted(
+        (
+            {
+                "chip_id": _relative_id(path, source_root),
+                "kind": "tile",
+                "source": path,
+                "sources": [path],
+            }
+            for path in tiles
+        ),
+        key=lambda record: record["chip_id"],
+    )
+    return _numbered(records, chunk_size)
+
+
+def _numbered(records: list[dict[str, Any]], chunk_size: int) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records, columns=list(PLAN_COLUMNS[2:]))
+    frame.insert(0, "seq", range(len(frame)))
+    frame.insert(1, "chunk", assign_chunks(len(frame), chunk_size))
+    for column in ("row", "col", "chip_px"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def assign_chunks(n_items: int, chunk_size: int) -> list[int]:
+    """Chunk number of each of ``n_items`` consecutive items: ``seq // chunk_size``."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    return [seq // chunk_size for seq in range(n_items)]
+
+
+def plan_records(plan: pd.DataFrame) -> list[tuple]:
+    """Plan rows as plain Python tuples in :data:`PLAN_COLUMNS` order (missing values = None)."""
+    columns = [plan[column].tolist() for column in PLAN_COLUMNS]
+    return [tuple(_plain(value) for value in values) for values in zip(*columns, strict=True)]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- run ids and chunks
+
+
+def source_slug(source: str) -> str:
+    """A readable, path-safe name of the source: its file or folder name without extension."""
+    name = posixpath.basename(str(source).rstrip("/")) or "source"
+    stem = re.sub(r"\.(tiff?|vrt|jp2|img)$", "", name, flags=re.IGNORECASE)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:40]
+    # Must not look like a number or a date to Spark's partition-type inference.
+    return slug if slug[:1].isalpha() else f"src_{slug}"
+
+
+def run_identity(plan: pd.DataFrame, settings: Mapping[str, Any], model_key: str) -> str:
+    """Hash of everything that decides a run's rows: the items, their chunks, the model, the reading.
+
+    Batch sizes, task counts and ``max_chunks`` only change how the work is scheduled and are
+    deliberately left out, so a resumed run keeps its id.
+    """
+    digest = hashlib.sha256()
+    for key in ("chip_px", "resolution", "chunk_size", "max_empty_fraction", "bands"):
+        digest.update(f"{key}={settings[key]!r};".encode())
+    digest.update(f"model={model_key};".encode())
+    for chip_id, sources in zip(plan["chip_id"], plan["sources"], strict=True):
+        digest.update(f"{chip_id}<{'|'.join(sources)};".encode())
+    return digest.hexdigest()
+
+
+def make_run_id(source: str, identity: str) -> str:
+    return f"{source_slug(source)}-{identity[:12]}"
+
+
+def pending_chunks(n_chunks: int, completed: Iterable[int], max_chunks: int | None) -> list[int]:
+    """Chunks still to score, in order, at most ``max_chunks`` of them (None = all)."""
+    done = set(completed)
+    todo = [chunk for chunk in range(n_chunks) if chunk not in done]
+    return todo if max_chunks is None else todo[:max_chunks]
+
+
+def group_into_jobs(chunks: Sequence[int], chunks_per_job: int) -> list[list[int]]:
+    """Consecutive groups of at most ``chunks_per_job`` chunks: one Spark job (and commit) each."""
+    if chunks_per_job < 1:
+        raise ValueError(f"chunks_per_job must be >= 1, got {chunks_per_job}")
+    return [list(chunks[i : i + chunks_per_job]) for i in range(0, len(chunks), chunks_per_job)]
+
+
+def task_count(n_items: int, slots: int, tasks_per_slot: int) -> int:
+    """Spark tasks for a job of ``n_items``: ``tasks_per_slot`` per slot, never an empty one."""
+    return max(1, min(n_items, slots * tasks_per_slot))
+
+
+def reject_non_rgb(
+    metas: Iterable[Any], bands: Sequence[int]
+) -> tuple[list[Any], list[dict[str, str]]]:
+    """Keep rasters the featurizer can read (8-bit, the wanted bands); report the others."""
+    usable, problems = [], []
+    for meta in metas:
+        if meta.dtype != "uint8":
+            problems.append(
+                {
+                    "path": meta.path,
+                    "reason": f"has {meta.dtype} pixels; 8-bit true-colour (RGB) imagery like "
+                    "the training tiles is needed",
+                }
+            )
+        elif max(bands) > meta.count:
+            problems.append(
+                {
+                    "path": meta.path,
+                    "reason": f"has {meta.count} band(s); bands {list(bands)} wanted",
+                }
+            )
+        else:
+            usable.append(meta)
+    return usable, problems
+
+
+def describe_problems(problems: Sequence[Mapping[str, str]]) -> str:
+    return "; ".join(f"{p['path']}: {p['reason']}" for p in problems)

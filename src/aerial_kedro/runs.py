@@ -1,0 +1,123 @@
+"""Print the run history as a table: ``python -m aerial_kedro.runs [--project PATH] [--env ENV]``.
+
+One row per classifier of every ``train`` run (the child runs ``RunTrackingHooks`` log), newest
+first. The tracking store and experiment come from the project's ``conf/<env>/mlflow.yml``, exactly
+as ``kedro run`` resolves them (override with ``--tracking-uri`` / ``--experiment``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from mlflow.tracking import MlflowClient
+
+COLUMNS = ("run", "featurizer", "classifier", "accuracy", "macro-F1", "date")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One classifier of one train run."""
+
+    run: str  # the parent (train) run id, shortened: rows of one train share it
+    featurizer: str
+    classifier: str
+    accuracy: float | None
+    macro_f1: float | None
+    started: datetime
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.run, self.featurizer, self.classifier, _number(self.accuracy),
+                _number(self.macro_f1), self.started.strftime("%Y-%m-%d %H:%M"))
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def project_tracking(project: Path, env: str | None) -> tuple[str, str]:
+    """(tracking URI, experiment name) of a Kedro project, as kedro-mlflow sets them up."""
+    logging.disable(logging.INFO)  # the table is the output; Kedro's start-up INFO lines are noise
+    try:
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, env=env) as session:
+            config = session.load_context().mlflow
+    finally:
+        logging.disable(logging.NOTSET)
+    return config.server.mlflow_tracking_uri, config.tracking.experiment.name
+
+
+def iter_child_runs(client: MlflowClient, experiment_id: str) -> Iterator[Any]:
+    """Every child (per-classifier) run of an experiment, newest first."""
+    page_token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string="tags.mlflow.parentRunId != ''",
+            order_by=["attributes.start_time DESC"],
+            page_token=page_token,
+        )
+        yield from page
+        page_token = page.token
+        if not page_token:
+            return
+
+
+def run_rows(client: MlflowClient, experiment_name: str) -> list[RunRow]:
+    """The table's rows; empty when the experiment does not exist yet."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return []
+    return [_row(run) for run in iter_child_runs(client, experiment.experiment_id)]
+
+
+def _row(run: Any) -> RunRow:
+    tags, metrics = run.data.tags, run.data.metrics
+    return RunRow(
+        run=tags["mlflow.parentRunId"][:8],
+        featurizer=tags.get("featurizer", "?"),
+        classifier=tags.get("classifier", run.info.run_name or "?"),
+        accuracy=metrics.get("accuracy"),
+        macro_f1=metrics.get("macro_f1"),
+        started=datetime.fromtimestamp(run.info.start_time / 1000),
+    )
+
+
+def format_table(rows: Sequence[RunRow]) -> str:
+    """Fixed-width text table with a header line."""
+    cells = [COLUMNS, *(row.cells() for row in rows)]
+    widths = [max(len(line[index]) for line in cells) for index in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in cells)
+
+
+@click.command()
+@click.option("--project", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path.cwd,
+              help="Kedro project root (default: the working directory).")
+@click.option("--env", default=None, help="Kedro environment whose mlflow.yml to read (default: local).")
+@click.option("--tracking-uri", default=None, help="Read this MLflow tracking store instead.")
+@click.option("--experiment", default=None, help="Experiment name (default: the project's).")
+def main(project: Path, env: str | None, tracking_uri: str | None, experiment: str | None) -> None:
+    """Print one line per classifier of every train run: accuracy, macro-F1, date."""
+    if tracking_uri is None or experiment is None:
+        project_uri, project_experiment = project_tracking(project.resolve(), env)
+        tracking_uri = tracking_uri or project_uri
+        experiment = experiment or project_experiment
+    rows = run_rows(MlflowClient(tracking_uri=tracking_uri), experiment)
+    if not rows:
+        click.echo(f"No train runs in experiment '{experiment}' at {tracking_uri}: run `kedro run --pipelines=train`.")
+        return
+    click.echo(f"Experiment '{experiment}' at {tracking_uri}")
+    click.echo(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

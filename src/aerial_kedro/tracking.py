@@ -1,0 +1,297 @@
+"""Run history in MLflow, on top of kedro-mlflow.
+
+kedro-mlflow opens one MLflow run per ``kedro run`` and logs every parameter a node reads
+(``featurizer``, ``seed``, ``tiles_dir``, ``ingestion.sample_frac``, each namespace's
+``<model>.classifier.*``). ``RunTrackingHooks`` add what only the pipeline's outputs and timings
+tell, and nothing when kedro-mlflow opened no run (tracking disabled for the pipeline):
+
+- the parent run: tile counts (params), featurize seconds and tiles/s, wall time, each model's
+  accuracy and macro-F1, ``metrics_summary.json``;
+- one child run per classifier namespace, nested under the parent and tagged ``featurizer`` and
+  ``classifier``: the classifier's parameters, accuracy, macro-F1, per-class precision/recall/F1,
+  training seconds, the confusion matrix (PNG + JSON), the metrics JSON and the fitted
+  PipelineModel (copied when the catalog stores it on a local disk; its path is always tagged).
+
+Logging goes through an ``MlflowClient`` with explicit run ids, so it does not depend on MLflow's
+thread-local "active run" once the parent run is known.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline.node import Node
+from kedro_mlflow.framework.hooks import MlflowHook
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+logger = logging.getLogger(__name__)
+
+TILE_INDEX_NODE = "ingestion.build_tile_index"
+FEATURIZE_NODE = "featurization.featurize_tiles"
+SUMMARY_NODE = "evaluation.summarize_metrics"
+TRAIN_NODE = "train_classifier"
+EVALUATE_NODE = "evaluate_predictions"
+_UNSAFE_KEY = re.compile(r"[^\w./ -]")
+
+
+def register_project_path_resolver(project_path: Path | str) -> None:
+    """``${project_path:}`` in conf files = this project's root (absolute, POSIX separators)."""
+    root = Path(project_path).resolve().as_posix()
+    # OmegaConf 2.4 renamed register_new_resolver (deprecated) to register_resolver.
+    register = getattr(OmegaConf, "register_resolver", OmegaConf.register_new_resolver)
+    register("project_path", lambda: root, replace=True)
+
+
+def required_env(name: str) -> str:
+    """Config resolver ``${required_env:NAME}``: the variable's value, or one line naming it."""
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"Environment variable {name} is not set (required by this environment's config)")
+    return value
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def metric_key(name: str) -> str:
+    """A name MLflow accepts as a metric/param key (letters, digits, ``_ - . / space``)."""
+    return _UNSAFE_KEY.sub("_", name)
+
+
+def evaluation_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Headline and per-class numbers of one ``<model>.metrics`` dict as flat MLflow metrics."""
+    flat = {key: float(metrics[key]) for key in ("accuracy", "macro_f1", "n_test")}
+    for class_name, scores in metrics["per_class"].items():
+        for score in ("precision", "recall", "f1"):
+            flat[metric_key(f"{score}.{class_name}")] = float(scores[score])
+    return flat
+
+
+def local_directory(filepath: str | None) -> Path | None:
+    """The local folder behind a catalog filepath, or None for remote stores (wasbs://, abfss://)."""
+    if not filepath:
+        return None
+    parsed = urlparse(filepath)
+    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter = a Windows drive
+        return None
+    path = Path(parsed.path if parsed.scheme == "file" else filepath)
+    return path if path.is_dir() else None
+
+
+def _params(values: Mapping[str, Any]) -> list[Param]:
+    return [Param(metric_key(key), str(value)) for key, value in values.items()]
+
+
+def _metrics(values: Mapping[str, float]) -> list[Metric]:
+    now = int(time.time() * 1000)
+    return [Metric(metric_key(key), float(value), now, 0) for key, value in values.items()]
+
+
+class RunLog:
+    """What one pipeline run logs: the parent run kedro-mlflow opened and a child run per model."""
+
+    def __init__(self, client: MlflowClient, parent_run_id: str, experiment_id: str,
+                 parameters: Mapping[str, Any], catalog: Any) -> None:
+        self.client = client
+        self.parent = parent_run_id
+        self.experiment_id = experiment_id
+        self.parameters = parameters
+        self.catalog = catalog
+        self.children: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}
+        self._pipeline_started = time.perf_counter()
+
+    @property
+    def featurizer(self) -> str:
+        return str(self.parameters.get("featurizer", "unknown"))
+
+    def describe_parent(self, run_name: str, pipeline_names: list[str]) -> None:
+        """Tag the featurizer; name a default-named run ``train efficientnet_lite0``."""
+        self.client.set_tag(self.parent, "featurizer", self.featurizer)
+        if run_name == "+".join(pipeline_names):
+            self.client.set_tag(self.parent, "mlflow.runName", f"{run_name} {self.featurizer}")
+
+    def node_started(self, node: Node) -> None:
+        self._started[node.name] = time.perf_counter()
+
+    def node_seconds(self, node: Node) -> float:
+        return time.perf_counter() - self._started.get(node.name, time.perf_counter())
+
+    def child(self, model: str) -> str:
+        """The child run of a classifier namespace, created (with its parameters) on first use."""
+        with self._lock:
+            if model not in self.children:
+                self.children[model] = self._create_child(model)
+            return self.children[model]
+
+    def _create_child(self, model: str) -> str:
+        classifier = dict(self.parameters.get(model, {}).get("classifier", {}))
+        tags = {
+            "mlflow.parentRunId": self.parent,
+            "featurizer": self.featurizer,
+            "classifier": str(classifier.get("type", model)),
+            "model_namespace": model,
+        }
+        run = self.client.create_run(self.experiment_id, tags=tags, run_name=f"{model} on {self.featurizer}")
+        shared = {key: self.parameters.get(key) for key in ("featurizer", "seed", "tiles_dir")}
+        shared["ingestion.sample_frac"] = self.parameters.get("ingestion", {}).get("sample_frac")
+        self.client.log_batch(run.info.run_id, params=_params({**shared, **flatten(classifier, "classifier.")}))
+        return run.info.run_id
+
+    def log_tile_index(self, tile_index: Any) -> None:
+        counts = {row["split"]: row["count"] for row in tile_index.groupBy("split").count().collect()}
+        params = {f"tiles.{split}": count for split, count in sorted(counts.items())}
+        params["tiles.indexed"] = sum(counts.values())
+        self.client.log_batch(self.parent, params=_params(params))
+
+    def log_featurization(self, features: Any, rejected: Any, seconds: float) -> None:
+        """Tile counts and node throughput (tiles seen / featurize_tiles node wall time)."""
+        featurized, rejected_count = features.count(), rejected.count()
+        seen = featurized + rejected_count
+        params = {"tiles.featurized": featurized, "tiles.rejected": rejected_count}
+        metrics = {"featurize.seconds": seconds, "featurize.tiles_per_s": seen / max(seconds, 1e-9)}
+        self.client.log_batch(self.parent, params=_params(params), metrics=_metrics(metrics))
+
+    def log_training(self, model: str, seconds: float) -> None:
+        self.client.log_batch(self.child(model), metrics=_metrics({"train.seconds": seconds}))
+
+    def log_evaluation(self, model: str, metrics: Mapping[str, Any], confusion: Mapping[str, Any],
+                       figure: Any) -> None:
+        run_id = self.child(model)
+        self.client.log_batch(run_id, metrics=_metrics(evaluation_metrics(metrics)))
+        self.client.log_dict(run_id, dict(metrics), "metrics.json")
+        self.client.log_dict(run_id, dict(confusion), "confusion_matrix.json")
+        self.client.log_figure(run_id, figure, "confusion_matrix.png")
+        headline = {f"{model}.{key}": float(metrics[key]) for key in ("accuracy", "macro_f1")}
+        self.client.log_batch(self.parent, metrics=_metrics(headline))
+
+    def log_model(self, model: str, dataset_name: str) -> None:
+        """Tag the model's catalog path on the child run and copy the model when it is local."""
+        dataset = self.catalog.get(dataset_name)
+        # Kedro datasets expose their (absolute, for local paths) location only via _describe().
+        filepath = dataset._describe().get("filepath") if dataset is not None else None
+        run_id = self.child(model)
+        self.client.set_tag(run_id, "model_path", str(filepath))
+        directory = local_directory(filepath)
+        if directory is not None:
+            self.client.log_artifacts(run_id, str(directory), "model")
+
+    def log_summary(self, summary: Mapping[str, Any]) -> None:
+        self.client.log_dict(self.parent, dict(summary), "metrics_summary.json")
+
+    def finish(self, status: RunStatus | int) -> None:
+        wall = time.perf_counter() - self._pipeline_started
+        self.client.log_batch(self.parent, metrics=_metrics({"wall_time_s": wall}))
+        for run_id in self.children.values():
+            self.client.set_terminated(run_id, RunStatus.to_string(status))
+
+
+class SessionScopedMlflowHook(MlflowHook):
+    """kedro-mlflow's hook, forgetting the previous session's run when a new session starts.
+
+    ``HOOKS`` instances live as long as the process. kedro-mlflow 2.0.3 sets ``run_id`` when it
+    opens a run and never clears it, so in a process that runs several sessions (a notebook, the
+    tests) a later run with tracking disabled would try to re-open the earlier run.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self.run_id = None
+        super().after_context_created(context)
+
+
+def _short_name(node: Node) -> str:
+    return node.name.rsplit(".", 1)[-1]
+
+
+class RunTrackingHooks:
+    """Logs tile counts, timings, metrics and artifacts into the MLflow run kedro-mlflow opened.
+
+    Must be registered *before* kedro-mlflow's ``MlflowHook`` in ``HOOKS`` (hooks run last-in,
+    first-out), so that the run is open when ``before_pipeline_run`` reaches this hook.
+    """
+
+    def __init__(self) -> None:
+        self._run: RunLog | None = None
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        # tryfirst: conf/*/mlflow.yml is read by kedro-mlflow's after_context_created.
+        register_project_path_resolver(context.project_path)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        active = mlflow.active_run()
+        if active is None:
+            self._run = None
+            logger.info("No MLflow run is open: run tracking is off for this run")
+            return
+        self._run = RunLog(MlflowClient(), active.info.run_id, active.info.experiment_id,
+                           catalog.load("parameters"), catalog)
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+        self._run.describe_parent(active.info.run_name, list(names))
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        if self._run is not None:
+            self._run.node_started(node)
+
+    @hook_impl
+    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
+        run = self._run
+        if run is None:
+            return
+        if node.name == TILE_INDEX_NODE:
+            run.log_tile_index(outputs["tile_index"])
+        elif node.name == FEATURIZE_NODE:
+            run.log_featurization(outputs["features"], outputs["rejected_tiles"], run.node_seconds(node))
+        elif node.name == SUMMARY_NODE:
+            run.log_summary(outputs["metrics_summary"])
+        elif node.namespace and _short_name(node) == TRAIN_NODE:
+            run.log_training(node.namespace, run.node_seconds(node))
+        elif node.namespace and _short_name(node) == EVALUATE_NODE:
+            model = node.namespace
+            run.log_evaluation(model, outputs[f"{model}.metrics"], outputs[f"{model}.confusion_matrix"],
+                               outputs[f"{model}.confusion_matrix_plot"])
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        if self._run is not None and node.namespace and dataset_name == f"{node.namespace}.classifier_model":
+            self._run.log_model(node.namespace, dataset_name)
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self) -> None:
+        # tryfirst: log before kedro-mlflow's after_pipeline_run ends the parent run.
+        self._close(RunStatus.FINISHED)
+
+    @hook_impl(tryfirst=True)
+    def on_pipeline_error(self) -> None:
+        self._close(RunStatus.FAILED)
+
+    def _close(self, status: int) -> None:
+        if self._run is not None:
+            self._run.finish(status)
+            self._run = None
+
