@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from kedro.pipeline import Pipeline, node
 
 from aerial_kedro.pipelines.evaluation.nodes import (
@@ -8,7 +10,9 @@ from aerial_kedro.pipelines.evaluation.nodes import (
 from aerial_kedro.pipelines.modeling.pipeline import MODEL_NAMESPACES
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(models: Iterable[str] = MODEL_NAMESPACES, summarize: bool = True, **kwargs) -> Pipeline:
+    """Per-model evaluation nodes, plus (``summarize``) the run summary over ``models``."""
+    models = tuple(models)
     template = Pipeline(
         [
             node(
@@ -27,14 +31,16 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
     per_model = [
         Pipeline(template, namespace=model, inputs={"features"}, parameters={"params:featurizer"})
-        for model in MODEL_NAMESPACES
+        for model in models
     ]
+    if not summarize:
+        return Pipeline(per_model)
     summary = node(
         summarize_metrics,
         inputs={
             "featurizer": "params:featurizer",
             "tiles_dir": "params:tiles_dir",
-            **{model: f"{model}.metrics" for model in MODEL_NAMESPACES},
+            **{model: f"{model}.metrics" for model in models},
         },
         outputs="metrics_summary",
         name="summarize_metrics",
