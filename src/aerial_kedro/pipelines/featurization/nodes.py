@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 
-from pyspark import StorageLevel
+from pyspark import Accumulator, StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.pipelines.featurization.synapseml_backend import featurize_tiles_synapseml
+from aerial_kedro.progress import progress_logger
 from aerial_kedro.spark_inference import featurize_tiles_spark, task_slots
 
 logger = logging.getLogger(__name__)
@@ -54,10 +55,12 @@ def featurize_tiles(
 
     backend = featurization.get("backend") or "ort"
     started = time.perf_counter()
-    results = run_backend(
-        backend, tiles, featurizer_onnx, spec, int(featurization["batch_size"]), threads, partitions
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    seen = results.count()
+    with progress_logger(spark, tile_index.count(), "featurize", counted=backend == "ort") as progress:
+        results = run_backend(
+            backend, tiles, featurizer_onnx, spec, int(featurization["batch_size"]), threads, partitions,
+            progress=progress.counter,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        seen = results.count()
     rejected_count = results.where(F.col("error").isNotNull()).count()
     elapsed = time.perf_counter() - started
     logger.info(
@@ -82,10 +85,14 @@ def run_backend(
     batch_size: int,
     threads: int,
     num_partitions: int,
+    progress: Accumulator | None = None,
 ) -> DataFrame:
-    """Key columns + ``features`` + ``error`` from the chosen inference backend (lazy)."""
+    """Key columns + ``features`` + ``error`` from the chosen inference backend (lazy).
+
+    ``progress`` (ort only) is an accumulator the tasks add their tile counts to.
+    """
     if backend == "ort":
-        return featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size, threads, num_partitions)
+        return featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size, threads, num_partitions, progress)
     if backend == "synapseml":
         return featurize_tiles_synapseml(tiles, onnx_bytes, spec, batch_size, num_partitions)
     raise ValueError(f"featurization.backend: '{backend}' is not allowed; allowed values: {', '.join(BACKENDS)}")
