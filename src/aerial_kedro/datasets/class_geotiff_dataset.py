@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
-import fsspec
-from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
+from kedro.io.core import DatasetError
 
+from aerial_kedro.datasets.fsspec_file import FsspecFileDataset
 from aerial_kedro.geo.class_map import ClassRaster, read_class_raster
 
 logger = logging.getLogger(__name__)
 
 
-class ClassGeoTiffDataset(AbstractDataset[ClassRaster, ClassRaster]):
+class ClassGeoTiffDataset(FsspecFileDataset[ClassRaster, ClassRaster]):
     """Saves and loads a :class:`aerial_kedro.geo.class_map.ClassRaster`.
 
     Saving a raster without georeference (:meth:`ClassRaster.empty`, e.g. a run over plain
@@ -29,23 +28,6 @@ class ClassGeoTiffDataset(AbstractDataset[ClassRaster, ClassRaster]):
           filepath: data/08_reporting/scoring/land_use_classes.tif
     """
 
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        protocol, path = get_protocol_and_path(filepath)
-        self._protocol = protocol
-        self._filepath = PurePosixPath(path)
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
-        self.metadata = metadata
-
-    def _full_path(self) -> str:
-        return get_filepath_str(self._filepath, self._protocol)
-
     def save(self, data: ClassRaster) -> None:
         if not isinstance(data, ClassRaster):
             raise DatasetError(f"Expected a ClassRaster, got {type(data).__name__}")
@@ -56,7 +38,7 @@ class ClassGeoTiffDataset(AbstractDataset[ClassRaster, ClassRaster]):
             logger.info("No georeferenced result in this run: no class GeoTIFF at %s", path)
             return
         if self._protocol == "file":
-            self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+            self._make_local_parent(path)
             data.write(path)
             return
         with tempfile.TemporaryDirectory() as scratch:
@@ -65,18 +47,10 @@ class ClassGeoTiffDataset(AbstractDataset[ClassRaster, ClassRaster]):
             self._fs.put_file(local, path)
 
     def load(self) -> ClassRaster:
-        path = self._full_path()
-        if not self._fs.exists(path):
-            raise DatasetError(f"{self._protocol}://{path} does not exist")
+        path = self._existing_path()
         if self._protocol == "file":
             return read_class_raster(path)
         with tempfile.TemporaryDirectory() as scratch:
             local = str(Path(scratch) / self._filepath.name)
             self._fs.get_file(path, local)
             return read_class_raster(local)
-
-    def _exists(self) -> bool:
-        return self._fs.exists(self._full_path())
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "protocol": self._protocol}

@@ -18,12 +18,14 @@ logger = logging.getLogger(__name__)
 def train_classifier(features: DataFrame, featurizer: str, classifier: dict, seed: int) -> PipelineModel:
     """Fit the namespace's classifier; the returned PipelineModel maps features to ``predicted_label``."""
     train = select_split(features, featurizer, "train").cache()
-    if train.limit(1).count() == 0:
+    first = train.select("features").first()
+    if first is None:
+        train.unpersist()
         raise ValueError(f"No training features for featurizer '{featurizer}': run the featurization pipeline first")
+    feature_dim = len(first["features"])
     label_indexer = StringIndexer(
         inputCol="label", outputCol=LABEL_INDEX_COLUMN, stringOrderType="alphabetAsc"
     ).fit(train)
-    feature_dim = len(train.select("features").first()["features"])
     pipeline = make_training_pipeline(classifier, seed, label_indexer, feature_dim)
     started = time.perf_counter()
     model = pipeline.fit(train)
