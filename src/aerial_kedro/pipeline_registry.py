@@ -1,22 +1,34 @@
-"""Project pipelines: ingestion, featurization, modeling, evaluation, `train` = all four, and `score`."""
+"""Project pipelines: ingestion, featurization (tiles + reference labels), modeling, evaluation, `train` = all
+four, `score`, and the map products built on it (`assess`, `change`)."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from aerial_kedro.pipelines import evaluation, featurization, ingestion, modeling, scoring
+from aerial_kedro.pipelines import (
+    assess,
+    change,
+    evaluation,
+    featurization,
+    ingestion,
+    modeling,
+    reference,
+    scoring,
+)
 from aerial_kedro.pipelines.modeling.pipeline import SYNAPSEML_MODEL_NAMESPACES
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {
         "ingestion": ingestion.create_pipeline(),
-        "featurization": featurization.create_pipeline(),
+        "featurization": featurization.create_pipeline() + reference.create_pipeline(),
         "modeling": modeling.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
     }
     pipelines["train"] = sum(pipelines.values(), Pipeline([]))
     pipelines["score"] = scoring.create_pipeline()
+    pipelines["change"] = change.create_pipeline()
+    pipelines["assess"] = pipelines["score"] + assess.create_pipeline()
     # Opt-in SynapseML models (jars from `make jars`): `kedro run --pipelines=train,lightgbm`.
     pipelines["lightgbm"] = modeling.create_pipeline(
         models=SYNAPSEML_MODEL_NAMESPACES

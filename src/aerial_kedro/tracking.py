@@ -266,7 +266,7 @@ class RunTrackingHooks:
         if node.name == TILE_INDEX_NODE:
             run.log_tile_index(outputs["tile_index"])
         elif node.name == FEATURIZE_NODE:
-            run.log_featurization(outputs["features"], outputs["rejected_tiles"], run.node_seconds(node))
+            run.log_featurization(outputs["tile_features"], outputs["rejected_tiles"], run.node_seconds(node))
         elif node.name == SUMMARY_NODE:
             run.log_summary(outputs["metrics_summary"])
         elif node.namespace and _short_name(node) == TRAIN_NODE:

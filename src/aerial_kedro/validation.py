@@ -29,13 +29,59 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
     for namespace in MODEL_NAMESPACES:
         classifier = params.get(namespace, {}).get("classifier", {})
         _check_choice(f"{namespace}.classifier.type", classifier.get("type"), tuple(CLASSIFIERS))
+    mapping = _check_class_scheme(params.get("class_scheme", "eurosat"))
     if "raw_tiles" in pipeline_inputs:
         _check_tiles_dir(params.get("tiles_dir"))
+        _check_tile_classes(params.get("tiles_dir"), mapping)
+    if "params:reference_labels" in pipeline_inputs and params.get("reference_labels"):
+        _check_reference(params, mapping, needs_rasters="params:reference_rasters" in pipeline_inputs)
     if "params:scoring" in pipeline_inputs:
         # Imported here: the scoring nodes import ParameterError from this module.
         from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
 
         validate_scoring_params(params.get("score_source"), params.get("scoring", {}))
+
+
+def _check_class_scheme(scheme: Any) -> dict[str, str]:
+    from aerial_kedro.class_schemes import ClassSchemeError, resolve_scheme
+
+    try:
+        return resolve_scheme(scheme)
+    except ClassSchemeError as error:
+        raise ParameterError(str(error)) from None
+
+
+def _check_tile_classes(tiles_dir: Any, mapping: dict[str, str]) -> None:
+    """Every class folder must be in the class scheme (local folders; remote ones at run time)."""
+    from aerial_kedro.class_schemes import ClassSchemeError, check_labels
+
+    if "://" in str(tiles_dir):
+        return
+    folders = [child.name for child in Path(str(tiles_dir)).iterdir() if child.is_dir()]
+    try:
+        check_labels(folders, mapping, what=f"tiles_dir class folder (in '{tiles_dir}')")
+    except ClassSchemeError as error:
+        raise ParameterError(f"class_scheme: {error}") from None
+
+
+def _check_reference(params: dict[str, Any], mapping: dict[str, str], needs_rasters: bool) -> None:
+    """Labels readable, class field present, every class in the scheme, rasters given."""
+    from aerial_kedro.class_schemes import ClassSchemeError, check_labels
+    from aerial_kedro.geo.reference_labels import read_reference_labels
+
+    if needs_rasters and not params.get("reference_rasters"):
+        raise ParameterError(
+            "reference_rasters: not set; reference_labels need the rasters they were drawn over"
+        )
+    _check_fraction("min_cover", params.get("min_cover"), allow_one=True)
+    field = params.get("reference_class_field") or "class"
+    try:
+        labels = read_reference_labels(params["reference_labels"], field)
+        check_labels(labels["label"], mapping, what=f"reference_labels class ({field})")
+    except ClassSchemeError as error:
+        raise ParameterError(f"class_scheme: {error}") from None
+    except ValueError as error:
+        raise ParameterError(f"reference_labels: {error}") from None
 
 
 def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:

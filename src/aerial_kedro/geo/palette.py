@@ -36,6 +36,15 @@ EUROSAT_COLORS: dict[str, str] = {
     "SeaLake": "#0b3c8c",  # dark blue
 }
 
+# The `coarse` class scheme (aerial_kedro.class_schemes): the colours of its EuroSAT members.
+COARSE_COLORS: dict[str, str] = {
+    "cropland": "#e8c547",  # AnnualCrop's ochre
+    "forest": "#17702a",  # Forest's dark green
+    "grassland": "#9be36b",  # Pasture's light green
+    "built": "#d62728",  # Residential's red
+    "water": "#3d9be9",  # River's blue
+}
+
 # Qualitative fallback (matplotlib's tab20, dark shades first), for unknown class names.
 FALLBACK_COLORS: tuple[str, ...] = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -51,7 +60,9 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-_EUROSAT_BY_KEY = {_key(name): color for name, color in EUROSAT_COLORS.items()}
+_EUROSAT_BY_KEY = {
+    _key(name): color for name, color in {**EUROSAT_COLORS, **COARSE_COLORS}.items()
+}
 
 
 def to_rgb(color: Color) -> tuple[int, int, int]:
@@ -84,7 +95,7 @@ def to_float_rgb(color: Color) -> tuple[float, float, float]:
 
 
 def class_colors(class_names: Sequence[str]) -> list[str]:
-    """One ``"#rrggbb"`` per class name: the EuroSAT palette for known names, else fallback.
+    """One ``"#rrggbb"`` per class name: the EuroSAT/coarse palette for known names, else fallback.
 
     Known names match case- and punctuation-insensitively. Unknown names take the first
     fallback colours not already used, so colours stay distinct for up to ~30 classes.

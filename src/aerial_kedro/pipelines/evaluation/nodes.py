@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from aerial_kedro.pipelines.evaluation.metrics import classification_metrics, confusion_from_counts
 from aerial_kedro.pipelines.evaluation.plots import plot_confusion_matrix
@@ -23,10 +24,15 @@ def model_classes(model: PipelineModel) -> list[str]:
 
 
 def predict_test_split(classifier_model: PipelineModel, features: DataFrame, featurizer: str) -> DataFrame:
-    """tile_id, label, predicted_label, probability (array, in ``model_classes`` order)."""
+    """tile_id, source, label, predicted_label, probability (array, in ``model_classes`` order)."""
     test = select_split(features, featurizer, "test")
+    source = F.col("source") if "source" in test.columns else F.lit("tiles")
     return classifier_model.transform(test).select(
-        "tile_id", "label", "predicted_label", vector_to_array("probability").alias("probability")
+        "tile_id",
+        source.alias("source"),
+        "label",
+        "predicted_label",
+        vector_to_array("probability").alias("probability"),
     )
 
 
@@ -35,12 +41,26 @@ def evaluate_predictions(
 ) -> tuple[dict, dict, Figure]:
     """Metrics JSON, confusion matrix JSON and its figure; only a (classes x classes) summary reaches the driver."""
     classes = model_classes(classifier_model)
-    rows = test_predictions.groupBy("label", "predicted_label").count().collect()
+    by_source = "source" in test_predictions.columns
+    keys = ["source", "label", "predicted_label"] if by_source else ["label", "predicted_label"]
+    rows = test_predictions.groupBy(*keys).count().collect()
     unknown = sorted({row["label"] for row in rows} - set(classes))
     if unknown:
         raise ValueError(f"Test labels unseen in training: {', '.join(unknown)}")
     matrix = confusion_from_counts(((r["label"], r["predicted_label"], r["count"]) for r in rows), classes)
     metrics = classification_metrics(matrix, classes)
+    if by_source:
+        # Tiles and reference chips of the user's scene answer different questions: report both.
+        metrics["by_source"] = {
+            source: classification_metrics(
+                confusion_from_counts(
+                    ((r["label"], r["predicted_label"], r["count"]) for r in rows if r["source"] == source),
+                    classes,
+                ),
+                classes,
+            )
+            for source in sorted({r["source"] for r in rows})
+        }
     metrics["classifier"] = type(classifier_model.stages[-2]).__name__
     metrics["featurizer"] = featurizer
     confusion = {"classes": classes, "matrix": matrix.tolist(), "rows": "true", "columns": "predicted"}

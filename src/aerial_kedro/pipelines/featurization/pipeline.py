@@ -15,12 +15,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 featurize_tiles,
                 inputs=["raw_tiles", "tile_index", "featurizer_onnx", "featurizer_spec", "params:featurization"],
-                outputs=["features", "rejected_tiles"],
+                outputs=["tile_features", "rejected_tiles"],
                 name="featurize_tiles",
             ),
         ],
         namespace="featurization",
         inputs={"raw_tiles", "tile_index"},
-        outputs={"featurizer_onnx", "featurizer_spec", "features", "rejected_tiles"},
+        outputs={"featurizer_onnx", "featurizer_spec", "tile_features", "rejected_tiles"},
         parameters={"params:featurizer", "params:featurization"},
     )

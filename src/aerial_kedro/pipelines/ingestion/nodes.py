@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+from itertools import chain
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from aerial_kedro.class_schemes import check_labels, describe_scheme, resolve_scheme
+
 logger = logging.getLogger(__name__)
 
 
-def build_tile_index(raw_tiles: DataFrame, ingestion: dict, seed: int) -> DataFrame:
-    """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``split``.
+def build_tile_index(
+    raw_tiles: DataFrame, ingestion: dict, seed: int, class_scheme: str | dict[str, Any] = "eurosat"
+) -> DataFrame:
+    """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``source_label``, ``split``.
+
+    ``label`` is the class folder mapped through ``class_scheme`` (``source_label`` keeps the
+    folder name); the split is stratified by the folder classes, so a coarse class keeps the
+    mix of its source classes in both splits.
 
     ``ingestion.sample_frac`` keeps a stratified, seeded share of every class;
     ``ingestion.test_fraction`` of each class (at least one tile when the class has two) goes to
@@ -20,8 +30,28 @@ def build_tile_index(raw_tiles: DataFrame, ingestion: dict, seed: int) -> DataFr
     tiles = label_tiles(list_tile_uris(raw_tiles))
     sampled = stratified_sample(tiles, float(ingestion["sample_frac"]), seed)
     indexed = assign_split(sampled, float(ingestion["test_fraction"]), seed)
-    _log_class_counts(indexed)
-    return indexed
+    mapped = apply_class_scheme(indexed, resolve_scheme(class_scheme))
+    _log_class_counts(mapped)
+    return mapped
+
+
+def describe_class_scheme(class_scheme: str | dict[str, Any]) -> dict[str, Any]:
+    """The scheme's name, target classes and mapping, stored beside the trained models."""
+    return describe_scheme(class_scheme, resolve_scheme(class_scheme))
+
+
+def apply_class_scheme(tiles: DataFrame, mapping: dict[str, str]) -> DataFrame:
+    """``label`` -> the scheme's target class; the folder name stays as ``source_label``.
+
+    Folder classes the scheme lacks fail the run naming them (the parameter check catches this
+    before Spark for local folders; this covers remote tile stores).
+    """
+    folders = [row["label"] for row in tiles.select("label").distinct().collect()]
+    check_labels(folders, mapping, what="tile class folder")
+    lookup = F.create_map(*(F.lit(v) for v in chain.from_iterable(mapping.items())))
+    return tiles.withColumnRenamed("label", "source_label").withColumn(
+        "label", lookup[F.col("source_label")]
+    ).select("tile_id", "uri", "label", "source_label", "split")
 
 
 def list_tile_uris(raw_tiles: DataFrame) -> DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pyspark.ml import Pipeline
@@ -31,12 +32,23 @@ CLASSIFIERS: dict[str, type] = {
 # Types whose estimator lives in SynapseML's jars rather than in Spark itself.
 SYNAPSEML_CLASSIFIERS = frozenset({"lightgbm"})
 
+logger = logging.getLogger(__name__)
+
 FEATURES_COLUMN = "features_vector"
 LABEL_INDEX_COLUMN = "label_index"
 
 
-def make_classifier(classifier: dict[str, Any], seed: int, feature_dim: int, num_classes: int) -> Any:
-    """Instantiate the Spark ML estimator named by ``classifier['type']`` with its hyperparameters."""
+WEIGHT_COLUMN = "weight"
+
+
+def make_classifier(
+    classifier: dict[str, Any], seed: int, feature_dim: int, num_classes: int, weighted: bool = False
+) -> Any:
+    """Instantiate the Spark ML estimator named by ``classifier['type']`` with its hyperparameters.
+
+    ``weighted``: rows carry a ``weight`` column (reference chips up-weighted against tiles);
+    estimators without a weight parameter (multilayer perceptron) train unweighted, logged.
+    """
     estimator_class = CLASSIFIERS[classifier["type"]]
     hyperparameters = dict(classifier.get("hyperparameters") or {})
     if classifier["type"] == "multilayer_perceptron":
@@ -50,6 +62,11 @@ def make_classifier(classifier: dict[str, Any], seed: int, feature_dim: int, num
         estimator = estimator_class(**columns, **hyperparameters)
     if estimator.hasParam("seed"):
         estimator.setSeed(int(seed))
+    if weighted:
+        if estimator.hasParam("weightCol"):
+            estimator.set(estimator.getParam("weightCol"), WEIGHT_COLUMN)
+        else:
+            logger.warning("%s has no weightCol: training rows are not weighted", classifier["type"])
     return estimator
 
 
@@ -58,12 +75,18 @@ def _input_column(classifier: dict[str, Any]) -> str:
 
 
 def make_training_pipeline(
-    classifier: dict[str, Any], seed: int, label_indexer: StringIndexerModel, feature_dim: int
+    classifier: dict[str, Any],
+    seed: int,
+    label_indexer: StringIndexerModel,
+    feature_dim: int,
+    weighted: bool = False,
 ) -> Pipeline:
     """label -> index, optional standardisation, classifier, predicted index -> ``predicted_label``."""
     stages: list[Any] = [label_indexer]
     if classifier.get("standardize"):
         stages.append(StandardScaler(inputCol=FEATURES_COLUMN, outputCol="scaled_features", withMean=True, withStd=True))
-    stages.append(make_classifier(classifier, seed, feature_dim, len(label_indexer.labels)))
+    stages.append(
+        make_classifier(classifier, seed, feature_dim, len(label_indexer.labels), weighted)
+    )
     stages.append(IndexToString(inputCol="prediction_index", outputCol="predicted_label", labels=label_indexer.labels))
     return Pipeline(stages=stages)

@@ -8,8 +8,13 @@ import time
 from pyspark.ml import PipelineModel
 from pyspark.ml.feature import StringIndexer
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
-from aerial_kedro.pipelines.modeling.classifiers import LABEL_INDEX_COLUMN, make_training_pipeline
+from aerial_kedro.pipelines.modeling.classifiers import (
+    LABEL_INDEX_COLUMN,
+    WEIGHT_COLUMN,
+    make_training_pipeline,
+)
 from aerial_kedro.pipelines.modeling.features import select_split
 
 logger = logging.getLogger(__name__)
@@ -26,7 +31,8 @@ def train_classifier(features: DataFrame, featurizer: str, classifier: dict, see
     label_indexer = StringIndexer(
         inputCol="label", outputCol=LABEL_INDEX_COLUMN, stringOrderType="alphabetAsc"
     ).fit(train)
-    pipeline = make_training_pipeline(classifier, seed, label_indexer, feature_dim)
+    weighted = WEIGHT_COLUMN in train.columns and train.where(F.col(WEIGHT_COLUMN) != 1.0).count() > 0
+    pipeline = make_training_pipeline(classifier, seed, label_indexer, feature_dim, weighted)
     started = time.perf_counter()
     model = pipeline.fit(train)
     logger.info(

@@ -1,0 +1,252 @@
+"""Reference labels drawn over the user's rasters as a training source.
+
+1. :func:`cut_reference_chips` - read the labels, plan the reference rasters on the scoring chip
+   grid (same chip size, resolution, bands and radiometry as ``score``, so a labelled chip is
+   exactly a scored chip), label the chips the polygons cover / the points fall in, split them by
+   spatial blocks. Labels outside every raster or contradicting each other are rejected.
+2. :func:`featurize_reference_chips` - read and featurize the chips in Spark through the scoring
+   inference core; training chips also enter as their 8 flips/rotations. Chips found empty
+   (nodata, black) when read are rejected too.
+3. :func:`combine_features` - tile features and reference features in one ``features`` table,
+   with the ``source`` of every row and a ``weight`` that keeps a few hundred reference chips
+   from drowning among tens of thousands of tiles.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from aerial_kedro.class_schemes import map_label, resolve_scheme
+from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.pipelines.reference.split import spatial_block_split
+from aerial_kedro.pipelines.scoring.chip_inference import SCORED, featurize_items_spark
+from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
+from aerial_kedro.pipelines.scoring.planning import PLAN_SCHEMA, plan_records
+from aerial_kedro.spark_inference import task_slots
+
+logger = logging.getLogger(__name__)
+
+REJECTED_COLUMNS = ["label_id", "label", "chip_id", "reason"]
+CHIP_COLUMNS = ["chip_id", "label", "source_label", "split", "cover", "label_ids"]
+FEATURES_SCHEMA = "tile_id string, label string, split string, features array<float>, featurizer string"
+
+
+def _no_chips() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.DataFrame(columns=CHIP_COLUMNS), pd.DataFrame(columns=REJECTED_COLUMNS)
+
+
+def cut_reference_chips(
+    reference_labels: str | None,
+    reference_rasters: str | None,
+    reference_class_field: str,
+    min_cover: float,
+    class_scheme: str | dict[str, Any],
+    reference: dict[str, Any],
+    scoring: dict[str, Any],
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(reference_chips, rejected_labels)``: plan rows of the labelled chips with label and split."""
+    if not reference_labels:
+        logger.info("No reference_labels: training on tile folders only")
+        return _no_chips()
+    # TEMPORARY lazy imports while geo.reference_labels / planning.plan_source land.
+    from aerial_kedro.geo.reference_labels import chips_for_labels, read_reference_labels
+    from aerial_kedro.pipelines.scoring.planning import plan_source
+
+    mapping = resolve_scheme(class_scheme)
+    labels = read_reference_labels(reference_labels, reference_class_field)
+    labels["source_label"] = labels["label"]
+    labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
+    settings = validate_scoring_params(reference_rasters, scoring)
+    plan, problems, _ = plan_source(settings)
+    for problem in problems:
+        logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
+    grid = ChipGrid(settings["chip_px"], settings["resolution"])
+    labelled, rejected = [], []
+    for crs in sorted(plan["crs"].dropna().unique()):
+        chips, rejects = chips_for_labels(labels, crs, grid, float(min_cover))
+        labelled.append(chips)
+        rejected.append(rejects)
+    chips = pd.concat(labelled, ignore_index=True) if labelled else pd.DataFrame(columns=["chip_id"])
+    rejects = _first_reason_per_label(pd.concat(rejected, ignore_index=True) if rejected else None)
+    planned = plan[plan["kind"] == "chip"]
+    inside = chips[chips["chip_id"].isin(set(planned["chip_id"]))]
+    outside_ids = _labels_outside(chips, inside, rejects, labels)
+    outside = labels[labels["label_id"].isin(outside_ids)]
+    rejects = pd.concat(
+        [
+            rejects,
+            pd.DataFrame(
+                {
+                    "label_id": outside["label_id"],
+                    "label": outside["source_label"],
+                    "chip_id": None,
+                    "reason": f"outside every raster of reference_rasters '{reference_rasters}'",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    source_labels = labels.set_index("label_id")["source_label"]
+    table = planned.merge(inside[["chip_id", "label", "cover", "label_ids"]], on="chip_id")
+    table["source_label"] = [
+        ", ".join(sorted({str(source_labels.get(i, "")) for i in ids})) for ids in table["label_ids"]
+    ]
+    table["split"] = spatial_block_split(
+        table, float(reference["test_fraction"]), int(reference["block_chips"]), seed
+    ).to_numpy()
+    _log_reference(table, rejects)
+    return table.reset_index(drop=True), rejects[REJECTED_COLUMNS].reset_index(drop=True)
+
+
+def _first_reason_per_label(rejects: pd.DataFrame | None) -> pd.DataFrame:
+    if rejects is None or rejects.empty:
+        return pd.DataFrame(columns=REJECTED_COLUMNS)
+    out = rejects.drop_duplicates("label_id").copy()
+    for column in REJECTED_COLUMNS:
+        if column not in out:
+            out[column] = None
+    return out
+
+
+def _labels_outside(
+    chips: pd.DataFrame, inside: pd.DataFrame, rejects: pd.DataFrame, labels: pd.DataFrame
+) -> set[Any]:
+    """Labels that label chips but none of them lies in the rasters' plan."""
+    labelled = {i for ids in chips.get("label_ids", []) for i in ids}
+    kept = {i for ids in inside.get("label_ids", []) for i in ids}
+    already = set(rejects["label_id"])
+    return {i for i in labels["label_id"] if i in labelled and i not in kept and i not in already}
+
+
+def _log_reference(table: pd.DataFrame, rejects: pd.DataFrame) -> None:
+    counts = table.groupby(["label", "split"]).size().unstack(fill_value=0)
+    logger.info(
+        "Reference chips: %d labelled (%d rejected labels) in %d classes",
+        len(table), len(rejects), counts.shape[0],
+    )  # fmt: skip
+    for label, row in counts.iterrows():
+        logger.info("  %-22s train %5d  test %5d", label, row.get("train", 0), row.get("test", 0))
+    for _, reject in rejects.head(20).iterrows():
+        logger.warning("Rejected label %s (%s): %s", reject["label_id"], reject["label"], reject["reason"])
+
+
+def featurize_reference_chips(
+    reference_chips: pd.DataFrame,
+    rejected_labels: pd.DataFrame,
+    featurizer_onnx: bytes,
+    featurizer_spec: dict[str, Any],
+    scoring: dict[str, Any],
+    reference: dict[str, Any],
+    reference_rasters: str | None,
+) -> tuple[DataFrame, pd.DataFrame]:
+    """Features of the reference chips (training chips augmented 8x) and the final rejected labels."""
+    spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+    if reference_chips.empty:
+        return spark.createDataFrame([], FEATURES_SCHEMA), rejected_labels
+    settings = validate_scoring_params(reference_rasters, scoring)
+    spec = FeaturizerSpec.from_dict(featurizer_spec)
+    slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
+    onnx_broadcast = spark.sparkContext.broadcast(featurizer_onnx)
+    parts = []
+    for split in ("train", "test"):
+        rows = reference_chips[reference_chips["split"] == split]
+        if rows.empty:
+            continue
+        plan = rows.assign(seq=range(len(rows)), chunk=0)
+        items = spark.createDataFrame(
+            spark.sparkContext.parallelize(plan_records(plan), max(1, min(len(plan), 2 * slots))),
+            PLAN_SCHEMA,
+        )
+        featurized = featurize_items_spark(
+            items,
+            onnx_broadcast,
+            spec,
+            batch_size=settings["batch_size"],
+            threads=settings["threads_per_task"] or cpus_per_task,
+            max_empty_fraction=settings["max_empty_fraction"],
+            bands=settings["bands"],
+            radiometry=settings["radiometry"],
+            augment=bool(reference["augment"]) and split == "train",
+        )
+        labels = spark.createDataFrame(
+            rows[["chip_id", "label", "source_label", "split"]].astype(str)
+        )
+        parts.append(featurized.join(F.broadcast(labels), on="chip_id"))
+    results = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    results = results.persist()
+    unusable = (
+        results.where((F.col("status") != SCORED) & (F.col("augment") == 0))
+        .select("chip_id", "label", "status", "reason")
+        .toPandas()
+    )
+    features = results.where(F.col("status") == SCORED).select(
+        F.when(F.col("augment") == 0, F.col("chip_id"))
+        .otherwise(F.concat_ws("#", "chip_id", F.col("augment").cast("string")))
+        .alias("tile_id"),
+        "label",
+        "split",
+        "features",
+        F.lit(spec.name).alias("featurizer"),
+    )
+    if not unusable.empty:
+        label_of = reference_chips.set_index("chip_id")["label_ids"]
+        extra = pd.DataFrame(
+            {
+                "label_id": [list(label_of[c]) for c in unusable["chip_id"]],
+                "label": unusable["label"],
+                "chip_id": unusable["chip_id"],
+                "reason": [f"chip {s}: {r}" for s, r in zip(unusable["status"], unusable["reason"], strict=True)],
+            }
+        ).explode("label_id")
+        for _, row in extra.head(20).iterrows():
+            logger.warning("Rejected label %s on %s: %s", row["label_id"], row["chip_id"], row["reason"])
+        rejected_labels = pd.concat([rejected_labels, extra[REJECTED_COLUMNS]], ignore_index=True)
+    return features, rejected_labels
+
+
+def combine_features(
+    tile_features: DataFrame, reference_features: DataFrame, reference: dict[str, Any]
+) -> DataFrame:
+    """One feature table: every row with its ``source`` (tiles / reference) and training ``weight``.
+
+    ``reference.weight = balanced`` gives all reference training rows together the total
+    weight of the training tiles (each tile weighs 1): a few hundred chips of the user's own
+    scene then count as much as the 27,000 tiles of another season - the probe in DESIGN.md saw
+    forest recall on unseen chips go from 0 to ~2/3 only with such up-weighting.
+    """
+    tiles = tile_features.withColumn("source", F.lit("tiles")).withColumn(
+        "weight", F.lit(1.0)
+    )
+    if reference_features.isEmpty():
+        return tiles
+    weight = reference_weight(tile_features, reference_features, reference["weight"])
+    logger.info("Reference rows weigh %.3f each (tiles 1.0)", weight)
+    chips = reference_features.withColumn("source", F.lit("reference")).withColumn(
+        "weight", F.lit(float(weight))
+    )
+    return tiles.unionByName(chips)
+
+
+def reference_weight(tile_features: DataFrame, reference_features: DataFrame, setting: Any) -> float:
+    """The weight of one reference row: a number, or ``balanced`` (equal total training weight)."""
+    if setting != "balanced":
+        return float(setting)
+    n_tiles = tile_features.where(F.col("split") == "train").count()
+    n_chips = reference_features.where(F.col("split") == "train").count()
+    if n_tiles == 0 or n_chips == 0:
+        return 1.0
+    return max(1.0, n_tiles / n_chips)
+
+
+def training_chip_ids(reference_chips: pd.DataFrame) -> pd.DataFrame:
+    """The chip ids the model trained on: ``assess`` leaves them out of the reference sample."""
+    if reference_chips.empty:
+        return pd.DataFrame({"chip_id": pd.Series([], dtype=str)})
+    return reference_chips.loc[reference_chips["split"] == "train", ["chip_id"]].reset_index(drop=True)
