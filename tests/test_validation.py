@@ -54,3 +54,55 @@ def test_cli_fails_before_spark_starts():
     assert result.returncode != 0
     assert "featurizer: 'resnet' is not allowed; allowed values:" in output
     assert "Spark 3." not in output  # the session was never started
+
+
+LABELS = SAMPLE_TILES.parent / "labels" / "czech_west_labels.geojson"
+SCENE = SAMPLE_TILES.parent / "rasters" / "czech_s2_tci_20220319.tif"
+REFERENCE_INPUTS = {"raw_tiles", "params:reference_labels", "params:reference_rasters"}
+
+
+def _reference_params(**overrides):
+    params = _params(
+        class_scheme="coarse",
+        reference_labels=str(LABELS),
+        reference_rasters=str(SCENE),
+        reference_class_field="class",
+        min_cover=0.5,
+    )
+    params.update(overrides)
+    return params
+
+
+def test_reference_labels_in_the_coarse_scheme_pass():
+    validate_run(_reference_params(), REFERENCE_INPUTS)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # EuroSAT's own scheme has no 'cropland': the labels' classes must be in the scheme.
+        ({"class_scheme": "eurosat"}, "class_scheme: reference_labels class \\(class\\) 'built' is not in the class scheme"),
+        ({"class_scheme": "fine"}, "class_scheme: 'fine' is not allowed"),
+        ({"class_scheme": {"AnnualCrop": "crop"}}, "class_scheme: tiles_dir class folder .* 'Forest' is not in the class scheme"),
+        ({"reference_class_field": "landcover"}, "reference_labels: .*landcover"),
+        ({"reference_rasters": None}, "reference_rasters: not set"),
+        ({"reference_labels": "/nonexistent/labels.geojson"}, "reference_labels: .*/nonexistent/labels.geojson"),
+        ({"min_cover": 1.5}, "min_cover: 1.5 is outside"),
+    ],
+)
+def test_reference_label_mistakes_fail_in_one_line_naming_the_culprit(overrides, message):
+    with pytest.raises(ParameterError, match=message) as error:
+        validate_run(_reference_params(**overrides), REFERENCE_INPUTS)
+    assert "\n" not in str(error.value)
+
+
+def test_labels_in_a_crs_that_cannot_be_read_fail_before_spark(tmp_path):
+    bad = tmp_path / "labels.geojson"
+    text = LABELS.read_text().replace(
+        '"type": "FeatureCollection",',
+        '"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::999999"}},',
+        1,
+    )
+    bad.write_text(text)
+    with pytest.raises(ParameterError, match="reference_labels: .*labels.geojson"):
+        validate_run(_reference_params(reference_labels=str(bad)), REFERENCE_INPUTS)

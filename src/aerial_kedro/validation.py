@@ -33,8 +33,18 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
     if "raw_tiles" in pipeline_inputs:
         _check_tiles_dir(params.get("tiles_dir"))
         _check_tile_classes(params.get("tiles_dir"), mapping)
-    if "params:reference_labels" in pipeline_inputs and params.get("reference_labels"):
-        _check_reference(params, mapping, needs_rasters="params:reference_rasters" in pipeline_inputs)
+    training_on_labels = "params:reference_rasters" in pipeline_inputs
+    if training_on_labels and params.get("reference_labels"):
+        _check_reference(params, mapping)
+    if "params:assess" in pipeline_inputs:
+        from aerial_kedro.pipelines.assess.nodes import validate_assess_params
+
+        validate_assess_params(
+            params.get("reference_labels"),
+            params.get("reference_class_field"),
+            params.get("min_cover"),
+            params.get("assess", {}),
+        )
     if "params:scoring" in pipeline_inputs:
         # Imported here: the scoring nodes import ParameterError from this module.
         from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
@@ -64,12 +74,12 @@ def _check_tile_classes(tiles_dir: Any, mapping: dict[str, str]) -> None:
         raise ParameterError(f"class_scheme: {error}") from None
 
 
-def _check_reference(params: dict[str, Any], mapping: dict[str, str], needs_rasters: bool) -> None:
+def _check_reference(params: dict[str, Any], mapping: dict[str, str]) -> None:
     """Labels readable, class field present, every class in the scheme, rasters given."""
     from aerial_kedro.class_schemes import ClassSchemeError, check_labels
     from aerial_kedro.geo.reference_labels import read_reference_labels
 
-    if needs_rasters and not params.get("reference_rasters"):
+    if not params.get("reference_rasters"):
         raise ParameterError(
             "reference_rasters: not set; reference_labels need the rasters they were drawn over"
         )

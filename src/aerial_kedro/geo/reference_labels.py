@@ -1,0 +1,460 @@
+"""Reference labels (points / polygons with a class) -> chips of the global chip grid.
+
+A user who wants to train on, or assess a map against, their own imagery draws reference
+labels over it: a point says "the chip here is forest", a polygon "the chips I cover are
+cropland". This module turns such vector data into *labelled chips* of exactly the grid that
+scoring cuts (:mod:`.chip_grid`), so a labelled chip and a scored chip with the same
+``chip_id`` are the same ground square.
+
+* :func:`read_reference_labels` reads GeoJSON (RFC 7946, lon/lat), GeoPackage, Shapefile or a
+  CSV of lon/lat points, from a local path or any fsspec URL (``az://``, ``abfs://``,
+  ``memory://`` ...), and checks what a user can get wrong (missing file, unknown format, no or
+  unreadable CRS, a class field that does not exist, null / empty geometries, no features),
+  each with one line naming the culprit.
+* :func:`chips_for_labels` reprojects the labels to the rasters' CRS and finds their chips: a
+  polygon labels every chip it covers by at least ``min_cover`` of the chip's area, a point the
+  chip that contains it. Labels of one class on a chip merge; labels of different classes on
+  one chip drop the chip and are reported, as are polygons that label no chip.
+* :func:`reject_outside` drops labelled chips that no raster covers (not in the scoring plan).
+
+Rejected labels are never silently lost: every reason is a row of the ``rejected`` table.
+Plain Python + geopandas/shapely: no Spark, no Kedro.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from aerial_kedro.geo.chip_grid import ChipGrid, crs_key, crs_string
+
+CHIP_COLUMNS = (
+    "chip_id",
+    "crs",
+    "row",
+    "col",
+    "minx",
+    "miny",
+    "maxx",
+    "maxy",
+    "label",
+    "cover",
+    "label_ids",
+)
+REJECTED_COLUMNS = ("label_id", "label", "reason", "chip_id")
+
+VECTOR_EXTENSIONS = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".kml", ".gml")
+CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
+# (x column, y column) pairs accepted in a CSV, compared case-insensitively; all in EPSG:4326.
+CSV_COORDINATES = (("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"), ("x", "y"))
+# Files that travel with a Shapefile's .shp.
+_SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+# Relative tolerance on cover, so a square drawn exactly on a chip (and round-tripped through
+# lon/lat with 7 decimals, ~1e-5 of a chip off) still counts as covering it by min_cover.
+_COVER_EPS = 1e-4
+
+
+class ReferenceLabelError(ValueError):
+    """Reference labels that cannot be used; the message names the file and the problem."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_reference_labels(
+    path: str,
+    class_field: str = "class",
+    storage_options: Mapping[str, Any] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read reference labels: a GeoDataFrame of ``label_id``, ``label`` (str), ``geometry``.
+
+    ``label_id`` is the feature's ``id`` property when every feature has a distinct one, else
+    its position in the file (0, 1, ...): stable, so a rejected label can be found again.
+    The CRS is always set (GeoJSON without a ``crs`` member is lon/lat per RFC 7946; CSV
+    coordinates are lon/lat). Raises :class:`ReferenceLabelError` with one line naming the
+    culprit for anything a user can get wrong.
+    """
+    name = str(path)
+    local = _local_copy(name, storage_options)
+    try:
+        frame = _read_any(name, local.name if isinstance(local, _TempCopy) else local)
+    finally:
+        if isinstance(local, _TempCopy):
+            local.cleanup()
+    return _normalise(frame, name, class_field)
+
+
+class _TempCopy:
+    """A remote file (and its Shapefile side-cars) downloaded into a temporary folder."""
+
+    def __init__(self, folder: tempfile.TemporaryDirectory, name: str) -> None:
+        self._folder = folder
+        self.name = name
+
+    def cleanup(self) -> None:
+        self._folder.cleanup()
+
+
+def _local_copy(name: str, storage_options: Mapping[str, Any] | None) -> str | _TempCopy:
+    """The local path to read: the path itself, or a temporary copy of an fsspec URL."""
+    if "://" not in name or name.startswith("file://"):
+        local = name[len("file://") :] if name.startswith("file://") else name
+        if not Path(local).is_file():
+            what = "is a folder, not a file" if Path(local).is_dir() else "does not exist"
+            raise ReferenceLabelError(f"reference labels '{name}' {what}")
+        return local
+    try:
+        fs, remote = fsspec.core.url_to_fs(name, **dict(storage_options or {}))
+        exists = fs.isfile(remote)
+    except Exception as exc:  # unknown protocol, unreachable store, bad credentials
+        raise ReferenceLabelError(
+            f"reference labels '{name}' cannot be opened ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not exists:
+        raise ReferenceLabelError(f"reference labels '{name}' does not exist")
+    folder = tempfile.TemporaryDirectory(prefix="reference_labels_")
+    base = posixpath.basename(remote)
+    target = Path(folder.name) / base
+    fs.get_file(remote, str(target))
+    stem, extension = posixpath.splitext(remote)
+    if extension.lower() == ".shp":
+        for sidecar in _SHAPEFILE_SIDECARS:
+            for candidate in (stem + sidecar, stem + sidecar.upper()):
+                if fs.isfile(candidate):
+                    fs.get_file(candidate, str(Path(folder.name) / posixpath.basename(candidate)))
+    return _TempCopy(folder, str(target))
+
+
+def _read_any(name: str, local: str) -> pd.DataFrame:
+    extension = posixpath.splitext(local)[1].lower()
+    if extension in CSV_EXTENSIONS:
+        return _read_csv(name, local)
+    if extension in (".geojson", ".json"):
+        _check_geojson_crs(name, local)
+    try:
+        frame = gpd.read_file(local)
+    except Exception as exc:  # pyogrio raises DataSourceError & co. for unreadable files
+        message = str(exc).split(";")[0].replace(local, Path(local).name)
+        raise ReferenceLabelError(
+            f"reference labels '{name}' cannot be read as GeoJSON, GeoPackage, Shapefile or "
+            f"CSV ({message})"
+        ) from exc
+    if frame.crs is None and len(frame):
+        prj = Path(local).with_suffix(".prj")
+        if extension == ".shp" and (prj.exists() or prj.with_suffix(".PRJ").exists()):
+            raise ReferenceLabelError(
+                f"reference labels '{name}': the CRS in {prj.name} cannot be read"
+            )
+        raise ReferenceLabelError(
+            f"reference labels '{name}' has no CRS; save it with one (GeoJSON is lon/lat by "
+            "definition, a Shapefile needs its .prj)"
+        )
+    return frame
+
+
+def _check_geojson_crs(name: str, local: str) -> None:
+    """GDAL falls back to lon/lat for a GeoJSON ``crs`` member it cannot read: refuse instead."""
+    try:
+        with open(local, "rb") as stream:
+            document = json.load(stream)
+    except (ValueError, UnicodeDecodeError):
+        return  # not JSON: the reader reports it
+    member = document.get("crs") if isinstance(document, dict) else None
+    if not member:
+        return
+    properties = member.get("properties", {}) if isinstance(member, dict) else {}
+    value = properties.get("name") or properties.get("href") or member
+    try:
+        CRS.from_user_input(value)
+    except (CRSError, TypeError, ValueError):
+        raise ReferenceLabelError(
+            f"reference labels '{name}': its CRS {value!r} cannot be read"
+        ) from None
+
+
+def _read_csv(name: str, local: str) -> gpd.GeoDataFrame:
+    try:
+        table = pd.read_csv(local, sep=None, engine="python")
+    except Exception as exc:
+        raise ReferenceLabelError(
+            f"reference labels '{name}' cannot be read as CSV ({type(exc).__name__}: {exc})"
+        ) from exc
+    columns = {str(column).strip().lower(): column for column in table.columns}
+    for x_name, y_name in CSV_COORDINATES:
+        if x_name in columns and y_name in columns:
+            x_col, y_col = columns[x_name], columns[y_name]
+            break
+    else:
+        raise ReferenceLabelError(
+            f"reference labels '{name}': a CSV needs lon/lat (or longitude/latitude, x/y) "
+            f"columns in EPSG:4326; it has {', '.join(map(str, table.columns))}"
+        )
+    xs = pd.to_numeric(table[x_col], errors="coerce")
+    ys = pd.to_numeric(table[y_col], errors="coerce")
+    bad = table.index[xs.isna() | ys.isna()]
+    if len(bad):
+        raise ReferenceLabelError(
+            f"reference labels '{name}': row(s) {_first(bad)} have no numeric {x_col}/{y_col}"
+        )
+    if ((xs.abs() > 180) | (ys.abs() > 90)).any():
+        raise ReferenceLabelError(
+            f"reference labels '{name}': {x_col}/{y_col} are not lon/lat degrees (EPSG:4326)"
+        )
+    attributes = table.drop(columns=[x_col, y_col])
+    return gpd.GeoDataFrame(attributes, geometry=gpd.points_from_xy(xs, ys), crs="EPSG:4326")
+
+
+def _first(values: Iterable[Any], limit: int = 5) -> str:
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f" ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _normalise(frame: pd.DataFrame, name: str, class_field: str) -> gpd.GeoDataFrame:
+    if len(frame) == 0:
+        raise ReferenceLabelError(f"reference labels '{name}' has no features")
+    fields = [str(c) for c in frame.columns if c != frame.geometry.name]
+    if class_field not in frame.columns:
+        raise ReferenceLabelError(
+            f"reference labels '{name}': class field '{class_field}' does not exist; fields: "
+            f"{', '.join(fields) or '(none)'}"
+        )
+    label_ids = _label_ids(frame)
+    missing = label_ids[frame[class_field].isna().to_numpy()]
+    if len(missing):
+        raise ReferenceLabelError(
+            f"reference labels '{name}': feature(s) {_first(missing)} have no '{class_field}'"
+        )
+    geometry = frame.geometry
+    empty = label_ids[(geometry.isna() | geometry.is_empty).to_numpy()]
+    if len(empty):
+        raise ReferenceLabelError(
+            f"reference labels '{name}': feature(s) {_first(empty)} have a null or empty geometry"
+        )
+    kinds = geometry.geom_type
+    unsupported = ~kinds.isin(["Point", "MultiPoint", "Polygon", "MultiPolygon"])
+    if unsupported.any():
+        position = int(np.flatnonzero(unsupported.to_numpy())[0])
+        raise ReferenceLabelError(
+            f"reference labels '{name}': feature {label_ids[position]} is a {kinds.iloc[position]}; "
+            "points or polygons are needed"
+        )
+    geometries = shapely.make_valid(geometry.to_numpy())  # self-touching hand-drawn rings
+    labels = frame[class_field].map(_class_name)
+    return gpd.GeoDataFrame(
+        {"label_id": label_ids, "label": labels.to_numpy()},
+        geometry=gpd.GeoSeries(geometries, crs=frame.crs),
+        crs=frame.crs,
+    )
+
+
+def _label_ids(frame: pd.DataFrame) -> np.ndarray:
+    """The ``id`` property when every feature has a distinct one, else positions 0..n-1."""
+    if "id" in frame.columns:
+        ids = frame["id"]
+        if ids.notna().all() and ids.is_unique:
+            numeric = pd.to_numeric(ids, errors="coerce")
+            if numeric.notna().all() and (numeric == numeric.round()).all():
+                return numeric.astype("int64").to_numpy()
+            return ids.astype(str).to_numpy()
+    return np.arange(len(frame), dtype="int64")
+
+
+def _class_name(value: Any) -> str:
+    """Class values as text; ``3.0`` read from a numeric column becomes ``"3"``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+# --------------------------------------------------------------------------- labels -> chips
+
+
+def chips_for_labels(
+    labels: gpd.GeoDataFrame,
+    crs: str,
+    grid: ChipGrid,
+    min_cover: float = 0.5,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The chips the labels label, on ``grid`` in ``crs``: ``(labelled chips, rejected labels)``.
+
+    A polygon labels every chip whose area it covers by at least ``min_cover`` (0 < min_cover
+    <= 1); a point labels the chip containing it. Candidate chips come from each polygon's
+    bounding box and the covered area is computed with shapely's vectorised intersection, so
+    tens of thousands of polygons stay fast.
+
+    Labelled chips: :data:`CHIP_COLUMNS` - ``cover`` is the largest share of the chip one
+    polygon of the chip's class covers (NaN when only points label it), ``label_ids`` the
+    sorted ids of the labels that agree on it. Chips that labels of different classes claim are
+    dropped, and each label involved is rejected (one row per label and chip), naming a label
+    of another class it contradicts. A polygon that covers no chip by ``min_cover`` is rejected
+    too. Rejected labels: :data:`REJECTED_COLUMNS`.
+    """
+    if not 0 < min_cover <= 1:
+        raise ValueError(f"min_cover: {min_cover} is outside (0, 1]")
+    if labels.crs is None:
+        raise ReferenceLabelError("reference labels have no CRS")
+    target = CRS.from_user_input(crs)
+    projected = labels.to_crs(target)
+    size = grid.size
+    ids = projected["label_id"].to_numpy()
+    classes = projected["label"].astype(str).to_numpy()
+    geometries = projected.geometry.to_numpy()
+
+    kinds = shapely.get_type_id(geometries)
+    areal = np.isin(kinds, [3, 6])  # Polygon, MultiPolygon
+    hits = [
+        _polygon_hits(np.flatnonzero(areal), geometries, size, min_cover),
+        _point_hits(np.flatnonzero(~areal), geometries, size),
+    ]
+    hits_frame = (
+        pd.concat([h for h in hits if len(h)], ignore_index=True)
+        if any(len(h) for h in hits)
+        else pd.DataFrame({"index": [], "row": [], "col": [], "cover": []})
+    )
+    hits_frame = hits_frame.astype({"index": "int64", "row": "int64", "col": "int64"})
+    hits_frame["label"] = classes[hits_frame["index"].to_numpy()]
+
+    rejected: list[dict[str, Any]] = []
+    covered = set(hits_frame["index"].tolist())
+    share = f"{min_cover * 100:g} %"
+    for index in np.flatnonzero(areal):
+        if index not in covered:
+            rejected.append(
+                _rejection(ids[index], classes[index], f"covers no chip by at least {share}")
+            )
+
+    key, crs_text = crs_key(crs), crs_string(crs)
+    records: list[dict[str, Any]] = []
+    for (row, col), group in hits_frame.groupby(["row", "col"], sort=True):
+        chip = f"{key}_{row}_{col}"
+        chip_classes = sorted(set(group["label"]))
+        if len(chip_classes) > 1:
+            rejected.extend(_contradictions(group, ids, chip))
+            continue
+        polygon_cover = group["cover"].dropna()
+        records.append(
+            {
+                "chip_id": chip,
+                "crs": crs_text,
+                "row": int(row),
+                "col": int(col),
+                "minx": col * size,
+                "miny": -(row + 1) * size,
+                "maxx": (col + 1) * size,
+                "maxy": -row * size,
+                "label": chip_classes[0],
+                "cover": float(polygon_cover.max()) if len(polygon_cover) else math.nan,
+                "label_ids": sorted({ids[i].item() for i in group["index"]}),
+            }
+        )
+    chips = pd.DataFrame.from_records(records, columns=list(CHIP_COLUMNS))
+    chips = chips.astype({"row": "int64", "col": "int64", "cover": "float64"})
+    return chips, pd.DataFrame.from_records(rejected, columns=list(REJECTED_COLUMNS))
+
+
+def _polygon_hits(
+    indices: np.ndarray, geometries: np.ndarray, size: float, min_cover: float
+) -> pd.DataFrame:
+    """``(index, row, col, cover)`` of every chip a polygon covers by at least ``min_cover``."""
+    if len(indices) == 0:
+        return pd.DataFrame()
+    bounds = shapely.bounds(geometries[indices])
+    col0 = np.floor(bounds[:, 0] / size).astype("int64")
+    col1 = np.ceil(bounds[:, 2] / size).astype("int64")  # exclusive
+    row0 = np.floor(-bounds[:, 3] / size).astype("int64")
+    row1 = np.ceil(-bounds[:, 1] / size).astype("int64")
+    n_cols = np.maximum(col1 - col0, 1)
+    n_rows = np.maximum(row1 - row0, 1)
+    counts = n_cols * n_rows
+    owner = np.repeat(np.arange(len(indices)), counts)
+    # Position of each candidate inside its polygon's bounding-box block of chips.
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = row0[owner] + offsets // n_cols[owner]
+    cols = col0[owner] + offsets % n_cols[owner]
+    boxes = shapely.box(cols * size, -(rows + 1) * size, (cols + 1) * size, -rows * size)
+    polygons = geometries[indices][owner]
+    shapely.prepare(polygons)
+    cover = shapely.area(shapely.intersection(polygons, boxes)) / (size * size)
+    keep = cover >= min_cover * (1 - _COVER_EPS)
+    return pd.DataFrame(
+        {
+            "index": indices[owner][keep],
+            "row": rows[keep],
+            "col": cols[keep],
+            "cover": np.minimum(cover[keep], 1.0),
+        }
+    )
+
+
+def _point_hits(indices: np.ndarray, geometries: np.ndarray, size: float) -> pd.DataFrame:
+    """``(index, row, col, cover=NaN)`` of the chip under each point (each part of a MultiPoint)."""
+    if len(indices) == 0:
+        return pd.DataFrame()
+    parts, owner = shapely.get_parts(geometries[indices], return_index=True)
+    xs, ys = shapely.get_x(parts), shapely.get_y(parts)
+    frame = pd.DataFrame(
+        {
+            "index": indices[owner],
+            "row": np.floor(-ys / size).astype("int64"),
+            "col": np.floor(xs / size).astype("int64"),
+            "cover": np.nan,
+        }
+    )
+    return frame.drop_duplicates(["index", "row", "col"])
+
+
+def _contradictions(group: pd.DataFrame, ids: np.ndarray, chip: str) -> list[dict[str, Any]]:
+    """One rejection per label on a chip claimed by several classes, naming one it contradicts."""
+    members = group.drop_duplicates("index").sort_values("index")
+    rejected = []
+    for index, label in zip(members["index"], members["label"], strict=True):
+        other = members[members["label"] != label].iloc[0]
+        reason = (
+            f"contradicts label {ids[int(other['index'])]} (class {other['label']}) on chip {chip}"
+        )
+        rejected.append(_rejection(ids[index], label, reason, chip))
+    return rejected
+
+
+def _rejection(label_id: Any, label: str, reason: str, chip: str | None = None) -> dict[str, Any]:
+    value = label_id.item() if hasattr(label_id, "item") else label_id
+    return {"label_id": value, "label": label, "reason": reason, "chip_id": chip}
+
+
+def reject_outside(
+    chips: pd.DataFrame, planned_chip_ids: Iterable[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split labelled chips into those in the rasters' chip plan and the rest.
+
+    ``planned_chip_ids`` are the chips scoring plans over the reference rasters (fully inside
+    their union). A labelled chip outside that plan has no pixels to learn from or to compare
+    with: each of its labels is rejected, ``"outside every raster (chip <id>)"``.
+    """
+    planned = set(planned_chip_ids)
+    inside = chips["chip_id"].isin(planned)
+    kept = chips[inside].reset_index(drop=True)
+    rejected = [
+        _rejection(label_id, label, f"outside every raster (chip {chip})", chip)
+        for chip, label, label_ids in zip(
+            chips.loc[~inside, "chip_id"],
+            chips.loc[~inside, "label"],
+            chips.loc[~inside, "label_ids"],
+            strict=True,
+        )
+        for label_id in label_ids
+    ]
+    return kept, pd.DataFrame.from_records(rejected, columns=list(REJECTED_COLUMNS))

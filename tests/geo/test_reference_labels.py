@@ -1,0 +1,334 @@
+"""Reference labels -> chips: the real Czech reference squares, and small hand-made files."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import fsspec
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA
+from shapely.geometry import MultiPoint, Point, box
+
+from aerial_kedro.geo.chip_grid import ChipGrid, chip_bounds, chip_id
+from aerial_kedro.geo.reference_labels import (
+    CHIP_COLUMNS,
+    REJECTED_COLUMNS,
+    ReferenceLabelError,
+    chips_for_labels,
+    read_reference_labels,
+    reject_outside,
+)
+
+CZECH_LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
+GRID = ChipGrid(64, 10.0)
+UTM = "EPSG:32633"
+SIZE = GRID.size
+# A chip of the Czech scene (row -8717, col 849) and its neighbours, in EPSG:32633.
+ROW, COL = -8717, 849
+
+
+def _chip_box(row: int, col: int, shrink: float = 0.0):
+    minx, miny, maxx, maxy = chip_bounds(row, col, SIZE)
+    return box(minx + shrink, miny + shrink, maxx - shrink, maxy - shrink)
+
+
+def _centre(row: int, col: int) -> Point:
+    minx, miny, maxx, maxy = chip_bounds(row, col, SIZE)
+    return Point((minx + maxx) / 2, (miny + maxy) / 2)
+
+
+def _write(frame: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
+    frame.to_file(path, **kwargs)
+    return path
+
+
+# --------------------------------------------------------------------------- the real labels
+
+
+@pytest.mark.skipif(not CZECH_LABELS.exists(), reason=f"{CZECH_LABELS} missing")
+def test_czech_reference_squares_map_one_to_one_onto_the_chip_grid():
+    labels = read_reference_labels(str(CZECH_LABELS))
+    assert list(labels.columns) == ["label_id", "label", "geometry"]
+    assert labels.crs.to_epsg() == 4326  # RFC 7946 GeoJSON: lon/lat
+    assert labels["label_id"].tolist() == list(range(218))  # no id property: positions
+
+    chips, rejected = chips_for_labels(labels, UTM, GRID)
+
+    assert rejected.empty
+    assert list(chips.columns) == list(CHIP_COLUMNS)
+    assert len(chips) == 218 and chips["chip_id"].is_unique
+    # Every square is exactly one chip of the 640 m grid anchored at (0, 0): proves the maths.
+    assert chips["label_ids"].map(len).eq(1).all()
+    assert sorted(i for ids in chips["label_ids"] for i in ids) == list(range(218))
+    assert chips["cover"].between(0.9999, 1.0).all()
+    assert chips["label"].value_counts().to_dict() == {"cropland": 194, "forest": 16, "built": 8}
+    assert (chips["crs"] == UTM).all()
+    first = chips.iloc[0]
+    assert first["chip_id"] == chip_id(UTM, first["row"], first["col"])
+    assert (first["minx"], first["miny"], first["maxx"], first["maxy"]) == chip_bounds(
+        first["row"], first["col"], SIZE
+    )
+    # The squares lie over the Czech scene (x 543100-560930, y 5567910-5579500), west half;
+    # the top row (11 squares, row -8718) sticks out of the scene by 20 m.
+    assert chips["minx"].min() >= 543100 and chips["maxx"].max() <= (543100 + 560930) / 2 + SIZE
+    assert chips["miny"].min() >= 5567910 and chips["maxy"].max() == 5579520
+    assert (chips["row"] == -8718).sum() == 11
+
+    # At a cover of 100 % the squares (drawn in lon/lat, 7 decimals) still label their chips.
+    strict, strict_rejected = chips_for_labels(labels, UTM, GRID, min_cover=1.0)
+    assert len(strict) == 218 and strict_rejected.empty
+
+
+@pytest.mark.skipif(not CZECH_LABELS.exists(), reason=f"{CZECH_LABELS} missing")
+def test_fsspec_url_reads_the_same_labels():
+    with fsspec.open("memory://refs/czech.geojson", "wb") as stream:
+        stream.write(CZECH_LABELS.read_bytes())
+    labels = read_reference_labels("memory://refs/czech.geojson")
+    assert len(labels) == 218 and labels.crs.to_epsg() == 4326
+    with pytest.raises(ReferenceLabelError, match="'memory://refs/nothing.geojson' does not exist"):
+        read_reference_labels("memory://refs/nothing.geojson")
+
+
+# --------------------------------------------------------------------------- hand-made cases
+
+
+def test_points_in_geopackage_label_the_chip_containing_them(tmp_path):
+    points = gpd.GeoDataFrame(
+        {"landuse": ["forest", "forest", "built"], "id": [11, 12, 13]},
+        geometry=[
+            _centre(ROW, COL),
+            Point(chip_bounds(ROW, COL, SIZE)[0] + 1, chip_bounds(ROW, COL, SIZE)[3] - 1),
+            _centre(ROW, COL + 1),
+        ],
+        crs=UTM,
+    )
+    path = _write(points, tmp_path / "points.gpkg")
+    labels = read_reference_labels(str(path), class_field="landuse")
+    assert labels["label_id"].tolist() == [11, 12, 13]  # the id property, not positions
+
+    chips, rejected = chips_for_labels(labels, UTM, GRID)
+
+    assert rejected.empty
+    assert chips["chip_id"].tolist() == [chip_id(UTM, ROW, COL), chip_id(UTM, ROW, COL + 1)]
+    assert chips["label"].tolist() == ["forest", "built"]
+    assert chips["label_ids"].tolist() == [[11, 12], [13]]  # same class on one chip: merged
+    assert chips["cover"].isna().all()  # points have no cover
+
+
+def test_contradicting_labels_drop_the_chip_and_are_rejected(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"class": ["forest", "cropland", "forest"]},
+        geometry=[_chip_box(ROW, COL), _chip_box(ROW, COL, shrink=20), _chip_box(ROW + 1, COL)],
+        crs=UTM,
+    )
+    labels = read_reference_labels(str(_write(frame, tmp_path / "mixed.shp")))
+    assert labels.crs.to_epsg() == 32633  # from the .prj
+
+    chips, rejected = chips_for_labels(labels, UTM, GRID)
+
+    assert chips["chip_id"].tolist() == [chip_id(UTM, ROW + 1, COL)]
+    assert list(rejected.columns) == list(REJECTED_COLUMNS)
+    contested = chip_id(UTM, ROW, COL)
+    assert rejected.to_dict("records") == [
+        {
+            "label_id": 0,
+            "label": "forest",
+            "reason": f"contradicts label 1 (class cropland) on chip {contested}",
+            "chip_id": contested,
+        },
+        {
+            "label_id": 1,
+            "label": "cropland",
+            "reason": f"contradicts label 0 (class forest) on chip {contested}",
+            "chip_id": contested,
+        },
+    ]
+
+
+def test_min_cover_decides_which_chips_a_polygon_labels(tmp_path):
+    minx, miny, maxx, maxy = chip_bounds(ROW, COL, SIZE)
+    # 60 % of chip COL and 40 % of chip COL+1; a sliver covering 10 % of chip COL+3.
+    straddling = box(minx + 0.4 * SIZE, miny, maxx + 0.4 * SIZE, maxy)
+    sliver = box(minx + 3 * SIZE, miny, minx + 3.1 * SIZE, maxy)
+    frame = gpd.GeoDataFrame(
+        {"class": ["cropland", "built"]}, geometry=[straddling, sliver], crs=UTM
+    )
+    labels = read_reference_labels(str(_write(frame, tmp_path / "cover.gpkg")))
+
+    chips, rejected = chips_for_labels(labels, UTM, GRID, min_cover=0.5)
+    assert chips["chip_id"].tolist() == [chip_id(UTM, ROW, COL)]
+    assert chips["cover"].iloc[0] == pytest.approx(0.6)
+    assert rejected[["label_id", "reason"]].to_dict("records") == [
+        {"label_id": 1, "reason": "covers no chip by at least 50 %"}
+    ]
+
+    loose, loose_rejected = chips_for_labels(labels, UTM, GRID, min_cover=0.05)
+    assert loose["chip_id"].tolist() == [chip_id(UTM, ROW, c) for c in (COL, COL + 1, COL + 3)]
+    assert loose["cover"].round(3).tolist() == [0.6, 0.4, 0.1]
+    assert loose_rejected.empty
+
+
+def test_csv_of_lon_lat_points(tmp_path):
+    lonlat = gpd.GeoSeries([_centre(ROW, COL), _centre(ROW, COL + 2)], crs=UTM).to_crs(4326)
+    table = pd.DataFrame({"Longitude": lonlat.x, "Latitude": lonlat.y, "class": ["water", "built"]})
+    path = tmp_path / "points.csv"
+    table.to_csv(path, index=False)
+    labels = read_reference_labels(str(path))
+    assert labels.crs.to_epsg() == 4326
+    chips, _ = chips_for_labels(labels, UTM, GRID)
+    assert chips["chip_id"].tolist() == [chip_id(UTM, ROW, COL), chip_id(UTM, ROW, COL + 2)]
+
+    (tmp_path / "xy.csv").write_text("x;y;class\n15.7;50.3;forest\n")
+    assert read_reference_labels(str(tmp_path / "xy.csv"))["label"].tolist() == ["forest"]
+
+
+def test_multipoint_labels_each_chip_under_it(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"class": ["forest"]},
+        geometry=[MultiPoint([_centre(ROW, COL), _centre(ROW + 2, COL)])],
+        crs=UTM,
+    )
+    chips, _ = chips_for_labels(
+        read_reference_labels(str(_write(frame, tmp_path / "m.gpkg"))), UTM, GRID
+    )
+    assert chips["chip_id"].tolist() == [chip_id(UTM, ROW, COL), chip_id(UTM, ROW + 2, COL)]
+
+
+def test_reject_outside_keeps_planned_chips_only(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"class": ["forest", "cropland", "cropland"]},
+        geometry=[_chip_box(ROW, COL), _centre(ROW, COL + 5), _chip_box(ROW, COL + 5, shrink=50)],
+        crs=UTM,
+    )
+    chips, _ = chips_for_labels(
+        read_reference_labels(str(_write(frame, tmp_path / "o.gpkg"))), UTM, GRID
+    )
+
+    kept, rejected = reject_outside(chips, [chip_id(UTM, ROW, COL), "32633_0_0"])
+
+    assert kept["chip_id"].tolist() == [chip_id(UTM, ROW, COL)]
+    outside = chip_id(UTM, ROW, COL + 5)
+    assert rejected.to_dict("records") == [
+        {
+            "label_id": i,
+            "label": "cropland",
+            "reason": f"outside every raster (chip {outside})",
+            "chip_id": outside,
+        }
+        for i in (1, 2)
+    ]
+
+
+def test_ten_thousand_polygons_are_vectorised():
+    rng = np.random.default_rng(0)
+    rows = rng.integers(-8800, -8700, 10_000)
+    cols = rng.integers(800, 900, 10_000)
+    frame = gpd.GeoDataFrame(
+        {"label_id": np.arange(10_000), "label": "cropland"},
+        geometry=[_chip_box(r, c, shrink=10) for r, c in zip(rows, cols, strict=True)],
+        crs=UTM,
+    )
+    started = time.perf_counter()
+    chips, rejected = chips_for_labels(frame, UTM, GRID)
+    elapsed = time.perf_counter() - started
+    print(f"10,000 polygons -> {len(chips)} chips in {elapsed:.2f} s")
+    assert rejected.empty
+    assert len(chips) == len(set(zip(rows.tolist(), cols.tolist(), strict=True)))
+    assert chips["label_ids"].map(len).sum() == 10_000
+
+
+# --------------------------------------------------------------------------- one-line errors
+
+
+def _one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file_and_unreadable_format(tmp_path):
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(tmp_path / "nope.geojson"))
+    assert _one_line(error) == f"reference labels '{tmp_path / 'nope.geojson'}' does not exist"
+
+    junk = tmp_path / "labels.gpkg"
+    junk.write_text("this is not a geopackage")
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(junk))
+    assert "cannot be read as GeoJSON, GeoPackage, Shapefile or CSV" in _one_line(error)
+    assert str(junk) in str(error.value)
+
+
+def test_missing_or_unreadable_crs(tmp_path):
+    frame = gpd.GeoDataFrame({"class": ["forest"]}, geometry=[_chip_box(ROW, COL)])  # no CRS
+    with pytest.warns(UserWarning):
+        _write(frame, tmp_path / "nocrs.gpkg")
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(tmp_path / "nocrs.gpkg"))
+    assert "has no CRS" in _one_line(error)
+
+    _write(frame.set_crs(UTM), tmp_path / "bad.shp")
+    (tmp_path / "bad.prj").write_text("not a coordinate system")
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(tmp_path / "bad.shp"))
+    assert "the CRS in bad.prj cannot be read" in _one_line(error)
+
+    document = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "EPSG:999999"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"class": "forest"},
+                "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
+            }
+        ],
+    }
+    (tmp_path / "badcrs.geojson").write_text(json.dumps(document))
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(tmp_path / "badcrs.geojson"))
+    assert "its CRS 'EPSG:999999' cannot be read" in _one_line(error)
+
+
+def test_class_field_missing_lists_the_fields(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"landuse": ["forest"], "note": ["x"]}, geometry=[_chip_box(ROW, COL)], crs=UTM
+    )
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(_write(frame, tmp_path / "f.gpkg")))
+    assert _one_line(error).endswith("class field 'class' does not exist; fields: landuse, note")
+
+
+def test_null_or_empty_geometries_and_no_features(tmp_path):
+    point = {"type": "Point", "coordinates": [15.7, 50.3]}
+    features = [
+        {"type": "Feature", "properties": {"class": "forest"}, "geometry": point},
+        {"type": "Feature", "properties": {"class": "forest"}, "geometry": None},
+        {
+            "type": "Feature",
+            "properties": {"class": "built"},
+            "geometry": {"type": "Polygon", "coordinates": []},
+        },
+    ]
+    path = tmp_path / "nulls.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(path))
+    assert _one_line(error).endswith("feature(s) 1, 2 have a null or empty geometry")
+
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(ReferenceLabelError, match="has no features"):
+        read_reference_labels(str(path))
+
+    csv = tmp_path / "nocoords.csv"
+    csv.write_text("easting,northing,class\n1,2,forest\n")
+    with pytest.raises(ReferenceLabelError) as error:
+        read_reference_labels(str(csv))
+    assert "a CSV needs lon/lat" in _one_line(error) and "easting, northing, class" in str(
+        error.value
+    )

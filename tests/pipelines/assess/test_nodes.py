@@ -1,0 +1,213 @@
+"""`assess` nodes on the real Czech reference labels and the scene's chip grid, with a map made
+up chip by chip (so every expected number can be counted by hand), in a real SparkSession."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA
+from matplotlib.figure import Figure
+
+from aerial_kedro.datasets import OptionalDataset
+from aerial_kedro.geo.chip_grid import ChipGrid, chip_id, chips_inside
+from aerial_kedro.geo.reference_labels import ReferenceLabelError
+from aerial_kedro.pipelines.assess.nodes import (
+    SAMPLING_NOTE,
+    assess_map,
+    class_mapping,
+    mlflow_metrics,
+    plot_assessment,
+    prepare_reference,
+    validate_assess_params,
+)
+from aerial_kedro.validation import ParameterError
+
+LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
+SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)  # czech_s2_tci_20220319.tif
+UTM = "EPSG:32633"
+GRID = ChipGrid(64, 10.0)
+CHIP_KM2 = 0.4096
+ASSESS = {"class_scheme": "auto", "exclude_training_chips": True}
+
+pytestmark = pytest.mark.skipif(not LABELS.exists(), reason=f"{LABELS} missing")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return prepare_reference(str(LABELS), "class", 0.5, ASSESS)
+
+
+@pytest.fixture(scope="module")
+def plan() -> pd.DataFrame:
+    """The chips fully inside the Czech scene (what scoring plans when no edge chip is kept)."""
+    rows, cols = chips_inside(SCENE_BOUNDS, GRID.size)
+    ids = [(r, c) for r in rows for c in cols]
+    return pd.DataFrame(
+        {"chip_id": [chip_id(UTM, r, c) for r, c in ids], "crs": UTM, "row": [r for r, _ in ids]}
+    )
+
+
+def _made_up_map(plan: pd.DataFrame, labels) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """EuroSAT classes per chip: right on reference chips except chosen errors; Pasture elsewhere.
+
+    Returns the predictions and the chip ids of each group the test counts on.
+    """
+    from aerial_kedro.geo.reference_labels import chips_for_labels
+
+    chips, _ = chips_for_labels(labels, UTM, GRID)
+    inside = chips[chips["chip_id"].isin(plan["chip_id"])].sort_values("chip_id")
+    by_class = {
+        c: inside.loc[inside["label"] == c, "chip_id"].tolist()
+        for c in ("cropland", "forest", "built")
+    }
+    groups = {
+        "cropland_as_forest": by_class["cropland"][:5],
+        "cropland_empty": by_class["cropland"][5:8],
+        "cropland_training": by_class["cropland"][8:12],
+        "forest_as_permanent_crop": by_class["forest"][:2],
+    }
+    predicted = dict.fromkeys(plan["chip_id"], "Pasture")
+    predicted.update(dict.fromkeys(by_class["cropland"], "AnnualCrop"))
+    predicted.update(dict.fromkeys(by_class["forest"], "Forest"))
+    predicted.update(dict.fromkeys(by_class["built"], "Industrial"))
+    predicted.update(dict.fromkeys(groups["cropland_as_forest"], "Forest"))
+    predicted.update(dict.fromkeys(groups["forest_as_permanent_crop"], "PermanentCrop"))
+    frame = pd.DataFrame({"chip_id": list(predicted), "predicted_label": list(predicted.values())})
+    frame["status"] = "scored"
+    empty = frame["chip_id"].isin(groups["cropland_empty"])
+    frame.loc[empty, "status"] = "empty"
+    frame.loc[empty, "predicted_label"] = None
+    frame["run_id"] = "czech-test"
+    groups["inside"] = inside["chip_id"].tolist()
+    return frame, groups
+
+
+def test_assess_map_counts_and_estimates(spark, reference, plan):
+    settings, labels = reference
+    frame, groups = _made_up_map(plan, labels)
+    other_run = frame.assign(run_id="another-run", predicted_label="Forest")
+    predictions = spark.createDataFrame(pd.concat([frame, other_run], ignore_index=True))
+    training = pd.DataFrame({"chip_id": groups["cropland_training"]})
+
+    report, chips, rejected, metrics = assess_map(
+        predictions,
+        plan,
+        {"run_id": "czech-test", "kind": "rasters", "source": "czech.tif"},
+        {"chip_px": 64, "resolution": 10.0},
+        {"model": "logistic_regression", "featurizer": "efficientnet_lite0"},
+        labels,
+        training,
+        settings,
+    )
+
+    assert len(groups["inside"]) == 207  # 218 squares, 11 on the top row stick out of the scene
+    assert report["n_unscored"] == 11 + 3  # outside every raster + empty
+    assert report["unscored"] == {"outside": 11, "empty": 3}
+    assert report["n_training_excluded"] == 4
+    assert report["n_reference"] == 207 - 3 - 4 == 200
+    assert report["n_reference"] + report["n_unscored"] + report["n_training_excluded"] == 218
+    assert report["n_rejected_labels"] == 11 and len(rejected) == 11
+    assert rejected["reason"].str.startswith("outside every raster (chip 32633_-8718_").all()
+    assert report["class_scheme"] == "coarse"  # EuroSAT map vs coarse reference: auto
+    assert report["classes"] == ["built", "cropland", "forest", "grassland"]
+
+    # Counted by hand: cropland used 186-3-4 = 179 (5 mapped forest); forest 15 (2 mapped
+    # cropland via PermanentCrop); built 6. Rows = map, columns = reference.
+    assert report["error_matrix"]["counts"] == [
+        [6, 0, 0, 0],
+        [0, 174, 2, 0],
+        [0, 5, 13, 0],
+        [0, 0, 0, 0],
+    ]
+    assert report["users_accuracy"]["cropland"]["estimate"] == pytest.approx(174 / 176)
+    assert report["users_accuracy"]["forest"]["estimate"] == pytest.approx(13 / 18)
+    assert report["users_accuracy"]["grassland"] is None  # mapped, never sampled
+
+    # Strata = scored chips per coarse map class (the run's own rows only) x 0.4096 km2.
+    scored = frame[frame["status"] == "scored"]
+    coarse = {"AnnualCrop": "cropland", "PermanentCrop": "cropland", "Forest": "forest",
+              "Industrial": "built", "Pasture": "grassland"}  # fmt: skip
+    chips_per_class = scored["predicted_label"].map(coarse).value_counts()
+    for name in ("built", "cropland", "forest", "grassland"):
+        assert report["area_km2"][name]["mapped"] == pytest.approx(chips_per_class[name] * CHIP_KM2)
+    mapped_total = len(scored) * CHIP_KM2
+    assert report["mapped_area_km2"] == pytest.approx(mapped_total)
+    assert report["unsampled_strata"] == ["grassland"]
+    assert report["unassessed_area_km2"] == pytest.approx(chips_per_class["grassland"] * CHIP_KM2)
+    estimated = sum(a["estimate"] for a in report["area_km2"].values())
+    assert estimated + report["unassessed_area_km2"] == pytest.approx(mapped_total)
+
+    # Producer's accuracy of forest by hand: W over the sampled strata (built, cropland, forest).
+    a_c, a_f = chips_per_class["cropland"], chips_per_class["forest"]
+    a_b = chips_per_class["built"]
+    w_c, w_f = a_c / (a_b + a_c + a_f), a_f / (a_b + a_c + a_f)
+    p_ff, p_cf = w_f * 13 / 18, w_c * 2 / 176
+    assert report["producers_accuracy"]["forest"]["estimate"] == pytest.approx(p_ff / (p_ff + p_cf))
+    assert report["overall_accuracy"]["ci95"] is not None
+    assert report["note"] == SAMPLING_NOTE
+
+    assert len(chips) == 218
+    assert chips["use"].value_counts().to_dict() == {
+        "reference": 200,
+        "unscored": 14,
+        "training": 4,
+    }
+    json.dumps(report)
+    assert metrics["overall_accuracy"]["value"] == report["overall_accuracy"]["estimate"]
+    assert "users_accuracy.grassland" not in metrics  # None is not logged
+    assert isinstance(plot_assessment(report), Figure)
+
+
+def test_class_mapping_choices():
+    eurosat = ["AnnualCrop", "Forest", "Pasture"]
+    assert class_mapping(eurosat, ["cropland", "forest"], "auto")[0] == "coarse"
+    scheme, mapping = class_mapping(eurosat, ["Forest"], "auto")
+    assert scheme == "none" and mapping["Forest"] == "Forest"
+    scheme, mapping = class_mapping(["cropland", "forest"], ["forest"], "auto")
+    assert scheme == "none"
+    assert class_mapping(eurosat, ["AnnualCrop"], "coarse")[1]["AnnualCrop"] == "cropland"
+    with pytest.raises(ValueError, match="reference class 'wetland' is not in the class scheme"):
+        class_mapping(eurosat, ["wetland"], "coarse")
+
+
+def test_parameter_errors_name_the_key():
+    with pytest.raises(ParameterError, match="^reference_labels: not set"):
+        validate_assess_params(None, "class", 0.5, ASSESS)
+    with pytest.raises(ParameterError, match=r"^min_cover: 1.5 is outside \(0, 1\]"):
+        validate_assess_params("x.geojson", "class", 1.5, ASSESS)
+    with pytest.raises(ParameterError, match="^assess.exclude_training_chips"):
+        validate_assess_params("x.geojson", "class", 0.5, {"exclude_training_chips": "yes"})
+    with pytest.raises(ParameterError, match="^assess.class_scheme: 'fine' is not allowed"):
+        validate_assess_params("x.geojson", "class", 0.5, {"class_scheme": "fine"})
+    with pytest.raises(
+        ReferenceLabelError, match="class field 'landuse' does not exist; fields: class"
+    ):
+        prepare_reference(str(LABELS), "landuse", 0.5, ASSESS)
+
+
+def test_missing_training_chips_table_loads_as_none(tmp_path):
+    dataset = OptionalDataset(
+        dataset={"type": "pandas.CSVDataset", "filepath": str(tmp_path / "chips.csv")}
+    )
+    assert dataset.load() is None
+    dataset.save(pd.DataFrame({"chip_id": ["32633_-8717_849"]}))
+    assert dataset.load()["chip_id"].tolist() == ["32633_-8717_849"]
+
+
+def test_mlflow_metrics_leave_out_what_was_not_estimated():
+    report = {
+        "n_reference": 3,
+        "n_unscored": 1,
+        "overall_accuracy": None,
+        "users_accuracy": {"forest": {"estimate": 1.0}, "water body": None},
+        "producers_accuracy": {"forest": None, "water body": None},
+        "area_km2": {"forest": {"estimate": 2.0, "ci95": None}},
+    }
+    assert mlflow_metrics(report) == {
+        "n_reference": {"value": 3.0, "step": 0},
+        "n_unscored": {"value": 1.0, "step": 0},
+        "users_accuracy.forest": {"value": 1.0, "step": 0},
+        "area_km2.forest": {"value": 2.0, "step": 0},
+    }
