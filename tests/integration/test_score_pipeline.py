@@ -31,6 +31,9 @@ pytestmark = pytest.mark.slow
 SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 PARTS = RASTERS / "czech-2x2"
 SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)
+PISA = RASTERS.parent / "oscd" / "pisa" / "imgs_1"  # uint16, one file per band, EPSG:4326
+# The default scoring.max_empty_fraction: edge chips at least half inside the scene are planned.
+MAX_EMPTY = 0.5
 # Small chunks so the scene has several: interruption and resumption happen between them.
 CHUNKING = {"chunk_size": 64, "chunks_per_job": 1}
 PREDICTIONS = "data/07_model_output/scoring/predictions"
@@ -127,7 +130,9 @@ def scene_run(trained_project, interrupted, tmp_path_factory) -> ScoreRun:
 
 @pytest.fixture(scope="module")
 def scene_chips():
-    chips, problems = plan_chips_from_paths([str(SCENE)], ChipGrid(64, 10.0))
+    chips, problems = plan_chips_from_paths(
+        [str(SCENE)], ChipGrid(64, 10.0), max_empty_fraction=MAX_EMPTY
+    )
     assert not problems
     return chips
 
@@ -174,11 +179,14 @@ def test_class_geotiff_covers_the_scene_chip_grid(scene_run, scene_chips):
     with rasterio.open(scene_run.reports / "land_use_classes.tif") as classes:
         assert classes.crs.to_epsg() == 32633
         assert classes.res == (640.0, 640.0)
-        assert (classes.height, classes.width) == (n_rows, n_cols) == (17, 27)
+        # 17 full rows plus the north-edge row (97 % inside the scene); the west and east
+        # columns (41 %, 45 % inside) and the south row (14 %) stay out at max_empty_fraction 0.5.
+        assert (classes.height, classes.width) == (n_rows, n_cols) == (18, 27)
         assert tuple(classes.bounds) == (minx, maxy - 640.0 * n_rows, minx + 640.0 * n_cols, maxy)
         left, bottom, right, top = classes.bounds
         assert left >= SCENE_BOUNDS[0] and bottom >= SCENE_BOUNDS[1]
-        assert right <= SCENE_BOUNDS[2] and top <= SCENE_BOUNDS[3]
+        assert right <= SCENE_BOUNDS[2]
+        assert SCENE_BOUNDS[3] < top <= SCENE_BOUNDS[3] + 640.0 * MAX_EMPTY
         assert json.loads(classes.tags()["class_names"]) == scene_run.shares["classes"]
         assert classes.colormap(1)[1][:3] == (23, 112, 42)  # Forest
         values = classes.read(1)
@@ -267,7 +275,9 @@ def test_bad_rasters_are_reported_and_the_good_one_is_scored(spark, trained_proj
     assert run.shares["rejected_rasters"] == 2
 
     # max_chunks stopped the run after one chunk: the map says so; running again completes it.
-    good_chips, _ = plan_chips_from_paths([str(good)], ChipGrid(64, 10.0))
+    good_chips, _ = plan_chips_from_paths(
+        [str(good)], ChipGrid(64, 10.0), max_empty_fraction=MAX_EMPTY
+    )
     assert run.shares["complete"] is False
     assert (
         run.shares["chips"]["scored"] == 64
@@ -281,6 +291,46 @@ def test_bad_rasters_are_reported_and_the_good_one_is_scored(spark, trained_proj
     third = score(trained_project, folder, tmp_path / "reports-3", chunk_size=64)
     assert completion_markers(trained_project) == markers
     assert third.shares == rerun.shares
+
+
+def test_lon_lat_band_files_score_with_only_the_source(spark, trained_project, tmp_path):
+    """OSCD Pisa (Sentinel-2 L1C uint16, one file per band, EPSG:4326) as a user has it."""
+    run = score(trained_project, PISA, tmp_path / "reports")
+    assert run.shares["radiometry"] == "sentinel2_l1c" and run.shares["complete"] is True
+    predictions = run.predictions(spark).toPandas()
+    scored = predictions[predictions["status"] == "scored"]
+    assert len(scored) >= 0.9 * len(predictions) and len(predictions) == 144
+    assert set(predictions["crs"]) == {"EPSG:32632"}  # Pisa's UTM zone
+    assert predictions["source"].str.startswith('stack:["').all()
+    with rasterio.open(next(PISA.glob("*_B04.tif"))) as band:
+        west, south, east, north = band.bounds
+    assert west < scored["lon"].min() and scored["lon"].max() < east
+    assert south < scored["lat"].min() and scored["lat"].max() < north
+    assert scored["cloud_fraction"].between(0, 0.5).all()
+    assert scored["cloud_fraction"].mean() < 0.05  # an August scene without clouds
+    # A built-up city centre: the urban classes are a real share of the map.
+    urban = scored["predicted_label"].isin(["Residential", "Industrial", "Highway"]).mean()
+    assert urban > 0.2
+    with rasterio.open(run.reports / "land_use_classes.tif") as classes:
+        assert classes.crs.to_epsg() == 32632 and classes.res == (640.0, 640.0)
+
+    # Another declared conversion is another run: it never resumes into these chunks.
+    offset = score(trained_project, PISA, tmp_path / "offset", radiometry="sentinel2_l1c_offset")
+    assert offset.run_id != run.run_id and offset.shares["radiometry"] == "sentinel2_l1c_offset"
+
+
+def test_bands_of_different_sizes_fail_before_scoring(trained_project, tmp_path):
+    folder = tmp_path / "bands"
+    folder.mkdir()
+    for band in ("B03", "B04"):
+        (folder / f"pisa_{band}.tif").symlink_to(next(PISA.glob(f"*_{band}.tif")))
+    with rasterio.open(next(PISA.glob("*_B02.tif"))) as src:
+        profile, pixels = src.profile, src.read(window=((0, 500), (0, 600)))
+    profile.update(width=600, height=500)
+    with rasterio.open(folder / "pisa_B02.tif", "w", **profile) as dst:
+        dst.write(pixels)
+    with pytest.raises(Exception, match=r"band files differ in size: .*pisa_B02.tif \(600 x 500"):
+        run_kedro(trained_project, "score", score_source=str(folder))
 
 
 def test_missing_model_asks_to_train_first(tmp_path):

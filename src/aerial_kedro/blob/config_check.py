@@ -116,6 +116,10 @@ def dataset_locations(config: dict[str, Any]) -> list[DatasetLocation]:
         if dataset is None:
             locations.append(DatasetLocation(name, "MemoryDataset", None))
             continue
+        if type(dataset).__name__.startswith("Mlflow"):
+            # Logged to the MLflow tracking server (mlflow.yml), not stored by the catalog.
+            locations.append(DatasetLocation(name, type(dataset).__name__, None))
+            continue
         resolved = catalog.config_resolver.config.get(name) or catalog.config_resolver.resolve_pattern(name)
         locations.append(DatasetLocation(name, type(dataset).__name__, _location(dataset, resolved)))
     return locations
@@ -124,6 +128,8 @@ def dataset_locations(config: dict[str, Any]) -> list[DatasetLocation]:
 def _location(dataset: Any, config: dict[str, Any]) -> str:
     """Where the catalog puts the dataset: its URL (fsspec ones: plus the credentials' account)."""
     described = dataset._describe()
+    if isinstance(described.get("dataset"), dict):  # a wrapper (OptionalDataset): where it points
+        described, config = described["dataset"], config.get("dataset", config)
     filepath = str(described.get("filepath", config.get("filepath", "")))
     protocol = described.get("protocol")
     if "://" in filepath or not protocol or protocol == "file":

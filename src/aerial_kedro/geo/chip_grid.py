@@ -17,11 +17,15 @@ origin, the same ground square always gets the same id, ``f"{crs_key}_{row}_{col
 from. A class map with one pixel per chip is then a plain array indexed by
 ``(row - row0, col - col0)`` with the transform of :meth:`ChipGrid.transform_for`.
 
-Mosaics
--------
-:func:`plan_chips` plans over the *union* of several rasters that share a CRS: a chip is
-produced if it lies fully inside the union of the rasters' footprints, and it lists every
-raster that overlaps it. :class:`ChipReader` reads the chip's ground window from each of
+Mosaics, edges, geographic sources
+----------------------------------
+:func:`plan_chips` plans over the *union* of several rasters that share a planning CRS: a chip
+is produced if at least ``1 - max_empty_fraction`` of its area lies inside the union of the
+rasters' footprints (``max_empty_fraction=0``: fully inside), and it lists every raster that
+overlaps it. Edge chips are thus planned from geometry alone; reading then decides with the
+pixels' valid mask whether too much of the chip is nodata (the scoring status ``empty``).
+Rasters in a geographic CRS (degrees) are planned on the UTM zone of their footprint's centre
+(:func:`planning_crs`), their footprint reprojected as a polygon, so chips stay 640 m squares. :class:`ChipReader` reads the chip's ground window from each of
 those rasters and mosaics them (the first raster listed wins where they overlap), so a
 scene split into tiles gives the same chips, pixel for pixel, as the whole scene. Rasters
 whose pixel grid is not aligned with the target grid (another resolution, a shifted
@@ -41,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags, Resampling
@@ -48,6 +53,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
+
+from aerial_kedro.geo.band_stack import is_stack_uri, open_stack
 
 # Relative tolerance (fraction of a pixel / chip) for float coordinates.
 _EPS = 1e-6
@@ -183,6 +190,8 @@ class RasterMeta:
 
 
 def _open(path: RasterSource, opener: Callable | None = None) -> rasterio.DatasetReader:
+    if is_stack_uri(path):  # one file per band: a VRT stacking them (geo.band_stack)
+        return open_stack(path)
     if opener is None:
         return rasterio.open(path)
     return rasterio.open(path, opener=opener)
@@ -192,13 +201,15 @@ def inspect_raster(
     path: RasterSource,
     *,
     min_bands: int = 3,
-    allow_geographic: bool = False,
+    allow_geographic: bool = True,
     opener: Callable | None = None,
 ) -> RasterMeta:
     """Read a raster's georeferencing; raise :class:`RasterError` if it cannot be chipped.
 
     ``path`` is passed to ``rasterio.open`` unchanged, so GDAL paths such as ``/vsiaz/...``
     or ``/vsicurl/...`` work; ``opener`` (e.g. ``fsspec_filesystem.open``) is passed on too.
+    A ``stack:[...]`` string (:mod:`.band_stack`) is opened as the VRT of its band files.
+    Geographic CRSs are accepted (planned on their UTM zone) unless ``allow_geographic=False``.
     """
     name = str(path)
     try:
@@ -240,7 +251,7 @@ def inspect_rasters(
     paths: Iterable[RasterSource],
     *,
     min_bands: int = 3,
-    allow_geographic: bool = False,
+    allow_geographic: bool = True,
     opener: Callable | None = None,
 ) -> tuple[list[RasterMeta], list[RasterError]]:
     """Inspect every raster; never raises for a bad file: returns ``(ok_metas, problems)``."""
@@ -333,45 +344,95 @@ def box_covered(box: Sequence[float], boxes: Sequence[Sequence[float]], tol: flo
     return True
 
 
-def plan_chips(metas: Sequence[RasterMeta], grid: ChipGrid | None = None) -> list[Chip]:
-    """Plan the chips fully inside the union (mosaic) of the rasters' footprints.
+def utm_crs_for(lon: float, lat: float) -> str:
+    """``"EPSG:326zz"`` (north) / ``"EPSG:327zz"`` (south) of the UTM zone holding ``(lon, lat)``.
 
-    Rasters are grouped by CRS; each group is planned on that CRS's global grid, so chip
-    ids never clash. Each chip lists, in input order, the rasters overlapping it. Chips are
-    returned sorted by ``(crs, row, col)``. Empty (nodata / black) chips are still planned:
-    drop them after reading with :func:`is_empty_chip`.
+    The plain 6-degree zones (the Norway/Svalbard exceptions are ignored: any zone near its
+    neighbour works, the choice only has to be deterministic).
     """
+    zone = min(max(math.floor((lon + 180.0) / 6.0) + 1, 1), 60)
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+def planning_crs(meta: RasterMeta) -> str:
+    """The CRS a raster's chips are planned and read in: its own, or for a geographic CRS the
+    UTM zone of its footprint's centre (the chip grid is anchored at (0, 0) of that UTM CRS)."""
+    crs = CRS.from_user_input(meta.crs)
+    if not crs.is_geographic:
+        return meta.crs
+    minx, miny, maxx, maxy = meta.bounds
+    lons, lats = warp_transform(crs, "EPSG:4326", [(minx + maxx) / 2], [(miny + maxy) / 2])
+    return utm_crs_for(lons[0], lats[0])
+
+
+def footprint(meta: RasterMeta, crs: str, densify: int = 32) -> shapely.Polygon:
+    """The raster's footprint in ``crs``: its bounds, reprojected edge by edge when needed."""
+    minx, miny, maxx, maxy = meta.bounds
+    if CRS.from_user_input(meta.crs) == CRS.from_user_input(crs):
+        return shapely.box(minx, miny, maxx, maxy)
+    steps = np.linspace(0.0, 1.0, densify + 1)[:-1]
+    xs = np.concatenate([minx + (maxx - minx) * steps, np.full_like(steps, maxx),
+                         maxx - (maxx - minx) * steps, np.full_like(steps, minx)])  # fmt: skip
+    ys = np.concatenate([np.full_like(steps, maxy), maxy - (maxy - miny) * steps,
+                         np.full_like(steps, miny), miny + (maxy - miny) * steps])  # fmt: skip
+    tx, ty = warp_transform(meta.crs, crs, xs.tolist(), ys.tolist())
+    return shapely.Polygon(zip(tx, ty, strict=True))
+
+
+def plan_chips(
+    metas: Sequence[RasterMeta],
+    grid: ChipGrid | None = None,
+    *,
+    max_empty_fraction: float = 0.0,
+) -> list[Chip]:
+    """Plan the chips covered by the union (mosaic) of the rasters' footprints.
+
+    A chip is planned when at least ``1 - max_empty_fraction`` of its area lies inside the
+    union (``0``, the default: fully inside). Rasters are grouped by :func:`planning_crs`; each
+    group is planned on that CRS's global grid, so chip ids never clash. Each chip lists, in
+    input order, the rasters whose footprint overlaps it. Chips are returned sorted by
+    ``(crs, row, col)``. Empty (nodata / black) chips are still planned: reading decides
+    (:func:`is_empty_chip` on the valid pixels).
+    """
+    if not 0.0 <= max_empty_fraction <= 1.0:
+        raise ValueError(f"max_empty_fraction {max_empty_fraction} is outside [0, 1]")
     grid = grid or ChipGrid()
     size = grid.size
-    tol = _EPS * grid.resolution
     groups: dict[str, list[RasterMeta]] = {}
     for meta in metas:
-        groups.setdefault(meta.crs, []).append(meta)
+        groups.setdefault(planning_crs(meta), []).append(meta)
     chips: list[Chip] = []
     for crs in sorted(groups):
         group = groups[crs]
-        boxes = [m.bounds for m in group]
-        union = (
-            min(b[0] for b in boxes),
-            min(b[1] for b in boxes),
-            max(b[2] for b in boxes),
-            max(b[3] for b in boxes),
-        )
-        rows, cols = chips_inside(union, size)
-        planned: list[tuple[int, int, tuple[float, float, float, float], tuple[str, ...]]] = []
-        for row in rows:
-            for col in cols:
-                bounds = chip_bounds(row, col, size)
-                hits = [m for m in group if _overlap(bounds, m.bounds) is not None]
-                if hits and box_covered(bounds, [m.bounds for m in hits], tol):
-                    planned.append((row, col, bounds, tuple(m.path for m in hits)))
-        if not planned:
+        shapes = [footprint(meta, crs) for meta in group]
+        union = shapely.union_all(shapes)
+        minx, miny, maxx, maxy = union.bounds
+        rows = np.arange(math.floor(-maxy / size + _EPS), math.ceil(-miny / size - _EPS))
+        cols = np.arange(math.floor(minx / size + _EPS), math.ceil(maxx / size - _EPS))
+        if not len(rows) or not len(cols):
             continue
-        xs = [(b[0] + b[2]) / 2 for _, _, b, _ in planned]
-        ys = [(b[1] + b[3]) / 2 for _, _, b, _ in planned]
-        lons, lats = warp_transform(crs, "EPSG:4326", xs, ys)
+        rr, cc = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
+        boxes = shapely.box(cc * size, -(rr + 1) * size, (cc + 1) * size, -rr * size)
+        covered = shapely.area(shapely.intersection(boxes, union)) / (size * size)
+        keep = (covered >= 1.0 - max_empty_fraction - _EPS) & (covered > _EPS)
+        if not keep.any():
+            continue
+        rr, cc, boxes = rr[keep], cc[keep], boxes[keep]
+        # A raster is a source of a chip when their overlap has an area (not just an edge).
+        hits = np.stack(
+            [
+                shapely.area(shapely.intersection(boxes, shape)) > _EPS * size * size
+                for shape in shapes
+            ]  # fmt: skip
+        )
+        xs, ys = (cc + 0.5) * size, -(rr + 0.5) * size
+        lons, lats = warp_transform(crs, "EPSG:4326", xs.tolist(), ys.tolist())
         key = crs_key(crs)
-        for (row, col, bounds, sources), lon, lat in zip(planned, lons, lats, strict=True):
+        for i, (row, col) in enumerate(zip(rr.tolist(), cc.tolist(), strict=True)):
+            sources = tuple(m.path for m, hit in zip(group, hits[:, i], strict=True) if hit)
+            if not sources:
+                continue
+            bounds = chip_bounds(row, col, size)
             chips.append(
                 Chip(
                     chip_id=f"{key}_{row}_{col}",
@@ -382,8 +443,8 @@ def plan_chips(metas: Sequence[RasterMeta], grid: ChipGrid | None = None) -> lis
                     miny=bounds[1],
                     maxx=bounds[2],
                     maxy=bounds[3],
-                    lon=float(lon),
-                    lat=float(lat),
+                    lon=float(lons[i]),
+                    lat=float(lats[i]),
                     chip_px=grid.chip_px,
                     resolution=grid.resolution,
                     sources=sources,
@@ -397,10 +458,11 @@ def plan_chips_from_paths(
     grid: ChipGrid | None = None,
     *,
     opener: Callable | None = None,
+    max_empty_fraction: float = 0.0,
 ) -> tuple[list[Chip], list[RasterError]]:
     """:func:`inspect_rasters` then :func:`plan_chips`: ``(chips, problems)``; never raises per file."""
     metas, problems = inspect_rasters(paths, opener=opener)
-    return plan_chips(metas, grid), problems
+    return plan_chips(metas, grid, max_empty_fraction=max_empty_fraction), problems
 
 
 def grid_extent(chips: Iterable[Chip]) -> tuple[int, int, int, int]:
@@ -464,7 +526,7 @@ class ChipReader:
     """Reads chips' pixels, keeping the sources open between chips (use one per Spark partition).
 
     ``read(chip)`` returns ``(chip_px, chip_px, bands)`` (height, width, channel - like a
-    decoded EuroSAT JPEG) in the sources' dtype. Pixels no source covers (or that are
+    decoded EuroSAT JPEG) in the sources' dtype (band stacks are always read as R, G, B). Pixels no source covers (or that are
     nodata in every source) are the first source's nodata value, else 0.
 
     Sources off the target pixel grid are resampled with ``resampling``; by default
@@ -535,7 +597,9 @@ class ChipReader:
                 continue
             window = Window(c0, r0, c1 - c0, r1 - r0)
             try:
-                data = view.read(self.bands, window=window)
+                # A band stack is R, G, B by construction; other sources use `bands`.
+                bands = [1, 2, 3] if is_stack_uri(path) else self.bands
+                data = view.read(bands, window=window)
                 if all(MaskFlags.all_valid in flags for flags in view.mask_flag_enums):
                     valid = np.ones(data.shape[1:], dtype=bool)
                 else:

@@ -13,9 +13,13 @@ import rasterio
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.geo.chip_grid import Chip, ChipGrid, ChipReader, plan_chips_from_paths
+from aerial_kedro.geo.radiometry import to_uint8
 from aerial_kedro.pipelines.modeling.nodes import train_classifier
 from aerial_kedro.pipelines.scoring.chip_inference import (
+    chip_from_row,
     classify,
+    dihedral,
+    featurize_items,
     featurize_items_spark,
 )
 from aerial_kedro.pipelines.scoring.planning import (
@@ -23,6 +27,7 @@ from aerial_kedro.pipelines.scoring.planning import (
     plan_from_chips,
     plan_from_tiles,
     plan_records,
+    plan_source,
 )
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -151,3 +156,89 @@ def test_classify_fills_predictions_for_scored_rows_only(spark, featurized, tile
         assert row.entropy == pytest.approx(expected, abs=1e-5)
     assert scored.loc["Forest/Forest_2.jpg", "predicted_label"] == "Forest"
     assert set(predictions["model"]) == {"lr"} and set(predictions["featurizer"]) == {"f"}
+
+
+def test_cloud_fraction_is_set_for_read_items_only(featurized):
+    scored = featurized[featurized["status"] == "scored"]
+    assert scored["cloud_fraction"].between(0, 1).all()
+    assert featurized.loc[featurized["status"] != "scored", "cloud_fraction"].isna().all()
+    assert (featurized["augment"] == 0).all()
+
+
+def test_dihedral_transforms_are_the_eight_symmetries_of_the_square():
+    chip = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    variants = [dihedral(chip, index) for index in range(8)]
+    assert len({v.tobytes() for v in variants}) == 8
+    np.testing.assert_array_equal(variants[0], chip)
+    np.testing.assert_array_equal(variants[1], np.rot90(chip))
+    np.testing.assert_array_equal(variants[4], chip[:, ::-1])
+    np.testing.assert_array_equal(dihedral(variants[2], 2), chip)  # 180 + 180
+    np.testing.assert_array_equal(dihedral(variants[4], 4), chip)  # a mirror undoes itself
+    assert all(v.shape == chip.shape and v.flags.c_contiguous for v in variants)
+    with pytest.raises(ValueError, match="outside 0-7"):
+        dihedral(chip, 8)
+
+
+PISA = DATA / "oscd" / "pisa" / "imgs_1"
+
+
+@pytest.fixture(scope="module")
+def pisa_plan() -> tuple[pd.DataFrame, object]:
+    """Six chips of the OSCD Pisa scene (uint16 band files, EPSG:4326): one edge, five inside."""
+    plan, problems, radiometry = plan_source(str(PISA), {"chunk_size": 4})
+    assert not problems and radiometry.name == "sentinel2_l1c"
+    return plan.iloc[[0, 40, 41, 70, 71, 100]].reset_index(drop=True), radiometry
+
+
+def test_augmented_uint16_chips_give_eight_rows_of_their_dihedral_features(
+    spark, pisa_plan, efficientnet_lite0
+):
+    plan, radiometry = pisa_plan
+    onnx_bytes, spec = efficientnet_lite0
+    items = spark.createDataFrame(
+        spark.sparkContext.parallelize(plan_records(plan), 2), PLAN_SCHEMA
+    )
+    broadcast = spark.sparkContext.broadcast(onnx_bytes)
+    common = {"batch_size": 16, "threads": 1, "max_empty_fraction": 0.5, "bands": [1, 2, 3]}
+    augmented = featurize_items_spark(
+        items, broadcast, spec, radiometry=radiometry, augment=True, **common
+    ).toPandas()
+    plain = featurize_items_spark(items, broadcast, spec, radiometry=radiometry.to_dict(), **common)
+    plain = plain.toPandas().set_index("chip_id")
+    assert (plain["status"] == "scored").all() and (plain["augment"] == 0).all()
+    assert len(augmented) == 8 * len(plan)
+    per_chip = augmented.groupby("chip_id")["augment"].agg(sorted)
+    assert len(per_chip) == len(plan) and all(v == list(range(8)) for v in per_chip)
+
+    # Reference: bare ChipReader + conversion + dihedral + onnxruntime.
+    featurizer = OnnxFeaturizer(onnx_bytes, spec)
+    with ChipReader() as reader:
+        chip = chip_from_row(plan.iloc[1].to_dict())
+        pixels = to_uint8(reader.read(chip), radiometry)
+    reference = featurizer.features([dihedral(pixels, k) for k in range(8)])
+    ours = augmented[augmented["chip_id"] == chip.chip_id].sort_values("augment")
+    np.testing.assert_allclose(np.stack(ours["features"].to_list()), reference, atol=1e-4)
+    np.testing.assert_allclose(plain.loc[chip.chip_id, "features"], reference[0], atol=1e-4)
+    assert not np.allclose(reference[0], reference[1], atol=1e-3)  # a rotation changes features
+    # One cloud fraction per chip, repeated on its 8 rows; Pisa in August is cloud-free.
+    assert (ours["cloud_fraction"] == plain.loc[chip.chip_id, "cloud_fraction"]).all()
+    assert plain["cloud_fraction"].max() < 0.1
+
+
+def test_uint16_chips_without_a_conversion_are_unreadable(pisa_plan, efficientnet_lite0):
+    plan, radiometry = pisa_plan
+    onnx_bytes, spec = efficientnet_lite0
+    with ChipReader() as reader:
+        out = featurize_items(plan.head(2), reader, OnnxFeaturizer(onnx_bytes, spec), 8, 0.5)
+    assert set(out["status"]) == {"unreadable"}
+    assert out["reason"].iloc[0] == "uint16 pixels and no radiometric conversion"
+    # "auto" resolves per chip by dtype, like planning: uint16 -> Sentinel-2 L1C.
+    with ChipReader() as reader:
+        auto = featurize_items(
+            plan.head(2), reader, OnnxFeaturizer(onnx_bytes, spec), 8, 0.5, "auto"
+        )
+        declared = featurize_items(
+            plan.head(2), reader, OnnxFeaturizer(onnx_bytes, spec), 8, 0.5, radiometry
+        )
+    assert set(auto["status"]) == {"scored"}
+    np.testing.assert_allclose(np.stack(auto["features"]), np.stack(declared["features"]))

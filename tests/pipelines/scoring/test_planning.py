@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from aerial_kedro.geo.chip_grid import ChipGrid, plan_chips_from_paths
+from aerial_kedro.geo.radiometry import PRESETS
 from aerial_kedro.pipelines.scoring.planning import (
     PLAN_COLUMNS,
     assign_chunks,
@@ -18,6 +19,7 @@ from aerial_kedro.pipelines.scoring.planning import (
     plan_from_chips,
     plan_from_tiles,
     plan_records,
+    plan_source,
     resolve_source_kind,
     run_identity,
     source_slug,
@@ -141,3 +143,84 @@ def test_local_paths_are_normalised(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "scenes")
     root, files = list_source_files("../scenes/a.tif")
     assert (root, files) == (str(tmp_path / "scenes"), [str(tmp_path / "scenes" / "a.tif")])
+
+
+# --------------------------------------------------------------------------- plan_source
+
+OSCD = RASTERS.parent / "oscd"
+PISA = OSCD / "pisa" / "imgs_1"
+
+
+def test_plan_source_of_a_band_folder_in_lon_lat():
+    """OSCD Pisa as users have it: uint16, one file per band, EPSG:4326 - nothing declared."""
+    plan, problems, radiometry = plan_source(str(PISA), {})
+    assert problems == [] and radiometry.name == "sentinel2_l1c"
+    assert set(plan["crs"]) == {"EPSG:32632"} and plan["chip_id"].str.startswith("32632_").all()
+    (source,) = set(plan["source"])
+    assert source.startswith("stack:") and "_B04.tif" in source.split(",")[0]
+    assert 10.36 < plan["lon"].min() and plan["lon"].max() < 10.45
+    assert 43.67 < plan["lat"].min() and plan["lat"].max() < 43.76
+    assert list(plan["seq"]) == list(range(len(plan))) == list(range(144))
+    # Validated scoring settings (the source inside) work as the only argument too.
+    same, _, _ = plan_source({"score_source": str(PISA), "radiometry": radiometry.to_dict()})
+    assert list(same["chip_id"]) == list(plan["chip_id"])
+
+
+def test_plan_source_with_band_files_for_other_names(tmp_path):
+    for band, name in (("B04", "rot.tif"), ("B03", "gruen.tif"), ("B02", "blau.tif")):
+        (tmp_path / name).symlink_to(next(PISA.glob(f"*_{band}.tif")))
+    settings = {"band_files": {"red": "rot.tif", "green": "gruen.tif", "blue": "blau.tif"}}
+    plan, problems, radiometry = plan_source(str(tmp_path), settings)
+    by_name, _, _ = plan_source(str(PISA), {})
+    assert problems == [] and radiometry.name == "sentinel2_l1c"
+    assert list(plan["chip_id"]) == list(by_name["chip_id"])
+    assert plan["source"].iloc[0] == (
+        f'stack:["{tmp_path}/rot.tif", "{tmp_path}/gruen.tif", "{tmp_path}/blau.tif"]'
+    )
+
+
+def test_plan_source_of_8_bit_rgb_keeps_edges_and_needs_no_conversion():
+    plan, problems, radiometry = plan_source(str(PART), {"chunk_size": 8})
+    assert problems == [] and radiometry.name == "none"
+    inside, _ = plan_chips_from_paths([str(PART)], ChipGrid(64, 10.0))
+    assert len(plan) > len(inside)  # the part's north-edge row is 97 % inside
+    assert {chip.chip_id for chip in inside} < set(plan["chip_id"])
+
+
+def test_plan_source_rejects_lone_band_files_and_mixed_dtypes(tmp_path):
+    (tmp_path / "scene_B08.tif").symlink_to(next(PISA.glob("*_B02.tif")))  # NIR alone
+    (tmp_path / "rgb.tif").symlink_to(PART)
+    plan, problems, radiometry = plan_source(str(tmp_path), {})
+    assert radiometry.name == "none" and set(plan["source"]) == {str(tmp_path / "rgb.tif")}
+    (problem,) = problems
+    assert problem["path"].endswith("scene_B08.tif")
+    assert problem["reason"].startswith("has 1 band(s); bands [1, 2, 3] wanted")
+    for band in ("B02", "B03", "B04"):
+        (tmp_path / f"pisa_{band}.tif").symlink_to(next(PISA.glob(f"*_{band}.tif")))
+    plan, problems, radiometry = plan_source(str(tmp_path), {})
+    reasons = {Path(p["path"]).name: p["reason"] for p in problems}
+    assert "one conversion per run" in reasons["rgb.tif"]  # the stack (uint16) came first
+
+
+def test_bands_of_different_sizes_stop_planning_in_one_line(tmp_path):
+    import rasterio
+
+    for band in ("B03", "B04"):
+        (tmp_path / f"pisa_{band}.tif").symlink_to(next(PISA.glob(f"*_{band}.tif")))
+    with rasterio.open(next(PISA.glob("*_B02.tif"))) as src:
+        profile, pixels = src.profile, src.read(window=((0, 500), (0, 600)))
+    profile.update(width=600, height=500)
+    with rasterio.open(tmp_path / "pisa_B02.tif", "w", **profile) as dst:
+        dst.write(pixels)
+    with pytest.raises(ValueError, match="band files differ in size: .*pisa_B04.tif") as error:
+        plan_source(str(tmp_path), {})
+    assert "pisa_B02.tif (600 x 500 px)" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_run_identity_follows_the_resolved_radiometry(part_plan):
+    l1c, l2a = PRESETS["sentinel2_l1c"], PRESETS["sentinel2_l2a"]
+    base = run_identity(part_plan, SETTINGS, "m", l1c)
+    assert base == run_identity(part_plan, SETTINGS, "m", PRESETS["sentinel2_l1c"])
+    assert base != run_identity(part_plan, SETTINGS, "m", l2a)
+    assert base != run_identity(part_plan, SETTINGS, "m", PRESETS["sentinel2_l1c_offset"])
+    assert base != run_identity(part_plan, SETTINGS, "m", None)

@@ -29,6 +29,17 @@ def test_defaults_are_valid(scoring):
     assert settings["chip_px"] == 64 and settings["resolution"] == 10.0
     assert settings["max_chunks"] is None and settings["chunks_per_job"] is None
     assert settings["smoothing"] is True and settings["bands"] == [1, 2, 3]
+    assert settings["radiometry"] == "auto" and settings["band_files"] is None
+
+
+def test_declared_radiometry_is_normalised_to_plain_values(scoring):
+    scoring["radiometry"] = "sentinel2_l2a_offset"
+    settings = validate_scoring_params(str(SCENE), scoring)
+    assert settings["radiometry"]["name"] == "sentinel2_l2a_offset"
+    assert settings["radiometry"]["offset"] == -0.1
+    scoring["radiometry"] = {"scale": 2.75e-5, "offset": -0.2, "min": 0, "max": 0.3}
+    custom = validate_scoring_params(str(SCENE), scoring)["radiometry"]
+    assert custom["name"] == "custom" and custom["max"] == [0.3, 0.3, 0.3]
 
 
 @pytest.mark.parametrize(
@@ -43,6 +54,9 @@ def test_defaults_are_valid(scoring):
         ("source_kind", "images", "scoring.source_kind: 'images' is not allowed"),
         ("bands", [1, 2], "scoring.bands: '[1, 2]' is not three 1-based band numbers"),
         ("model", "", "scoring.model: '' is not a model name"),
+        ("radiometry", "landsat9", "scoring.radiometry: 'landsat9' is not a preset; allowed: auto"),
+        ("radiometry", {"scale": 1e-4}, "scoring.radiometry: mapping needs min and max"),
+        ("band_files", {"red": "r.tif", "green": "g.tif"}, "scoring.band_files: '{'red'"),
     ],
 )
 def test_bad_values_name_the_key(scoring, key, value, message):
@@ -50,6 +64,7 @@ def test_bad_values_name_the_key(scoring, key, value, message):
     with pytest.raises(ParameterError) as error:
         validate_scoring_params(str(SCENE), scoring)
     assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
 
 
 def test_source_must_exist(scoring, tmp_path):

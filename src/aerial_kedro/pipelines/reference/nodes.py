@@ -24,10 +24,11 @@ from pyspark.sql import functions as F
 from aerial_kedro.class_schemes import map_label, resolve_scheme
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.geo.reference_labels import chips_for_labels, read_reference_labels
 from aerial_kedro.pipelines.reference.split import spatial_block_split
 from aerial_kedro.pipelines.scoring.chip_inference import SCORED, featurize_items_spark
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-from aerial_kedro.pipelines.scoring.planning import PLAN_SCHEMA, plan_records
+from aerial_kedro.pipelines.scoring.planning import PLAN_SCHEMA, plan_records, plan_source
 from aerial_kedro.spark_inference import task_slots
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ CHIP_COLUMNS = ["chip_id", "label", "source_label", "split", "cover", "label_ids
 FEATURES_SCHEMA = "tile_id string, label string, split string, features array<float>, featurizer string"
 
 
-def _no_chips() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.DataFrame(columns=CHIP_COLUMNS), pd.DataFrame(columns=REJECTED_COLUMNS)
+def _no_chips() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    return pd.DataFrame(columns=CHIP_COLUMNS), pd.DataFrame(columns=REJECTED_COLUMNS), {}
 
 
 def cut_reference_chips(
@@ -50,21 +51,18 @@ def cut_reference_chips(
     reference: dict[str, Any],
     scoring: dict[str, Any],
     seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(reference_chips, rejected_labels)``: plan rows of the labelled chips with label and split."""
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """``(reference_chips, rejected_labels, radiometry)``: plan rows of the labelled chips with
+    label and split, and the pixel conversion the reference rasters are read with."""
     if not reference_labels:
         logger.info("No reference_labels: training on tile folders only")
         return _no_chips()
-    # TEMPORARY lazy imports while geo.reference_labels / planning.plan_source land.
-    from aerial_kedro.geo.reference_labels import chips_for_labels, read_reference_labels
-    from aerial_kedro.pipelines.scoring.planning import plan_source
-
     mapping = resolve_scheme(class_scheme)
     labels = read_reference_labels(reference_labels, reference_class_field)
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
     settings = validate_scoring_params(reference_rasters, scoring)
-    plan, problems, _ = plan_source(settings)
+    plan, problems, radiometry = plan_source(settings)
     for problem in problems:
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
     grid = ChipGrid(settings["chip_px"], settings["resolution"])
@@ -102,7 +100,11 @@ def cut_reference_chips(
         table, float(reference["test_fraction"]), int(reference["block_chips"]), seed
     ).to_numpy()
     _log_reference(table, rejects)
-    return table.reset_index(drop=True), rejects[REJECTED_COLUMNS].reset_index(drop=True)
+    return (
+        table.reset_index(drop=True),
+        rejects[REJECTED_COLUMNS].reset_index(drop=True),
+        radiometry.to_dict() if radiometry is not None else {},
+    )
 
 
 def _first_reason_per_label(rejects: pd.DataFrame | None) -> pd.DataFrame:
@@ -140,6 +142,7 @@ def _log_reference(table: pd.DataFrame, rejects: pd.DataFrame) -> None:
 def featurize_reference_chips(
     reference_chips: pd.DataFrame,
     rejected_labels: pd.DataFrame,
+    radiometry: dict[str, Any],
     featurizer_onnx: bytes,
     featurizer_spec: dict[str, Any],
     scoring: dict[str, Any],
@@ -172,7 +175,7 @@ def featurize_reference_chips(
             threads=settings["threads_per_task"] or cpus_per_task,
             max_empty_fraction=settings["max_empty_fraction"],
             bands=settings["bands"],
-            radiometry=settings["radiometry"],
+            radiometry=radiometry or None,
             augment=bool(reference["augment"]) and split == "train",
         )
         labels = spark.createDataFrame(

@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:scoring",
                     "params:seed",
                 ],
-                outputs=["reference_chips", "labelled_rejections"],
+                outputs=["reference_chips", "labelled_rejections", "reference_radiometry"],
                 name="cut_reference_chips",
             ),
             node(
@@ -32,6 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "reference_chips",
                     "labelled_rejections",
+                    "reference_radiometry",
                     "featurizer_onnx",
                     "featurizer_spec",
                     "params:scoring",

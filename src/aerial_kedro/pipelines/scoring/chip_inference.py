@@ -4,7 +4,9 @@ The driver hands Spark plan rows (metadata: chip bounds and source paths, see
 :mod:`.planning`), one contiguous slice of the plan per task. In the task, a
 :class:`~aerial_kedro.geo.chip_grid.ChipReader` opened once per partition reads each chip's
 window (mosaicking and resampling as needed), near-empty chips are marked ``empty`` and not
-featurized, and the rest go through the ONNX featurizer in batches (one onnxruntime session per
+featurized, the rest are converted to the training tiles' 8-bit look (the run's radiometry,
+:mod:`aerial_kedro.geo.radiometry`), their ``cloud_fraction`` measured, and they go through the
+ONNX featurizer in batches (one onnxruntime session per
 Python worker, from :func:`aerial_kedro.spark_inference.cached_featurizer`). The classifier is
 the Spark ML PipelineModel, applied in the JVM to the same rows; pixels and features never
 reach the driver.
@@ -14,6 +16,10 @@ Every input row gives exactly one output row, with ``status``:
 * ``scored`` - class, confidence, probabilities and entropy are set;
 * ``empty`` - more than ``max_empty_fraction`` of the chip is nodata or black (not classified);
 * ``unreadable`` - the chip's window or the tile could not be read; ``reason`` says why.
+
+With ``augment=True`` (training-set augmentation) a readable item gives 8 rows instead, its
+dihedral transforms (``augment`` 0-3: rotated 0/90/180/270 degrees, 4-7: mirrored left-right,
+then rotated); otherwise ``augment`` is 0, so both share one schema.
 """
 
 from __future__ import annotations
@@ -34,18 +40,32 @@ from aerial_kedro.featurizers.decode import TileDecodeError, decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_grid import Chip, ChipReader, RasterError, is_empty_chip
+from aerial_kedro.geo.radiometry import (
+    AUTO,
+    Radiometry,
+    cloud_fraction,
+    parse_radiometry,
+    resolve_radiometry,
+    stretch,
+    stretched_to_uint8,
+)
 from aerial_kedro.pipelines.modeling.features import with_feature_vector
 from aerial_kedro.pipelines.scoring.planning import PLAN_COLUMNS, PLAN_SCHEMA
 from aerial_kedro.spark_inference import cached_featurizer
 
 SCORED, EMPTY, UNREADABLE = "scored", "empty", "unreadable"
-FEATURES_SCHEMA = f"{PLAN_SCHEMA}, status string, reason string, features array<float>"
+FEATURES_SCHEMA = (
+    f"{PLAN_SCHEMA}, status string, reason string, augment int, cloud_fraction float, "
+    "features array<float>"
+)
+N_DIHEDRAL = 8
 
 # Columns of a predictions row, besides the partition columns run_id and chunk.
 PREDICTION_COLUMNS = (
     *(column for column in PLAN_COLUMNS if column not in ("seq", "chunk")),
     "status",
     "reason",
+    "cloud_fraction",
     "predicted_label",
     "class_index",
     "confidence",
@@ -56,31 +76,49 @@ PREDICTION_COLUMNS = (
     "featurizer",
 )
 
-ItemRead = tuple[np.ndarray | None, str, str | None]
+# (8-bit HWC pixels or None, cloud fraction or None, status, reason)
+ItemRead = tuple[np.ndarray | None, float | None, str, str | None]
 
 
 def read_tile(uri: str) -> ItemRead:
-    """``(pixels, status, reason)`` of a plain image file (any fsspec URL or local path)."""
+    """``(pixels, cloud fraction, status, reason)`` of a plain image file (fsspec URL or path)."""
     try:
         with fsspec.open(uri, "rb") as stream:
             content = stream.read()
     except OSError as error:
-        return None, UNREADABLE, f"cannot be read ({error})"
+        return None, None, UNREADABLE, f"cannot be read ({error})"
     try:
-        return decode_tile(content), SCORED, None
+        pixels = decode_tile(content)
+        return pixels, cloud_fraction(pixels), SCORED, None
     except TileDecodeError as error:
-        return None, UNREADABLE, error.reason
+        return None, None, UNREADABLE, error.reason
 
 
-def read_chip(chip: Chip, reader: ChipReader, max_empty_fraction: float) -> ItemRead:
-    """``(pixels, status, reason)`` of a chip; pixels outside every source count as empty."""
+def read_chip(
+    chip: Chip,
+    reader: ChipReader,
+    max_empty_fraction: float,
+    radiometry: Radiometry | str | None = None,
+) -> ItemRead:
+    """``(8-bit pixels, cloud fraction, status, reason)`` of a chip; pixels outside every source
+    (or nodata, or 0 in every band) count as empty. Emptiness is judged on the source values,
+    before the conversion (a dark pond clipped to 0 by a display range is not nodata); clouds
+    on the converted but unclipped values (:func:`aerial_kedro.geo.radiometry.stretch`), among
+    the valid pixels."""
     try:
         pixels, valid = reader.read_with_mask(chip)
     except (RasterError, ValueError) as error:
-        return None, UNREADABLE, str(error)
+        return None, None, UNREADABLE, str(error)
     if is_empty_chip(np.where(valid[..., None], pixels, 0), max_empty_fraction=max_empty_fraction):
-        return None, EMPTY, f"over {max_empty_fraction:.0%} nodata or black"
-    return pixels, SCORED, None
+        return None, None, EMPTY, f"over {max_empty_fraction:.0%} nodata or black"
+    if radiometry == AUTO:  # resolved per chip, by the same rule as planning
+        radiometry = resolve_radiometry(AUTO, str(pixels.dtype))
+    if radiometry is None and pixels.dtype != np.uint8:
+        return None, None, UNREADABLE, f"{pixels.dtype} pixels and no radiometric conversion"
+    if radiometry is None or (radiometry.is_identity and pixels.dtype == np.uint8):
+        return pixels, cloud_fraction(pixels, valid), SCORED, None
+    values = stretch(pixels, radiometry)
+    return stretched_to_uint8(values), cloud_fraction(values, valid), SCORED, None
 
 
 def chip_from_row(row: Mapping[str, Any]) -> Chip:
@@ -91,10 +129,24 @@ def chip_from_row(row: Mapping[str, Any]) -> Chip:
     return Chip.from_dict(chip)
 
 
-def read_item(row: Mapping[str, Any], reader: ChipReader, max_empty_fraction: float) -> ItemRead:
+def read_item(
+    row: Mapping[str, Any],
+    reader: ChipReader,
+    max_empty_fraction: float,
+    radiometry: Radiometry | str | None = None,
+) -> ItemRead:
     if row["kind"] == "tile":
         return read_tile(row["source"])
-    return read_chip(chip_from_row(row), reader, max_empty_fraction)
+    return read_chip(chip_from_row(row), reader, max_empty_fraction, radiometry)
+
+
+def dihedral(pixels: np.ndarray, index: int) -> np.ndarray:
+    """Transform ``index`` (0-7) of the square's symmetry group on an HWC chip: 0-3 rotate by
+    0/90/180/270 degrees counter-clockwise, 4-7 mirror left-right and then rotate the same."""
+    if not 0 <= index < N_DIHEDRAL:
+        raise ValueError(f"dihedral index {index} is outside 0-7")
+    out = pixels[:, ::-1] if index >= 4 else pixels
+    return np.ascontiguousarray(np.rot90(out, index % 4, axes=(0, 1)))
 
 
 def featurize_items(
@@ -103,25 +155,38 @@ def featurize_items(
     featurizer: OnnxFeaturizer,
     batch_size: int,
     max_empty_fraction: float,
+    radiometry: Radiometry | str | None = None,
+    augment: bool = False,
 ) -> pd.DataFrame:
-    """Add ``status``, ``reason`` and ``features`` (zeros where not scored) to plan rows."""
+    """Add ``status``, ``reason``, ``augment``, ``cloud_fraction`` and ``features`` (zeros where
+    not scored) to plan rows; one row per item, or 8 per readable item with ``augment``."""
     pixels: list[np.ndarray] = []
-    positions: list[int] = []
+    positions: list[int] = []  # output row of each featurized image
+    sources: list[int] = []  # input row of each output row
+    augments: list[int] = []
     statuses: list[str] = []
     reasons: list[str | None] = []
+    clouds: list[float | None] = []
     for position, row in enumerate(frame.to_dict("records")):
-        chip_pixels, status, reason = read_item(row, reader, max_empty_fraction)
-        statuses.append(status)
-        reasons.append(reason)
-        if chip_pixels is not None:
-            pixels.append(chip_pixels)
-            positions.append(position)
-    features = np.zeros((len(frame), featurizer.spec.feature_dim), dtype=np.float32)
+        chip_pixels, cloud, status, reason = read_item(row, reader, max_empty_fraction, radiometry)
+        variants = range(N_DIHEDRAL if augment and chip_pixels is not None else 1)
+        for index in variants:
+            if chip_pixels is not None:
+                positions.append(len(sources))
+                pixels.append(dihedral(chip_pixels, index) if index else chip_pixels)
+            sources.append(position)
+            augments.append(index)
+            statuses.append(status)
+            reasons.append(reason)
+            clouds.append(cloud)
+    features = np.zeros((len(sources), featurizer.spec.feature_dim), dtype=np.float32)
     if pixels:
         features[positions] = featurizer.features(pixels, batch_size=batch_size)
-    out = frame.copy()
+    out = frame.iloc[sources].reset_index(drop=True)
     out["status"] = statuses
     out["reason"] = reasons
+    out["augment"] = np.asarray(augments, dtype=np.int32)
+    out["cloud_fraction"] = pd.array(clouds, dtype="Float32")
     out["features"] = list(features)
     return out
 
@@ -135,18 +200,36 @@ def featurize_items_spark(
     threads: int,
     max_empty_fraction: float,
     bands: Sequence[int],
+    radiometry: Radiometry | Mapping[str, Any] | str | None = None,
+    augment: bool = False,
 ) -> DataFrame:
-    """Plan rows -> plan rows + ``status``, ``reason``, ``features``; one ChipReader per task."""
+    """Plan rows -> plan rows + ``status``, ``reason``, ``augment``, ``cloud_fraction``,
+    ``features``; one ChipReader per task.
+
+    ``items`` may be any rows of a plan (e.g. only the labelled chips of
+    :func:`aerial_kedro.pipelines.scoring.planning.plan_source`); ``radiometry`` is the plan's
+    resolved conversion, as a :class:`Radiometry`, its ``to_dict()``, a preset name, or
+    ``"auto"`` (resolved per chip from its dtype: 8-bit as is, 16-bit Sentinel-2 L1C);
+    ``None``: 8-bit sources as they are, others unreadable.
+    """
     spec_dict = spec.to_dict()
     band_list = list(bands)
+    if isinstance(radiometry, Mapping) and "name" in radiometry:
+        radiometry = Radiometry.from_dict(radiometry)
+    elif radiometry is not None and not isinstance(radiometry, Radiometry):
+        radiometry = parse_radiometry(radiometry)  # a preset name, "auto" or a raw mapping
+    conversion = radiometry if radiometry in (None, AUTO) else radiometry.to_dict()
 
     def infer(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         featurizer = cached_featurizer(
             lambda: onnx_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads
         )
+        to_8bit = conversion if conversion in (None, AUTO) else Radiometry.from_dict(conversion)
         with ChipReader(bands=band_list) as reader:
             for frame in frames:
-                yield featurize_items(frame, reader, featurizer, batch_size, max_empty_fraction)
+                yield featurize_items(
+                    frame, reader, featurizer, batch_size, max_empty_fraction, to_8bit, augment
+                )
 
     return items.mapInPandas(infer, FEATURES_SCHEMA)
 
@@ -177,6 +260,7 @@ def classify(
         *(column for column in PLAN_COLUMNS if column != "seq"),
         "status",
         "reason",
+        "cloud_fraction",
         F.when(scored, F.col("predicted_label")).alias("predicted_label"),
         F.when(scored, F.col("prediction_index").cast("int")).alias("class_index"),
         F.when(scored, F.array_max(probabilities)).alias("confidence"),

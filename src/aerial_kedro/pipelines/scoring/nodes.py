@@ -5,10 +5,13 @@ Nodes, in order:
 1. :func:`validate_scoring_params` - one clear line per bad parameter, before any work.
 2. :func:`describe_model` - class order and identity of the trained featurizer + classifier
    (loading them first also fails fast, with "run train first", when they do not exist).
-3. :func:`plan_scoring` - list ``score_source``; rasters: read their headers (never pixels) and
-   plan the chip grid over their union (:func:`aerial_kedro.geo.chip_grid.plan_chips`); plain
+3. :func:`plan_scoring` - list ``score_source``; band files (``*_B04/_B03/_B02``, or
+   ``scoring.band_files``) are stacked into one RGB raster; rasters: read their headers (never
+   pixels), resolve the radiometric conversion to 8 bits (``scoring.radiometry``) and plan the
+   chip grid over their union (:func:`aerial_kedro.geo.chip_grid.plan_chips`; geographic
+   sources on their UTM zone, edge chips down to ``1 - max_empty_fraction`` cover); plain
    tiles: list them. Unusable rasters go to ``rejected_rasters``. The plan is cut into chunks
-   and named by a run id (:mod:`.planning`).
+   and named by a run id (:mod:`.planning`, :func:`.planning.plan_source`).
 4. :func:`score_chunks` - a generator node: Kedro saves each value it yields to
    ``scoring.predictions`` before asking for the next one. Each value is one Spark job over a
    few chunks (:mod:`.chip_inference`); the dataset writes them with dynamic partition
@@ -39,8 +42,10 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.featurizers.spec import FeaturizerSpec
-from aerial_kedro.geo.chip_grid import ChipGrid, inspect_rasters, plan_chips
+from aerial_kedro.geo.band_stack import COLOURS
+from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
+from aerial_kedro.geo.radiometry import parse_radiometry
 from aerial_kedro.pipelines.evaluation.nodes import model_classes
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.chip_inference import (
@@ -56,17 +61,12 @@ from aerial_kedro.pipelines.scoring.planning import (
     describe_problems,
     group_into_jobs,
     is_gdal_path,
-    list_source_files,
     make_run_id,
     pending_chunks,
-    plan_from_chips,
-    plan_from_tiles,
     plan_records,
-    reject_non_rgb,
-    resolve_source_kind,
+    plan_source,
     run_identity,
     source_slug,
-    split_by_kind,
     task_count,
 )
 from aerial_kedro.spark_inference import task_slots
@@ -111,7 +111,27 @@ def validate_scoring_params(score_source: Any, scoring: dict[str, Any]) -> dict[
         raise ParameterError(f"scoring.max_empty_fraction: {fraction} is outside (0, 1]")
     settings["max_empty_fraction"] = fraction
     settings["bands"] = _check_bands(scoring.get("bands"))
+    try:
+        radiometry = parse_radiometry(scoring.get("radiometry", "auto"))
+    except ValueError as error:
+        raise ParameterError(f"scoring.radiometry: {error}") from None
+    settings["radiometry"] = radiometry if isinstance(radiometry, str) else radiometry.to_dict()
+    settings["band_files"] = _check_band_files(scoring.get("band_files"))
     return settings
+
+
+def _check_band_files(value: Any) -> dict[str, str] | None:
+    if value is None or value == {}:
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != set(COLOURS)
+        or not all(isinstance(path, str) and path for path in value.values())
+    ):
+        raise ParameterError(
+            f"scoring.band_files: '{value}' is not a mapping {{red: path, green: path, blue: path}}"
+        )
+    return dict(value)
 
 
 def _check_source(source: Any) -> str:
@@ -185,26 +205,24 @@ def plan_scoring(
 ) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, str]]]:
     """Plan every chip (or tile) to score: ``(plan, run description, rejected rasters)``."""
     source = settings["score_source"]
-    root, files = list_source_files(source)
-    kind = resolve_source_kind(files, settings["source_kind"])
-    used, problems = split_by_kind(files, kind)
-    if kind == "rasters":
-        metas, errors = inspect_rasters(used, min_bands=max(settings["bands"]))
-        problems += [{"path": error.path, "reason": error.reason} for error in errors]
-        metas, unusable = reject_non_rgb(metas, settings["bands"])
-        problems += unusable
-        grid = ChipGrid(settings["chip_px"], settings["resolution"])
-        plan = plan_from_chips(plan_chips(metas, grid), settings["chunk_size"])
-        inputs = [meta.path for meta in metas]
-    else:
-        plan = plan_from_tiles(used, root, settings["chunk_size"])
-        inputs = list(plan["source"])
+    radiometry_param = settings.get("radiometry", "auto")
+    plan, problems, radiometry = plan_source(source, settings)
+    kind = "tiles" if len(plan) and plan["kind"].iloc[0] == "tile" else "rasters"
+    inputs = sorted({path for sources in plan["sources"] for path in sources})
+    if radiometry is not None and radiometry.name != "none":
+        how = "auto: not 8-bit" if radiometry_param == "auto" else "declared"
+        logger.info(
+            "Radiometry %s (%s): 8-bit = clip((DN x %g %+g - min) / (max - min) x 255), "
+            "min %s, max %s",
+            radiometry.name, how, radiometry.scale, radiometry.offset, list(radiometry.min),
+            list(radiometry.max),
+        )  # fmt: skip
     for problem in problems:
         logger.warning("Rejected raster %s: %s", problem["path"], problem["reason"])
     if plan.empty:
         detail = f": {describe_problems(problems)}" if problems else ""
         raise ValueError(f"score_source '{source}': nothing to score{detail}")
-    identity = run_identity(plan, settings, model_info["model_key"])
+    identity = run_identity(plan, settings, model_info["model_key"], radiometry)
     run = {
         "run_id": make_run_id(source, identity),
         "source": source,
@@ -214,6 +232,7 @@ def plan_scoring(
         "n_chunks": int(plan["chunk"].max()) + 1,
         "n_inputs": len(inputs),
         "n_rejected": len(problems),
+        "radiometry": None if radiometry is None else radiometry.to_dict(),
     }
     logger.info(
         "Planned %d %ss from %d %s (%d rejected) in %d chunk(s) of <= %d: run %s",
@@ -269,6 +288,7 @@ def score_chunks(
                 threads=threads,
                 max_empty_fraction=settings["max_empty_fraction"],
                 bands=settings["bands"],
+                radiometry=scoring_run.get("radiometry"),
             )
             predictions = classify(
                 featurized,
@@ -336,6 +356,7 @@ def build_map_products(
         "chips": counts,
         "complete": counts[maps.PENDING] == 0,
         "rejected_rasters": scoring_run["n_rejected"],
+        "radiometry": (scoring_run.get("radiometry") or {}).get("name"),
         "shares": shares,
         "smoothing": settings["smoothing"],
         "shares_smoothed": None,

@@ -2,14 +2,21 @@
 
 A *plan* is a pandas DataFrame with one row per work item, in a deterministic order:
 
-* ``kind = "chip"``: a chip of the global chip grid (:mod:`aerial_kedro.geo.chip_grid`) inside
-  the union of the source rasters, read on an executor from ``sources`` (a mosaic when several);
+* ``kind = "chip"``: a chip of the global chip grid (:mod:`aerial_kedro.geo.chip_grid`) covered
+  (at least ``1 - max_empty_fraction`` of it) by the union of the source rasters, read on an
+  executor from ``sources`` (a mosaic when several; a ``stack:[...]`` source is one file per
+  band, :mod:`aerial_kedro.geo.band_stack`);
 * ``kind = "tile"``: a plain image file (no georeference), scored whole.
 
 Items are cut into chunks of ``chunk_size`` consecutive items (``chunk = seq // chunk_size``);
 chips are sorted by (CRS, row, col), so a chunk is a band of neighbouring chips. The *run id*
 names one scoring of one plan by one model (source name + a hash of everything that decides the
-results), so an interrupted run resumes into the same chunks and another run never mixes in.
+results, the radiometric conversion included), so an interrupted run resumes into the same
+chunks and another run never mixes in.
+
+:func:`plan_source` is the whole driver-side planning of one source (listing, band stacking,
+raster checks, radiometry, chip grid); the train pipeline uses it to cut reference-labelled chips
+with exactly the scoring grid and radiometry.
 """
 
 from __future__ import annotations
@@ -24,7 +31,20 @@ from typing import Any
 import fsspec
 import pandas as pd
 
-from aerial_kedro.geo.chip_grid import Chip
+from aerial_kedro.geo.band_stack import (
+    check_band_files,
+    group_band_files,
+    is_stack_uri,
+    stack_from_mapping,
+)
+from aerial_kedro.geo.chip_grid import (
+    Chip,
+    ChipGrid,
+    RasterMeta,
+    inspect_rasters,
+    plan_chips,
+)
+from aerial_kedro.geo.radiometry import AUTO, Radiometry, parse_radiometry, resolve_radiometry
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 TILE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -213,8 +233,15 @@ def source_slug(source: str) -> str:
     return slug if slug[:1].isalpha() else f"src_{slug}"
 
 
-def run_identity(plan: pd.DataFrame, settings: Mapping[str, Any], model_key: str) -> str:
-    """Hash of everything that decides a run's rows: the items, their chunks, the model, the reading.
+def run_identity(
+    plan: pd.DataFrame,
+    settings: Mapping[str, Any],
+    model_key: str,
+    radiometry: Radiometry | None = None,
+) -> str:
+    """Hash of everything that decides a run's rows: the items, their chunks, the model, the
+    reading, and the resolved radiometric conversion (``auto`` resolved, so a run converting
+    differently never resumes into another's chunks).
 
     Batch sizes, task counts and ``max_chunks`` only change how the work is scheduled and are
     deliberately left out, so a resumed run keeps its id.
@@ -223,6 +250,7 @@ def run_identity(plan: pd.DataFrame, settings: Mapping[str, Any], model_key: str
     for key in ("chip_px", "resolution", "chunk_size", "max_empty_fraction", "bands"):
         digest.update(f"{key}={settings[key]!r};".encode())
     digest.update(f"model={model_key};".encode())
+    digest.update(f"radiometry={radiometry.key() if radiometry else None};".encode())
     for chip_id, sources in zip(plan["chip_id"], plan["sources"], strict=True):
         digest.update(f"{chip_id}<{'|'.join(sources)};".encode())
     return digest.hexdigest()
@@ -251,30 +279,132 @@ def task_count(n_items: int, slots: int, tasks_per_slot: int) -> int:
     return max(1, min(n_items, slots * tasks_per_slot))
 
 
-def reject_non_rgb(
-    metas: Iterable[Any], bands: Sequence[int]
-) -> tuple[list[Any], list[dict[str, str]]]:
-    """Keep rasters the featurizer can read (8-bit, the wanted bands); report the others."""
-    usable, problems = [], []
+def usable_rasters(
+    metas: Sequence[RasterMeta], bands: Sequence[int], radiometry: str | Radiometry
+) -> tuple[list[RasterMeta], list[dict[str, str]], Radiometry | None]:
+    """``(usable rasters, problems, resolved radiometry)``: one conversion for the whole run.
+
+    ``auto`` resolves on the first raster that has the wanted bands (8-bit: as it is; 16-bit:
+    Sentinel-2 L1C); rasters that would resolve differently are reported, not mixed in. An
+    explicit conversion applies to every raster whose pixels it can take.
+    """
+    usable: list[RasterMeta] = []
+    problems: list[dict[str, str]] = []
+    resolved: Radiometry | None = None
     for meta in metas:
-        if meta.dtype != "uint8":
+        wanted = [1, 2, 3] if is_stack_uri(meta.path) else list(bands)
+        if max(wanted) > meta.count:
+            hint = (
+                "; a single band file: put its B04/B03/B02 siblings beside it or set "
+                "scoring.band_files {red, green, blue}"
+                if meta.count == 1
+                else ""
+            )
             problems.append(
                 {
                     "path": meta.path,
-                    "reason": f"has {meta.dtype} pixels; 8-bit true-colour (RGB) imagery like "
-                    "the training tiles is needed",
-                }
+                    "reason": f"has {meta.count} band(s); bands {wanted} wanted{hint}",
+                }  # fmt: skip
             )
-        elif max(bands) > meta.count:
+            continue
+        try:
+            mine = resolve_radiometry(radiometry, meta.dtype)
+        except ValueError as error:
+            problems.append({"path": meta.path, "reason": f"has {error}"})
+            continue
+        if resolved is not None and mine != resolved:
             problems.append(
                 {
                     "path": meta.path,
-                    "reason": f"has {meta.count} band(s); bands {list(bands)} wanted",
-                }
+                    "reason": f"has {meta.dtype} pixels (radiometry "
+                    f"{mine.name}) while the run's first raster uses {resolved.name}; one "
+                    "conversion per run: score it separately or set scoring.radiometry",
+                }  # fmt: skip
             )
-        else:
-            usable.append(meta)
-    return usable, problems
+            continue
+        resolved = mine
+        usable.append(meta)
+    return usable, problems, resolved
+
+
+# Planning settings and their defaults (the `scoring` parameters of the same names).
+PLAN_DEFAULTS: dict[str, Any] = {
+    "source_kind": "auto",
+    "chip_px": 64,
+    "resolution": 10.0,
+    "bands": [1, 2, 3],
+    "max_empty_fraction": 0.5,
+    "chunk_size": 512,
+    "radiometry": AUTO,
+    "band_files": None,
+}
+
+
+def resolve_band_files(band_files: Mapping[str, str], root: str) -> str:
+    """The stack of ``{red, green, blue}`` paths; relative paths are below the source folder."""
+    resolved = {}
+    for colour, path in band_files.items():
+        path = str(path)
+        relative = "://" not in path and not is_gdal_path(path) and not posixpath.isabs(path)
+        resolved[colour] = posixpath.normpath(posixpath.join(root, path)) if relative else path
+    return stack_from_mapping(resolved)
+
+
+def raster_inputs(
+    files: Sequence[str], band_files: Mapping[str, str] | None, root: str
+) -> list[str]:
+    """The rasters to plan: band files stacked (by name, or ``band_files``), others as they are.
+
+    Raises ``ValueError`` (one line naming the files) when a stack's bands differ in size, CRS
+    or pixel grid: before any Spark work.
+    """
+    if band_files:
+        stacks, others = [resolve_band_files(band_files, root)], []
+    else:
+        stacks, others = group_band_files(files)
+    for uri in stacks:
+        check_band_files(uri)
+    return [*stacks, *others]
+
+
+def plan_source(
+    source: str | Mapping[str, Any], settings: Mapping[str, Any] | None = None
+) -> tuple[pd.DataFrame, list[dict[str, str]], Radiometry | None]:
+    """Plan one source: ``(plan, problems, radiometry)``; driver-side, headers only, no pixels.
+
+    ``source`` is a raster, a folder of rasters or band files, or a folder of plain tiles (as
+    ``score_source``). ``settings`` holds the :data:`PLAN_DEFAULTS` keys (missing = default;
+    ``radiometry`` may be the raw parameter). ``problems`` are the rejected files with a reason;
+    ``radiometry`` is the resolved conversion the chips must be read with (``None`` for tiles,
+    decoded to 8-bit RGB as the training tiles are, and when no raster is usable). The plan may
+    be empty. Featurize it (or any subset of its rows) with
+    :func:`aerial_kedro.pipelines.scoring.chip_inference.featurize_items_spark`, passing this
+    ``radiometry``. ``plan_source(settings)`` with the source in ``settings["score_source"]``
+    (validated scoring settings) works too.
+    """
+    if isinstance(source, Mapping):
+        settings, source = source, str(source["score_source"])
+    settings = settings or {}
+    config = {**PLAN_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
+    root, files = list_source_files(source)
+    kind = "rasters" if config["band_files"] else resolve_source_kind(files, config["source_kind"])
+    if kind != "rasters":
+        used, problems = split_by_kind(files, kind)
+        return plan_from_tiles(used, root, config["chunk_size"]), problems, None
+    used, problems = split_by_kind(files, kind)
+    radiometry = config["radiometry"]
+    if isinstance(radiometry, Mapping) and "name" in radiometry:  # validated settings
+        radiometry = Radiometry.from_dict(radiometry)
+    elif not isinstance(radiometry, Radiometry):
+        radiometry = parse_radiometry(radiometry)
+    inputs = raster_inputs(used, config["band_files"], root)
+    metas, errors = inspect_rasters(inputs, min_bands=1)
+    problems += [{"path": error.path, "reason": error.reason} for error in errors]
+    metas, unusable, resolved = usable_rasters(metas, config["bands"], radiometry)
+    problems += unusable
+    grid = ChipGrid(config["chip_px"], config["resolution"])
+    chips = plan_chips(metas, grid, max_empty_fraction=config["max_empty_fraction"])
+    return plan_from_chips(chips, config["chunk_size"]), problems, resolved
 
 
 def describe_problems(problems: Sequence[Mapping[str, str]]) -> str:
