@@ -171,7 +171,12 @@ class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
             [(run_id, chunk) for run_id, chunks in done.items() for chunk in chunks],
             f"{RUN_COLUMN} string, {CHUNK_COLUMN} int",
         )
-        frame = spark.read.option("basePath", self._filepath).parquet(self._filepath)
+        # mergeSchema: chunks written before a column was added (e.g. cloud_fraction) read as null.
+        frame = (
+            spark.read.option("basePath", self._filepath)
+            .option("mergeSchema", "true")
+            .parquet(self._filepath)
+        )
         frame = frame.withColumn(RUN_COLUMN, F.col(RUN_COLUMN).cast("string"))
         return frame.join(F.broadcast(keys), [RUN_COLUMN, CHUNK_COLUMN], "left_semi")
 

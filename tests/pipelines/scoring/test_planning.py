@@ -104,7 +104,8 @@ def test_run_identity_follows_results_not_scheduling(part_plan):
     ("source", "slug"),
     [
         ("../shared/data/rasters/czech_s2_tci_20220319.tif", "czech_s2_tci_20220319"),
-        ("data/czech-2x2/", "czech-2x2"),
+        ("data/czech-2x2/", "data_czech-2x2"),
+        ("../shared/data/oscd/pisa/imgs_1", "pisa_imgs_1"),
         ("/tiles/2022 scene #1.TIFF", "src_2022_scene_1"),
         ("abfs://imagery@acct.dfs.core.windows.net/scenes/t33uwr.vrt", "t33uwr"),
     ],

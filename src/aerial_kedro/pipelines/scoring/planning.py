@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import fsspec
+import numpy as np
 import pandas as pd
 
 from aerial_kedro.geo.band_stack import (
@@ -216,6 +217,8 @@ def plan_records(plan: pd.DataFrame) -> list[tuple]:
 def _plain(value: Any) -> Any:
     if value is None or value is pd.NA:
         return None
+    if isinstance(value, np.ndarray):  # list columns of a plan read back from Parquet
+        return value.tolist()
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
@@ -225,9 +228,14 @@ def _plain(value: Any) -> Any:
 
 
 def source_slug(source: str) -> str:
-    """A readable, path-safe name of the source: its file or folder name without extension."""
-    name = posixpath.basename(str(source).rstrip("/")) or "source"
+    """A readable, path-safe name of the source: its file name without extension, or for a
+    folder its parent's and its own name (band folders are often called ``imgs_1``, ``B``...)."""
+    path = str(source).rstrip("/")
+    name = posixpath.basename(path) or "source"
     stem = re.sub(r"\.(tiff?|vrt|jp2|img)$", "", name, flags=re.IGNORECASE)
+    parent = posixpath.basename(posixpath.dirname(path))
+    if stem == name and "." not in name and parent not in ("", ".", ".."):
+        stem = f"{parent}_{name}"
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:40]
     # Must not look like a number or a date to Spark's partition-type inference.
     return slug if slug[:1].isalpha() else f"src_{slug}"

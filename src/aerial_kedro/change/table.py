@@ -1,0 +1,241 @@
+"""Two dates' chip outcomes -> one row per chip: status, classes, change score, changed.
+
+Every chip planned on either date gets a row, so nothing is dropped silently. ``status``:
+
+* ``both_scored`` - classified on both dates: the only chips with a ``change_score``;
+* ``cloudy`` - classified on both dates, but clouds cover more than ``max_cloud_fraction``
+  of it on either date: a map under clouds is not land use, so never ``changed``;
+* ``before_only`` / ``after_only`` - the chip lies inside one date's footprint only;
+* ``unreadable`` / ``pending`` / ``empty`` - inside both footprints but not classified on one
+  date (read error; run stopped before its chunk; nodata or black), in that priority.
+
+``status_before`` / ``status_after`` keep each date's own outcome (``scored``, ``empty``,
+``unreadable``, ``pending``, or ``absent`` outside its footprint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aerial_kedro.change.scores import (
+    DEFAULT_GROUPS,
+    Grouping,
+    change_scores,
+    check_method,
+    make_grouping,
+)
+
+DATES = ("before", "after")
+BOTH_SCORED, CLOUDY = "both_scored", "cloudy"
+BEFORE_ONLY, AFTER_ONLY = "before_only", "after_only"
+UNREADABLE, PENDING, EMPTY = "unreadable", "pending", "empty"
+STATUSES = (BOTH_SCORED, CLOUDY, BEFORE_ONLY, AFTER_ONLY, UNREADABLE, PENDING, EMPTY)
+SCORED, ABSENT = "scored", "absent"
+
+GEOMETRY_COLUMNS = ("chip_id", "crs", "row", "col", "minx", "miny", "maxx", "maxy", "lon", "lat")
+# Per-date columns a chip outcome carries (``<name>_before`` / ``<name>_after`` once joined).
+OUTCOME_COLUMNS = (
+    "status",
+    "predicted_label",
+    "class_index",
+    "confidence",
+    "probabilities",
+    "cloud_fraction",
+)
+
+
+@dataclass(frozen=True)
+class ChangeSettings:
+    """How chips are compared; see ``conf/base/parameters_change.yml`` for the measured choice."""
+
+    threshold: float = 0.5
+    method: str = "tv"
+    confidence_floor: float = 0.5
+    require_class_change: bool = False
+    max_cloud_fraction: float = 0.2
+    groups: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        for name in ("threshold", "confidence_floor", "max_cloud_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: {value} is outside [0, 1]")
+
+
+def _geometry(plans: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    frames = [plan[[c for c in GEOMETRY_COLUMNS if c in plan.columns]] for plan in plans]
+    geometry = pd.concat(frames, ignore_index=True).drop_duplicates("chip_id", keep="first")
+    return geometry.sort_values(["crs", "row", "col"], kind="stable").reset_index(drop=True)
+
+
+def _date_status(table: pd.DataFrame, date: str, planned: set[str]) -> pd.Series:
+    status = table[f"status_{date}"].astype(object)
+    in_plan = table["chip_id"].isin(planned)
+    return status.where(status.notna(), np.where(in_plan, PENDING, ABSENT))
+
+
+def combined_status(
+    status_before: pd.Series,
+    status_after: pd.Series,
+    cloudy: pd.Series,
+) -> pd.Series:
+    """The chip ``status`` from each date's own status (see the module docstring)."""
+    b = status_before.to_numpy(dtype=object)
+    a = status_after.to_numpy(dtype=object)
+    either = lambda value: (b == value) | (a == value)  # noqa: E731
+    conditions = [
+        b == ABSENT,
+        a == ABSENT,
+        either(UNREADABLE),
+        either(PENDING),
+        either(EMPTY),
+        cloudy.to_numpy(dtype=bool),
+    ]
+    choices = [AFTER_ONLY, BEFORE_ONLY, UNREADABLE, PENDING, EMPTY, CLOUDY]
+    return pd.Series(np.select(conditions, choices, default=BOTH_SCORED), index=status_before.index)
+
+
+def _stack(values: pd.Series, n_classes: int) -> np.ndarray:
+    if values.empty:
+        return np.zeros((0, n_classes))
+    rows = [np.asarray(v, dtype=np.float64) for v in values]
+    bad = [len(r) for r in rows if len(r) != n_classes]
+    if bad:
+        raise ValueError(f"probability vectors of length {bad[0]} for {n_classes} classes")
+    return np.vstack(rows)
+
+
+def _coarse_columns(
+    table: pd.DataFrame, date: str, grouping: Grouping
+) -> tuple[pd.Series, pd.Series]:
+    """Coarse class and its summed probability of the chips scored on ``date``."""
+    scored = table[f"status_{date}"] == SCORED
+    names = pd.Series(None, index=table.index, dtype=object)
+    confidence = pd.Series(np.nan, index=table.index, dtype=np.float64)
+    if scored.any():
+        q = grouping.coarse(
+            _stack(table.loc[scored, f"probabilities_{date}"], len(grouping.classes))
+        )
+        names[scored] = np.asarray(grouping.groups, dtype=object)[q.argmax(axis=1)]
+        confidence[scored] = q.max(axis=1)
+    return names, confidence
+
+
+def chip_changes(
+    joined: pd.DataFrame,
+    before_plan: pd.DataFrame,
+    after_plan: pd.DataFrame,
+    classes: Sequence[str],
+    settings: ChangeSettings,
+) -> pd.DataFrame:
+    """One row per chip planned on either date, with both dates' outcome and the change.
+
+    ``joined`` holds ``chip_id`` and, per date, the :data:`OUTCOME_COLUMNS` suffixed
+    ``_before`` / ``_after`` (null where the date has no row for the chip; a missing
+    ``cloud_fraction_*`` column means "not measured"). ``classes`` is the model's class order
+    of the probability vectors, which come out as ``{class: probability}``. Columns added: ``status``, ``class_before``/``class_after``
+    (the model's classes), ``coarse_before``/``coarse_after`` and ``coarse_confidence_*``,
+    ``change_score`` (null unless ``both_scored``) and ``changed``.
+    """
+    grouping = make_grouping(classes, settings.groups)
+    check_method(settings.method, grouping.groups)
+    geometry = _geometry([before_plan, after_plan])
+    unknown = set(joined["chip_id"]) - set(geometry["chip_id"])
+    if unknown:
+        raise ValueError(f"{len(unknown)} scored chip(s) in no plan, e.g. {min(unknown)}")
+    if joined["chip_id"].duplicated().any():
+        raise ValueError(f"chip {joined['chip_id'][joined['chip_id'].duplicated()].iloc[0]} "
+                         "appears twice in the joined outcomes")  # fmt: skip
+    table = geometry.merge(joined, on="chip_id", how="left")
+    for date in DATES:
+        for column in OUTCOME_COLUMNS:
+            if f"{column}_{date}" not in table.columns:
+                table[f"{column}_{date}"] = None
+    table["status_before"] = _date_status(table, "before", set(before_plan["chip_id"]))
+    table["status_after"] = _date_status(table, "after", set(after_plan["chip_id"]))
+    cloud_b = pd.to_numeric(table["cloud_fraction_before"], errors="coerce")
+    cloud_a = pd.to_numeric(table["cloud_fraction_after"], errors="coerce")
+    cloudy = (cloud_b > settings.max_cloud_fraction) | (cloud_a > settings.max_cloud_fraction)
+    table["status"] = combined_status(table["status_before"], table["status_after"], cloudy)
+    for date in DATES:
+        label = table[f"predicted_label_{date}"].astype(object)
+        table[f"class_{date}"] = label.where(table[f"status_{date}"] == SCORED, None)
+        table[f"coarse_{date}"], table[f"coarse_confidence_{date}"] = _coarse_columns(
+            table, date, grouping
+        )
+        table[f"cloud_fraction_{date}"] = cloud_b if date == "before" else cloud_a
+    both = table["status"] == BOTH_SCORED
+    score = pd.Series(np.nan, index=table.index, dtype=np.float64)
+    if both.any():
+        score[both] = change_scores(
+            _stack(table.loc[both, "probabilities_before"], len(classes)),
+            _stack(table.loc[both, "probabilities_after"], len(classes)),
+            grouping,
+            method=settings.method,
+            confidence_floor=settings.confidence_floor,
+        )
+    table["change_score"] = score
+    changed = both & (score >= settings.threshold)
+    if settings.require_class_change:
+        changed &= table["coarse_before"] != table["coarse_after"]
+    table["changed"] = changed.astype(bool)
+    for date in DATES:
+        table[f"probabilities_{date}"] = _named(table[f"probabilities_{date}"], classes)
+    return table[list(CHIP_TABLE_COLUMNS)]
+
+
+def _named(vectors: pd.Series, classes: Sequence[str]) -> pd.Series:
+    """Probability vectors as ``{class: probability}`` (a Parquet struct that names its classes)."""
+    return pd.Series(
+        [
+            None if v is None or (np.isscalar(v) and pd.isna(v)) else
+            {name: float(p) for name, p in zip(classes, v, strict=True)}
+            for v in vectors
+        ],
+        index=vectors.index,
+        dtype=object,
+    )  # fmt: skip
+
+
+CHIP_TABLE_COLUMNS = (
+    *GEOMETRY_COLUMNS,
+    "status",
+    "status_before",
+    "status_after",
+    "class_before",
+    "class_after",
+    "coarse_before",
+    "coarse_after",
+    "coarse_confidence_before",
+    "coarse_confidence_after",
+    "probabilities_before",
+    "probabilities_after",
+    "cloud_fraction_before",
+    "cloud_fraction_after",
+    "change_score",
+    "changed",
+)
+
+
+def status_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Chips per status (every status listed, 0 when absent) and ``planned`` = all rows."""
+    counts = table["status"].value_counts()
+    return {"planned": len(table), **{s: int(counts.get(s, 0)) for s in STATUSES}}
+
+
+def settings_from_params(params: Mapping[str, Any]) -> ChangeSettings:
+    """:class:`ChangeSettings` from the ``change`` parameter block (already validated)."""
+    return ChangeSettings(
+        threshold=float(params["threshold"]),
+        method=str(params["score"]),
+        confidence_floor=float(params["confidence_floor"]),
+        require_class_change=bool(params["require_class_change"]),
+        max_cloud_fraction=float(params["max_cloud_fraction"]),
+        groups=dict(params["groups"]) if params.get("groups") is not None else dict(DEFAULT_GROUPS),
+    )

@@ -1,0 +1,366 @@
+"""Change between two dates: both scored by ``score`` (namespaces ``before`` / ``after``), then
+
+1. :func:`validate_change_params` - one line naming a bad ``change.*`` key;
+2. :func:`compare_dates` - the two runs' chips joined by chip id in Spark; only a few values
+   per chip (status, class, probabilities, cloud fraction) reach the driver, never features;
+   every chip planned on either date gets a row of the chip table (:mod:`aerial_kedro.change.table`);
+3. :func:`summarize_transitions` - transition matrix and net change (JSON);
+4. :func:`build_change_products` - change GeoTIFF, changed chips GeoJSON, the PNG;
+5. :func:`assess_change` - with ``change.reference``: detection metrics (JSON and MLflow).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from aerial_kedro.change.figure import (
+    Imagery,
+    change_figure,
+    preview_grid,
+    read_preview,
+    source_files,
+)
+from aerial_kedro.change.metrics import detection_metrics
+from aerial_kedro.change.raster import (
+    change_codes,
+    change_raster,
+    chip_codes,
+    class_grid,
+    group_colors,
+)
+from aerial_kedro.change.reference import (
+    chip_changed_fraction,
+    read_reference_mask,
+    reference_truth,
+)
+from aerial_kedro.change.scores import METHODS, check_method, make_grouping
+from aerial_kedro.change.table import (
+    BOTH_SCORED,
+    CLOUDY,
+    DATES,
+    OUTCOME_COLUMNS,
+    chip_changes,
+    settings_from_params,
+    status_counts,
+)
+from aerial_kedro.change.transitions import transition_summary
+from aerial_kedro.geo.class_map import ClassRaster
+from aerial_kedro.geo.geojson import chips_to_geojson
+from aerial_kedro.validation import ParameterError
+
+logger = logging.getLogger(__name__)
+
+_FRACTIONS = ("threshold", "confidence_floor", "max_cloud_fraction")
+_RASTER_FILE = re.compile(r"\.(tiff?|vrt|jp2|img)$", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- 1. parameters
+
+
+def validate_change_params(change: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``change`` block checked and normalised; :class:`ParameterError` names the bad key."""
+    settings = dict(change)
+    for date in DATES:
+        source = settings.get(date)
+        if not source or not isinstance(source, str):
+            raise ParameterError(f"change.{date}: not set; pass --params=change.{date}=PATH")
+    for key in _FRACTIONS:
+        settings[key] = _fraction(f"change.{key}", settings.get(key))
+    try:
+        settings["score"] = check_method(str(settings.get("score")))
+    except ValueError as error:
+        raise ParameterError(f"change.score: {error}; e.g. {', '.join(METHODS)}") from None
+    if not isinstance(settings.get("require_class_change"), bool):
+        raise ParameterError(
+            f"change.require_class_change: '{settings.get('require_class_change')}' "
+            "is not true or false"
+        )
+    groups = settings.get("groups")
+    if groups is not None and not (
+        isinstance(groups, Mapping) and all(isinstance(v, str) and v for v in groups.values())
+    ):
+        raise ParameterError("change.groups: not a mapping {model class: coarse class}")
+    settings["groups"] = dict(groups) if groups is not None else None
+    reference = settings.get("reference")
+    if reference is not None:
+        if not isinstance(reference, str) or (
+            "://" not in reference and not Path(reference).is_file()
+        ):
+            raise ParameterError(f"change.reference: '{reference}' is not a file")
+        min_fraction = _fraction("change.reference_min_fraction",
+                                 settings.get("reference_min_fraction"))  # fmt: skip
+        if min_fraction <= 0:
+            raise ParameterError("change.reference_min_fraction: must be > 0")
+        settings["reference_min_fraction"] = min_fraction
+        value = settings.get("reference_change_value")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParameterError(f"change.reference_change_value: '{value}' is not an integer")
+    return settings
+
+
+def _fraction(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ParameterError(f"{key}: '{value}' is not a number in [0, 1]")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- 2. chip table
+
+
+def _date_outcomes(predictions: DataFrame, run: Mapping[str, Any], date: str) -> DataFrame:
+    columns = [c for c in OUTCOME_COLUMNS if c in predictions.columns]
+    frame = predictions.where(F.col("run_id") == run["run_id"])
+    return frame.select("chip_id", *(F.col(c).alias(f"{c}_{date}") for c in columns))
+
+
+def _check_runs(runs: Sequence[Mapping[str, Any]], models: Sequence[Mapping[str, Any]]) -> None:
+    for date, run in zip(DATES, runs, strict=True):
+        if run["kind"] != "rasters":
+            raise ValueError(
+                f"change.{date}: '{run['source']}' is a folder of plain tiles; change needs "
+                "georeferenced rasters"
+            )
+    if list(models[0]["classes"]) != list(models[1]["classes"]):
+        raise ValueError("the two dates were scored by models with different classes")
+
+
+def compare_dates(
+    before_predictions: DataFrame,
+    before_run: dict[str, Any],
+    before_plan: pd.DataFrame,
+    before_model: dict[str, Any],
+    after_predictions: DataFrame,
+    after_run: dict[str, Any],
+    after_plan: pd.DataFrame,
+    after_model: dict[str, Any],
+    change: dict[str, Any],
+) -> pd.DataFrame:
+    """The chip table: both dates' chips joined by chip id, with status and change score."""
+    _check_runs((before_run, after_run), (before_model, after_model))
+    joined = _date_outcomes(before_predictions, before_run, "before").join(
+        _date_outcomes(after_predictions, after_run, "after"), on="chip_id", how="full_outer"
+    )
+    outcomes = joined.toPandas()
+    if "cloud_fraction_before" not in outcomes.columns:
+        # TODO(lead): scoring writes `cloud_fraction` per chip once the 16-bit/cloud work lands;
+        # until then no chip can be `cloudy` and clouds may show up as change.
+        logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
+    table = chip_changes(
+        outcomes, before_plan, after_plan, before_model["classes"], settings_from_params(change)
+    )
+    counts = status_counts(table)
+    logger.info(
+        "Change %s -> %s: %d chips, %d both scored, %d changed; %s",
+        before_run["run_id"], after_run["run_id"], counts["planned"], counts[BOTH_SCORED],
+        int(table["changed"].sum()),
+        ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("planned", BOTH_SCORED) and v),
+    )  # fmt: skip
+    return table
+
+
+# --------------------------------------------------------------------------- 3. transitions
+
+
+def _groups(change: Mapping[str, Any], model: Mapping[str, Any]) -> tuple[str, ...]:
+    return make_grouping(model["classes"], change["groups"]).groups
+
+
+def summarize_transitions(
+    chip_table: pd.DataFrame,
+    change: dict[str, Any],
+    before_run: dict[str, Any],
+    after_run: dict[str, Any],
+    model_info: dict[str, Any],
+) -> dict[str, Any]:
+    """Transition matrix (chips and km2), net change per coarse class, run description."""
+    summary = transition_summary(chip_table, _groups(change, model_info))
+    return {
+        "before": _run_description(before_run),
+        "after": _run_description(after_run),
+        "model": model_info["model"],
+        "featurizer": model_info["featurizer"],
+        "score": change["score"],
+        "threshold": change["threshold"],
+        "confidence_floor": change["confidence_floor"],
+        "require_class_change": change["require_class_change"],
+        "max_cloud_fraction": change["max_cloud_fraction"],
+        "cloud_fraction_measured": bool(chip_table["cloud_fraction_before"].notna().any()),
+        **summary,
+    }
+
+
+def display_name(source: str) -> str:
+    """A short name of a source for titles: a file's stem, a folder's ``parent/name``.
+
+    Folders of per-band files are often named by date only (OSCD ``pisa/imgs_1``), so the
+    parent folder is kept.
+    """
+    parts = [p for p in source.rstrip("/").replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts:
+        return source
+    name = parts[-1]
+    if _RASTER_FILE.search(name):
+        return _RASTER_FILE.sub("", name)
+    return "/".join(parts[-2:])
+
+
+def _run_description(run: Mapping[str, Any]) -> dict[str, Any]:
+    return {"source": run["source"], "run_id": run["run_id"]}
+
+
+# --------------------------------------------------------------------------- 4. products
+
+
+def _primary_crs(chip_table: pd.DataFrame) -> str:
+    return str(chip_table["crs"].value_counts().idxmax())
+
+
+def _chip_size(plan: pd.DataFrame) -> float:
+    return float(plan["chip_px"].iloc[0]) * float(plan["resolution"].iloc[0])
+
+
+def _sources(plan: pd.DataFrame, crs: str) -> list[str]:
+    in_crs = plan[plan["crs"] == crs]
+    return list(dict.fromkeys(s for sources in in_crs["sources"] for s in sources))
+
+
+def _preview(
+    plan: pd.DataFrame, raster: ClassRaster, title: str, bands: Sequence[int]
+) -> Imagery | None:
+    transform, shape = preview_grid(raster)
+    try:
+        rgb = read_preview(_sources(plan, raster.crs), raster.crs, transform, shape, bands)
+    except Exception as error:  # a figure must not fail the run; the map products are written
+        logger.warning("No imagery preview for %s: %s", title, error)
+        return None
+    return Imagery(rgb, title)
+
+
+def build_change_products(
+    chip_table: pd.DataFrame,
+    change: dict[str, Any],
+    before_run: dict[str, Any],
+    after_run: dict[str, Any],
+    before_plan: pd.DataFrame,
+    after_plan: pd.DataFrame,
+    model_info: dict[str, Any],
+    scoring: dict[str, Any],
+) -> tuple[ClassRaster, dict[str, Any], Figure]:
+    """Change GeoTIFF (source CRS, one pixel per chip), changed chips GeoJSON, PNG."""
+    groups = _groups(change, model_info)
+    codes = change_codes(groups)
+    crs = _primary_crs(chip_table)
+    chip_size = _chip_size(before_plan)
+    tags = {"before": before_run["source"], "after": after_run["source"],
+            "before_run_id": before_run["run_id"], "after_run_id": after_run["run_id"],
+            "score": change["score"], "threshold": change["threshold"],
+            "model": model_info["model"]}  # fmt: skip
+    raster = change_raster(chip_table, crs, chip_size, codes, tags)
+    in_crs = chip_table[chip_table["crs"] == crs]
+    present = pd.Series(chip_codes(in_crs, codes)).value_counts()
+    counts = {int(code): int(n) for code, n in present.items()}
+    bands = scoring.get("bands", [1, 2, 3])
+    imagery = [
+        _preview(before_plan, raster, f"before: {display_name(before_run['source'])}", bands),
+        _preview(after_plan, raster, f"after: {display_name(after_run['source'])}", bands),
+    ]
+    status = status_counts(chip_table)
+    changed = int(chip_table["changed"].sum())
+    summary = [
+        f"score {change['score']} >= {change['threshold']:g}"
+        f" (confidence floor {change['confidence_floor']:g})",
+        f"compared {status[BOTH_SCORED]} chips, changed {changed}",
+        f"cloudy {status[CLOUDY]}, one date only {status['before_only'] + status['after_only']}",
+        f"chip = {chip_size:g} m; model {model_info['model']}",
+    ]
+    figure = change_figure(
+        raster,
+        class_grid(chip_table, crs, "coarse_before", groups, raster),
+        class_grid(chip_table, crs, "coarse_after", groups, raster),
+        groups,
+        group_colors(groups),
+        imagery,
+        f"Land-use change {display_name(before_run['source'])} -> "
+        f"{display_name(after_run['source'])}",
+        summary,
+        counts,
+    )
+    return raster, changed_chips_geojson(chip_table), figure
+
+
+def changed_chips_geojson(chip_table: pd.DataFrame) -> dict[str, Any]:
+    """Changed chips as lon/lat polygons with both classes and the score (RFC 7946)."""
+    changed = chip_table[chip_table["changed"]]
+    records = changed[["chip_id", "crs", "row", "col", "minx", "miny", "maxx", "maxy"]]
+    collection = chips_to_geojson(records.to_dict("records"), with_probabilities=False)
+    extra = changed[["class_before", "class_after", "coarse_before", "coarse_after",
+                     "change_score"]].to_dict("records")  # fmt: skip
+    for feature, values in zip(collection["features"], extra, strict=True):
+        props = feature["properties"]
+        props.pop("class", None)
+        props.update(values)
+        props["change_score"] = round(float(values["change_score"]), 6)
+    return collection
+
+
+# --------------------------------------------------------------------------- 5. reference
+
+
+def assess_change(
+    chip_table: pd.DataFrame,
+    change: dict[str, Any],
+    before_plan: pd.DataFrame,
+    after_plan: pd.DataFrame,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Detection metrics against ``change.reference`` (JSON, MLflow metrics); empty without one."""
+    reference = change.get("reference")
+    if not reference:
+        return {"reference": None}, {}
+    imagery = [p for s in _sources(after_plan, _primary_crs(chip_table)) for p in source_files(s)]
+    imagery += [p for s in _sources(before_plan, _primary_crs(chip_table)) for p in source_files(s)]
+    mask = read_reference_mask(reference, change["reference_change_value"], imagery)
+    chip_px = int(after_plan["chip_px"].iloc[0])
+    resolution = float(after_plan["resolution"].iloc[0])
+    compared = chip_table[chip_table["status"] == BOTH_SCORED]
+    fractions = chip_changed_fraction(mask, compared, chip_px, resolution)
+    truth = reference_truth(fractions, change["reference_min_fraction"])
+    rows = compared.merge(truth, on="chip_id", how="inner")
+    metrics = {
+        "reference": reference,
+        "georeferenced_from": mask.georeferenced_from,
+        "reference_min_fraction": change["reference_min_fraction"],
+        "threshold": change["threshold"],
+        "score": change["score"],
+        "confidence_floor": change["confidence_floor"],
+        "chip_status": status_counts(chip_table),
+        **detection_metrics(
+            rows["reference_changed"].to_numpy(dtype=bool),
+            rows["change_score"].to_numpy(dtype=np.float64),
+            rows["changed"].to_numpy(dtype=bool),
+        ),
+    }
+    logger.info(
+        "Change vs %s: %d chips (%d changed): ROC AUC %s, precision %s, recall %s, F1 %s, "
+        "false alarms %s", reference, metrics["chips"], metrics["reference_changed"],
+        *(_fmt(metrics[k]) for k in ("roc_auc", "precision", "recall", "f1", "false_alarm_rate")),
+    )  # fmt: skip
+    tracked = {
+        key: {"value": float(metrics[key]), "step": 0}
+        for key in ("roc_auc", "precision", "recall", "f1", "false_alarm_rate")
+        if metrics[key] is not None
+    }
+    return metrics, tracked
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

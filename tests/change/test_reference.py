@@ -1,0 +1,93 @@
+"""OSCD change labels (not georeferenced) -> per-chip changed fraction on the UTM chip grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from conftest import SHARED_DATA
+from rasterio.transform import array_bounds, rowcol
+from rasterio.warp import transform as warp_transform
+from rasterio.warp import transform_bounds
+
+from aerial_kedro.change.reference import (
+    chip_changed_fraction,
+    read_reference_mask,
+    reference_truth,
+)
+from aerial_kedro.geo.chip_grid import chips_inside
+
+OSCD = SHARED_DATA / "oscd"
+UTM = {"pisa": "EPSG:32632", "abudhabi": "EPSG:32640"}
+
+
+def band_files(city: str, date: str) -> list[str]:
+    return sorted(str(p) for p in (OSCD / city / date).glob("*.tif"))
+
+
+def chips_over(mask, crs: str) -> pd.DataFrame:
+    bounds = transform_bounds(mask.crs, crs, *array_bounds(*mask.changed.shape, mask.transform))
+    rows, cols = chips_inside(bounds, 640.0)
+    return pd.DataFrame(
+        [{"chip_id": f"{r}_{c}", "crs": crs, "row": r, "col": c} for r in rows for c in cols]
+    )
+
+
+@pytest.fixture(scope="module")
+def pisa():
+    mask = read_reference_mask(
+        str(OSCD / "pisa" / "change_labels.tif"), 2, band_files("pisa", "imgs_2")
+    )
+    chips = chips_over(mask, UTM["pisa"])
+    return mask, chips, chip_changed_fraction(mask, chips, 64, 10.0, rows_per_strip=3)
+
+
+def test_labels_borrow_the_georeference_of_same_sized_imagery(pisa):
+    mask, _, _ = pisa
+    with rasterio.open(band_files("pisa", "imgs_2")[0]) as src:
+        assert mask.crs == src.crs and mask.transform == src.transform
+    assert mask.changed.shape == (776, 718)
+    assert mask.changed.mean() == pytest.approx(9130 / (9130 + 548038))
+
+
+def test_abudhabi_takes_the_imagery_of_its_own_size():
+    """Its second date was resampled to 782 x 795 px; the labels match the first date's grid."""
+    candidates = band_files("abudhabi", "imgs_2") + band_files("abudhabi", "imgs_1")
+    mask = read_reference_mask(str(OSCD / "abudhabi" / "change_labels.tif"), 2, candidates)
+    assert "imgs_1" in mask.georeferenced_from
+    only_after = read_reference_mask(
+        str(OSCD / "abudhabi" / "change_labels.tif"), 2, band_files("abudhabi", "imgs_2")
+    )
+    assert only_after.georeferenced_from.endswith("(bounds)")
+    assert only_after.transform.almost_equals(mask.transform, precision=1e-7)
+
+
+def test_chip_fraction_equals_sampling_each_chip_pixel_centre(pisa):
+    mask, chips, fractions = pisa
+    assert len(fractions) == len(chips) == 117
+    by_id = fractions.set_index("chip_id")
+    crs = UTM["pisa"]
+    # Brute force for the chips with most change and a few without: every 10 m pixel centre of
+    # the chip, transformed to lon/lat, looked up in the label grid.
+    checked = by_id.sort_values("reference_fraction").index[[0, 50, -3, -2, -1]]
+    offsets = (np.arange(64) + 0.5) * 10.0
+    for chip_id in checked:
+        r, c = (int(v) for v in chip_id.split("_"))
+        xs, ys = np.meshgrid(c * 640.0 + offsets, -r * 640.0 - offsets)
+        lons, lats = warp_transform(crs, "EPSG:4326", xs.ravel(), ys.ravel())
+        i, j = rowcol(mask.transform, lons, lats)
+        expected = mask.changed[np.asarray(i), np.asarray(j)].mean()
+        assert by_id.loc[chip_id, "reference_fraction"] == pytest.approx(expected, abs=0.01)
+    assert (by_id["reference_coverage"] == 1.0).all()
+
+
+def test_changed_chips_at_the_default_min_fraction(pisa):
+    _, _, fractions = pisa
+    truth = reference_truth(fractions, 0.1)
+    assert 3 <= int(truth["reference_changed"].sum()) <= 8  # 1.6 % of pisa's pixels changed
+    # A chip outside the labels is left out, not counted as unchanged.
+    outside = pd.DataFrame([{"chip_id": "far", "crs": UTM["pisa"], "row": -6000, "col": 1000}])
+    far = chip_changed_fraction(pisa[0], outside, 64, 10.0)
+    assert far["reference_coverage"].item() == 0.0
+    assert reference_truth(far, 0.1).empty
