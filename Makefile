@@ -43,9 +43,15 @@ train: data
 score: setup
 	$(BIN)/kedro run --pipelines=score
 
-# The main job on the embedded default: train on the tile source, then score the default scene.
-demo: train
-	$(BIN)/kedro run --pipelines=score
+# The main job on the embedded default: train on the tile source plus reference labels drawn on the
+# Czech scene (coarse classes), score the scene, and assess the map on the labels training never saw.
+LABELS := ../shared/data/labels/czech_west_labels.geojson
+SCENE := ../shared/data/rasters/czech_s2_tci_20220319.tif
+demo: data
+	$(BIN)/kedro run --pipelines=train \
+		--params=class_scheme=coarse,reference_labels=$(LABELS),reference_rasters=$(SCENE)
+	$(BIN)/kedro run --pipelines=assess \
+		--params=class_scheme=coarse,reference_labels=$(LABELS),score_source=$(SCENE)
 
 # Throughput benchmarks: print figures and ratios (not tests).
 bench: setup

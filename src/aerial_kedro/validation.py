@@ -45,6 +45,11 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
             params.get("min_cover"),
             params.get("assess", {}),
         )
+    if "params:change" in pipeline_inputs:
+        # Before scoring's check: each date is a score_source, named here as change.before/after.
+        from aerial_kedro.pipelines.change.nodes import validate_change_params
+
+        validate_change_params(params.get("change", {}))
     if "params:scoring" in pipeline_inputs:
         # Imported here: the scoring nodes import ParameterError from this module.
         from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
