@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from PIL import Image
 
 from aerial_kedro.geo.chip_grid import plan_chips_from_paths
@@ -18,7 +19,15 @@ from aerial_kedro.geo.geojson import (
     unlocated_feature_collection,
     write_geojson,
 )
-from aerial_kedro.geo.map_png import map_figure, nice_scale_length_km, render_map_png, shares_figure
+from aerial_kedro.geo.map_png import (
+    BACKDROP_ALPHA,
+    NODATA_FACE,
+    class_overlay,
+    map_figure,
+    nice_scale_length_km,
+    render_map_png,
+    shares_figure,
+)
 from aerial_kedro.geo.palette import EUROSAT_CLASSES, class_colors, to_float_rgb
 
 DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
@@ -160,3 +169,79 @@ def test_unlocated_features_keep_properties_without_geometry():
         "class_index": 1,
         "confidence": 0.93,
     }
+
+
+def test_class_overlay_is_translucent_and_clear_where_nothing_was_classified():
+    grid = np.array([[0, 1], [NODATA, 2]], dtype=np.uint8)
+    colors = class_colors(EUROSAT_CLASSES[:3])
+    rgba = class_overlay(grid, colors)
+    assert rgba.shape == (2, 2, 4)
+    assert tuple(rgba[0, 1, :3]) == pytest.approx(to_float_rgb(colors[1]))
+    assert rgba[0, 0, 3] == rgba[1, 1, 3] == pytest.approx(BACKDROP_ALPHA)
+    assert rgba[1, 0, 3] == 0.0  # nodata: the imagery shows through untinted
+
+
+def _scene_preview(shape: tuple[int, int]) -> np.ndarray:
+    """The Czech scene decimated to ``shape`` (8-bit true colour -> float 0..1)."""
+    with rasterio.open(SCENE) as src:
+        data = src.read((1, 2, 3), out_shape=(3, *shape))
+    return np.moveaxis(data, 0, -1).astype(np.float32) / 255.0
+
+
+def _panels(grid: np.ndarray, backdrop: np.ndarray, tmp_path: Path) -> list[np.ndarray]:
+    """Save the map PNG and cut each panel (its axes box) out of the written file."""
+    import matplotlib.pyplot as plt
+
+    figure = map_figure(grid, EUROSAT_CLASSES, chip_size_m=640.0, title="t", backdrop=backdrop)
+    try:
+        figure.canvas.draw()
+        boxes = [ax.get_window_extent() for ax in figure.axes]
+        figure.savefig(tmp_path / "map.png", dpi=figure.dpi, facecolor="white")
+    finally:
+        plt.close(figure)
+    with Image.open(tmp_path / "map.png") as im:
+        pixels = np.asarray(im.convert("RGB"), dtype=np.float32)
+    height = pixels.shape[0]
+    return [
+        pixels[
+            round(height - b.y1) + 2 : round(height - b.y0) - 2, round(b.x0) + 2 : round(b.x1) - 2
+        ]
+        for b in boxes
+    ]
+
+
+def _middle(panel: np.ndarray) -> np.ndarray:
+    """The middle third of a panel: away from the scale bar and the north arrow."""
+    h, w = panel.shape[:2]
+    return panel[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3]
+
+
+@pytest.mark.skipif(not SCENE.exists(), reason=f"test raster not found: {SCENE}")
+def test_map_over_imagery_shows_the_ground_under_translucent_classes(tmp_path):
+    grid = np.full((17, 27), EUROSAT_CLASSES.index("Forest"), dtype=np.uint8)
+    backdrop = _scene_preview((290, 446))
+    imagery, overlaid = map(_middle, _panels(grid, backdrop, tmp_path))
+    forest = np.array(to_float_rgb(class_colors(EUROSAT_CLASSES)[1])) * 255
+    # The ground is in both panels: fields, roads and villages, not one flat colour.
+    assert imagery.std(axis=(0, 1)).min() > 10
+    assert overlaid.std(axis=(0, 1)).min() > 5
+    assert np.abs(overlaid - forest).max(axis=-1).mean() > 15
+    # ... and the map panel is that same ground under the class colour at BACKDROP_ALPHA.
+    expected = (1 - BACKDROP_ALPHA) * imagery.mean(axis=(0, 1)) + BACKDROP_ALPHA * forest
+    np.testing.assert_allclose(overlaid.mean(axis=(0, 1)), expected, atol=4)
+
+
+@pytest.mark.skipif(not SCENE.exists(), reason=f"test raster not found: {SCENE}")
+def test_an_unclassified_map_still_shows_the_imagery(tmp_path):
+    grid = np.full((17, 27), NODATA, dtype=np.uint8)
+    backdrop = _scene_preview((290, 446))
+    backdrop[:40] = np.nan  # no imagery in the top 14 %: drawn in the no-data grey, not black
+    panels = _panels(grid, backdrop, tmp_path)
+    h, w = panels[0].shape[:2]
+    no_imagery = panels[0][h // 50 : h // 10, 2 * w // 5 : 3 * w // 5]
+    np.testing.assert_allclose(
+        no_imagery.mean(axis=(0, 1)), np.array(to_float_rgb(NODATA_FACE)) * 255, atol=1
+    )
+    imagery, overlaid = map(_middle, panels)
+    assert imagery.std(axis=(0, 1)).min() > 10
+    np.testing.assert_allclose(overlaid.mean(axis=(0, 1)), imagery.mean(axis=(0, 1)), atol=1)

@@ -1,4 +1,10 @@
-"""A quick-look PNG of a class grid: class colours, legend with shares, scale bar, north arrow."""
+"""A quick-look PNG of a class grid: class colours, legend with shares, scale bar, north arrow.
+
+With a ``backdrop`` (a reduced-resolution RGB preview of the scored imagery on the grid's
+extent) the classes are drawn translucent over the ground and a plain imagery panel sits next
+to them, so a reader can check each chip's class against what is on the ground; without one
+(tiles, unreadable imagery) the map is opaque class colours as before.
+"""
 
 from __future__ import annotations
 
@@ -95,6 +101,24 @@ def _draw_north_arrow(ax: Axes) -> None:
     )
 
 
+BACKDROP_ALPHA = 0.45
+
+
+def _grid_extent_km(grid: np.ndarray, chip_size_m: float) -> tuple[float, float]:
+    return grid.shape[1] * chip_size_m / 1000, grid.shape[0] * chip_size_m / 1000
+
+
+def _finish_panel(ax: Axes, width_km: float, height_km: float, title: str | None) -> None:
+    ax.set_xlim(0, width_km)
+    ax.set_ylim(0, height_km)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=11)
+    _draw_scale_bar(ax, width_km, height_km)
+    _draw_north_arrow(ax)
+
+
 def _draw_panel(
     ax: Axes,
     grid: np.ndarray,
@@ -103,8 +127,7 @@ def _draw_panel(
     chip_size_m: float,
     title: str | None,
 ) -> None:
-    height_km = grid.shape[0] * chip_size_m / 1000
-    width_km = grid.shape[1] * chip_size_m / 1000
+    width_km, height_km = _grid_extent_km(grid, chip_size_m)
     image = np.ma.masked_equal(grid.astype(np.int16), NODATA)
     ax.set_facecolor(NODATA_FACE)
     ax.imshow(
@@ -115,12 +138,47 @@ def _draw_panel(
         interpolation="nearest",
         extent=(0, width_km, 0, height_km),
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=11)
-    _draw_scale_bar(ax, width_km, height_km)
-    _draw_north_arrow(ax)
+    _finish_panel(ax, width_km, height_km, title)
+
+
+def class_overlay(
+    grid: np.ndarray, colors: Sequence[Color], alpha: float = BACKDROP_ALPHA
+) -> np.ndarray:
+    """``(rows, cols, 4)`` RGBA of a class grid: class colour at ``alpha``, nodata transparent.
+
+    Nodata chips (and indices without a colour) stay clear so the imagery shows through
+    untinted where nothing was classified.
+    """
+    grid = np.asarray(grid)
+    palette = np.array([(*to_float_rgb(c), alpha) for c in colors], dtype=np.float32)
+    valid = (grid != NODATA) & (grid < len(palette))
+    rgba = np.zeros((*grid.shape, 4), dtype=np.float32)
+    rgba[valid] = palette[grid[valid].astype(np.intp)]
+    return rgba
+
+
+def _imagery(backdrop: np.ndarray) -> np.ndarray:
+    """The preview with its no-data pixels (NaN) in the no-data grey."""
+    rgb = np.asarray(backdrop, dtype=np.float32)
+    return np.where(np.isfinite(rgb), np.clip(rgb, 0.0, 1.0), to_float_rgb(NODATA_FACE))
+
+
+def _draw_backdrop_panel(
+    ax: Axes,
+    grid: np.ndarray,
+    backdrop: np.ndarray,
+    overlay: np.ndarray | None,
+    chip_size_m: float,
+    title: str | None,
+) -> None:
+    """Imagery over the grid's extent, optionally with the translucent classes on top."""
+    width_km, height_km = _grid_extent_km(grid, chip_size_m)
+    extent = (0, width_km, 0, height_km)
+    ax.imshow(_imagery(backdrop), extent=extent, interpolation="antialiased")
+    if overlay is not None:
+        # chip edges are where the colour changes: no outlines, they would hide the ground
+        ax.imshow(overlay, extent=extent, interpolation="nearest")
+    _finish_panel(ax, width_km, height_km, title)
 
 
 def map_figure(
@@ -133,13 +191,20 @@ def map_figure(
     *,
     smoothed: np.ndarray | None = None,
     panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
+    backdrop: np.ndarray | None = None,
+    alpha: float = BACKDROP_ALPHA,
 ) -> Figure:
     """A class grid (north up, one cell per chip) as a matplotlib figure; close it when done.
 
     The legend lists every class with its share of valid chips (``shares``, default computed
-    from ``grid``; with ``smoothed`` both shares are shown, raw -> smoothed). ``smoothed``
-    adds a second panel to the right. Each panel has a scale bar and a north arrow (grid
-    north; the UTM grid is within ~2 degrees of true north).
+    from ``grid``; with ``smoothed`` both shares are shown, raw -> smoothed). Each panel has a
+    scale bar and a north arrow (grid north; the UTM grid is within ~2 degrees of true north).
+
+    Without ``backdrop``: opaque class colours; ``smoothed`` adds a second panel on the right.
+    With ``backdrop`` (``(h, w, 3)`` float RGB 0..1, NaN = no imagery, covering exactly the
+    grid's extent at any resolution): two panels, the plain imagery and the per-chip classes
+    at ``alpha`` over it - the side-by-side imagery is what lets a chip be checked against the
+    ground, which a smoothed panel cannot; ``smoothed`` then only contributes its shares.
     """
     grid = np.asarray(grid)
     colors = list(colors) if colors is not None else class_colors(class_names)
@@ -148,9 +213,13 @@ def map_figure(
     shares = dict(shares) if shares is not None else class_shares(grid, class_names)
     smooth_shares = class_shares(smoothed, class_names) if smoothed is not None else None
 
-    panels = [(grid, panel_titles[0] if smoothed is not None else None)]
-    if smoothed is not None:
-        panels.append((np.asarray(smoothed), panel_titles[1]))
+    if backdrop is not None:
+        overlay = class_overlay(grid, colors[:n], alpha)
+        panels: list = [(None, "imagery"), (overlay, f"classes over imagery ({panel_titles[0]})")]
+    else:
+        panels = [(grid, panel_titles[0] if smoothed is not None else None)]
+        if smoothed is not None:
+            panels.append((np.asarray(smoothed), panel_titles[1]))
     rows, cols = grid.shape
     panel_w = 5.0
     panel_h = max(1.5, panel_w * rows / max(cols, 1))
@@ -162,7 +231,10 @@ def map_figure(
         layout="constrained",
     )
     for ax, (data, panel_title) in zip(axes[0], panels, strict=True):
-        _draw_panel(ax, data, cmap, n, chip_size_m, panel_title)
+        if backdrop is not None:
+            _draw_backdrop_panel(ax, grid, backdrop, data, chip_size_m, panel_title)
+        else:
+            _draw_panel(ax, data, cmap, n, chip_size_m, panel_title)
     handles = []
     for i, name in enumerate(class_names):
         label = f"{name}  {100 * shares.get(name, 0.0):.1f} %"
@@ -170,13 +242,19 @@ def map_figure(
             label += f" → {100 * smooth_shares[name]:.1f} %"
         handles.append(Patch(facecolor=to_float_rgb(colors[i]), edgecolor="0.3", label=label))
     if (grid == NODATA).any():
-        handles.append(Patch(facecolor=NODATA_FACE, edgecolor="0.3", label="no data"))
+        if backdrop is not None:
+            handles.append(Patch(facecolor="none", edgecolor="0.3", label="not classified"))
+        else:
+            handles.append(Patch(facecolor=NODATA_FACE, edgecolor="0.3", label="no data"))
+    legend_title = f"class (share of chips)\nchip = {chip_size_m:g} m"
+    if smooth_shares is not None and backdrop is not None:
+        legend_title += ", per chip → 3x3 smoothed"
     fig.legend(
         handles=handles,
         loc="outside right center",
         fontsize=9,
         frameon=False,
-        title=f"class (share of chips)\nchip = {chip_size_m:g} m",
+        title=legend_title,
         title_fontsize=9,
     )
     if title:
@@ -195,6 +273,7 @@ def render_map_png(
     *,
     smoothed: np.ndarray | None = None,
     panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
+    backdrop: np.ndarray | None = None,
     dpi: int = 150,
 ) -> str:
     """Render :func:`map_figure` to a PNG file; returns ``path``."""
@@ -207,6 +286,7 @@ def render_map_png(
         shares,
         smoothed=smoothed,
         panel_titles=panel_titles,
+        backdrop=backdrop,
     )
     try:
         fig.savefig(path, dpi=dpi, facecolor="white")

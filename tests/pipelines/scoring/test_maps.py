@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from affine import Affine
 
 from aerial_kedro.datasets import ClassGeoTiffDataset
+from aerial_kedro.geo.band_stack import group_band_files
 from aerial_kedro.geo.chip_grid import ChipGrid, plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA, ClassRaster
 from aerial_kedro.pipelines.scoring import maps
@@ -17,6 +21,7 @@ from aerial_kedro.pipelines.scoring.planning import plan_from_chips, plan_from_t
 
 RASTERS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "rasters"
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
+PISA = RASTERS.parent / "oscd" / "pisa" / "imgs_1"
 CLASSES = ["Forest", "Residential", "SeaLake"]
 
 
@@ -127,3 +132,71 @@ def test_tiles_have_no_geometry(tmp_path):
         "Residential": 0.0,
         "SeaLake": 1.0,
     }
+
+
+def _raster(table: pd.DataFrame, size: float = 640.0) -> ClassRaster:
+    return maps.class_raster(table, maps.primary_crs(table), CLASSES, ChipGrid(64, size / 64), {})
+
+
+def test_backdrop_grid_covers_the_map_and_caps_its_long_side():
+    county = ClassRaster(np.zeros((2000, 3000), np.uint8), Affine(640, 0, 5e5, 0, -640, 6e6),
+                         "EPSG:32633", tuple(CLASSES))  # fmt: skip
+    transform, shape = maps.backdrop_grid(county)
+    assert shape == (1000, 1500)  # under one preview pixel per chip, never more than 1500
+    assert (transform.c, transform.f) == (5e5, 6e6)
+    assert transform.a * shape[1] == 3000 * 640 and -transform.e * shape[0] == 2000 * 640
+    small = ClassRaster(np.zeros((3, 4), np.uint8), Affine(640, 0, 0, 0, -640, 0), "EPSG:32633",
+                        tuple(CLASSES))  # fmt: skip
+    assert maps.backdrop_grid(small)[1] == (192, 256)  # 64 px per chip is plenty at figure size
+
+
+def test_backdrop_is_the_scene_on_the_map_grid(plan):
+    table = maps.chip_outcomes(plan, outcome_for(plan))
+    raster = _raster(table)
+    sources = maps.plan_sources(table, raster.crs)
+    assert sources == [str(PART)]
+    backdrop = maps.read_backdrop(raster, sources)
+    transform, (height, width) = maps.backdrop_grid(raster)
+    assert backdrop.shape == (height, width, 3) == (9 * 64, 15 * 64, 3)  # 10 m: the source's
+    # pixel for pixel the part's own pixels under the map's extent, in the right place
+    with rasterio.open(PART) as src:
+        window = src.window(transform.c, transform.f + transform.e * height,
+                            transform.c + transform.a * width, transform.f)  # fmt: skip
+        direct = src.read(window=window)
+    np.testing.assert_allclose(backdrop * 255, np.moveaxis(direct, 0, -1), atol=0.01)
+
+    # One chip column further west than the part reaches: no imagery there (NaN), then the scene.
+    wider = ClassRaster(np.zeros((9, 16), np.uint8), raster.transform @ Affine.translation(-1, 0),
+                        raster.crs, tuple(CLASSES))  # fmt: skip
+    backdrop = maps.read_backdrop(wider, sources)
+    west = round((543100 - wider.transform.c) / 10)  # 38 px of 10 m west of the part's edge
+    assert np.isnan(backdrop[:, :west]).all() and np.isfinite(backdrop[:, west:]).all()
+
+
+@pytest.mark.skipif(not PISA.is_dir(), reason=f"OSCD Pisa not found: {PISA}")
+def test_backdrop_of_a_16_bit_band_stack_in_another_crs():
+    (stack,), _ = group_band_files(sorted(str(p) for p in PISA.glob("*.tif")))
+    chips, problems = plan_chips_from_paths([stack], ChipGrid(64, 10.0))
+    assert not problems
+    table = maps.chip_outcomes(plan_from_chips(chips, chunk_size=512), pd.DataFrame(
+        {"chip_id": [], "status": [], "class_index": [], "confidence": []}))  # fmt: skip
+    raster = _raster(table)
+    assert raster.crs == "EPSG:32632"  # planned in UTM, the files are lon/lat
+    backdrop = maps.read_backdrop(raster, maps.plan_sources(table, raster.crs))
+    valid = np.isfinite(backdrop).all(axis=-1)
+    assert valid.mean() > 0.8
+    assert backdrop[valid].min() >= 0 and backdrop[valid].max() <= 1
+    assert backdrop[valid].std(axis=0).min() > 0.1  # a city, fields and a river, stretched
+
+
+def test_map_figure_over_imagery_and_without(plan, tmp_path, caplog):
+    table = maps.chip_outcomes(plan, outcome_for(plan))
+    raster = _raster(table)
+    figure = maps.raster_map_figure(raster, None, 640.0, "t", maps.plan_sources(table, raster.crs))
+    assert [ax.get_title() for ax in figure.axes] == ["imagery", "classes over imagery (per chip)"]
+    plt.close(figure)
+    with caplog.at_level(logging.WARNING, logger=maps.__name__):
+        figure = maps.raster_map_figure(raster, None, 640.0, "t", [str(tmp_path / "gone.tif")])
+    assert len(figure.axes) == 1  # the classes alone: a figure never fails a run
+    assert "No imagery under the map" in caplog.text and "gone.tif" in caplog.text
+    plt.close(figure)

@@ -1,18 +1,24 @@
 """Run outcome (a few numbers per chip, on the driver) -> class raster, GeoJSON, map figure, shares.
 
 Only ``chip_id, status, class_index, confidence`` of each chip are collected from Spark; the
-geometry comes from the plan, which the driver already holds.
+geometry comes from the plan, which the driver already holds. The PNG map is drawn over a
+reduced-resolution preview of the scored imagery (at most :data:`BACKDROP_MAX_PX` on its long
+side), read with the change figure's :func:`~aerial_kedro.change.figure.read_preview`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 from matplotlib.figure import Figure
+from rasterio.errors import RasterioError
 
+from aerial_kedro.change.figure import read_preview
 from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import (
     ClassRaster,
@@ -27,6 +33,13 @@ from aerial_kedro.pipelines.scoring.chip_inference import EMPTY, SCORED, UNREADA
 
 OUTCOME_COLUMNS = ("chip_id", "status", "class_index", "confidence")
 PENDING = "pending"
+# Long side of the imagery under the PNG map: enough for a 5-inch panel at 150 dpi (x2), and
+# a bound on memory whatever the source's size (a county mosaic is never read at full size).
+BACKDROP_MAX_PX = 1500
+# Preview pixels per chip at most: finer shows nothing more at figure size.
+_MAX_PX_PER_CHIP = 64
+
+logger = logging.getLogger(__name__)
 
 
 class DuplicateChipError(RuntimeError):
@@ -143,12 +156,58 @@ def map_title(source_name: str, counts: Mapping[str, int], model: str) -> str:
     return title
 
 
+def plan_sources(table: pd.DataFrame, crs: str) -> list[str]:
+    """The source rasters (paths or ``stack:[...]`` strings) of the chips in ``crs``, in plan order."""
+    in_crs = table[table["crs"] == crs]
+    return list(dict.fromkeys(s for sources in in_crs["sources"] for s in sources))
+
+
+def backdrop_grid(
+    raster: ClassRaster, max_pixels: int = BACKDROP_MAX_PX
+) -> tuple[Affine, tuple[int, int]]:
+    """A pixel grid over exactly the class raster's extent, ``max_pixels`` at most on its long side.
+
+    Pixels per chip may be fractional (a map wider than ``max_pixels`` chips gets less than
+    one pixel per chip), so the cap holds for any map size.
+    """
+    rows, cols = raster.classes.shape
+    per_chip = min(float(_MAX_PX_PER_CHIP), max_pixels / max(rows, cols, 1))
+    height, width = max(1, round(rows * per_chip)), max(1, round(cols * per_chip))
+    t = raster.transform
+    transform = Affine(t.a * cols / width, 0.0, t.c, 0.0, t.e * rows / height, t.f)
+    return transform, (height, width)
+
+
+def read_backdrop(
+    raster: ClassRaster,
+    sources: Sequence[str],
+    bands: Sequence[int] = (1, 2, 3),
+    max_pixels: int = BACKDROP_MAX_PX,
+) -> np.ndarray | None:
+    """``(h, w, 3)`` float RGB (NaN = no imagery) of ``sources`` on the raster's CRS and extent.
+
+    ``None`` (with a warning) when the imagery cannot be read: the map is then drawn without
+    it, since a figure must not fail a run whose class raster and GeoJSON are good.
+    """
+    if not sources or not raster.is_georeferenced:
+        return None
+    transform, shape = backdrop_grid(raster, max_pixels)
+    try:
+        return read_preview(list(sources), raster.crs, transform, shape, bands)
+    except (RasterioError, ValueError, OSError) as error:
+        logger.warning("No imagery under the map of %d source(s): %s", len(sources), error)
+        return None
+
+
 def raster_map_figure(
     raster: ClassRaster,
     smoothed: np.ndarray | None,
     chip_size_m: float,
     title: str,
+    sources: Sequence[str] = (),
+    bands: Sequence[int] = (1, 2, 3),
 ) -> Figure:
+    """The PNG map: the classes over the imagery of ``sources`` (opaque classes without any)."""
     return map_figure(
         raster.classes,
         raster.class_names,
@@ -157,6 +216,7 @@ def raster_map_figure(
         title,
         class_shares(raster.classes, raster.class_names),
         smoothed=smoothed,
+        backdrop=read_backdrop(raster, sources, bands),
     )
 
 

@@ -389,7 +389,8 @@ def build_map_products(
         "shape": list(raster.classes.shape),
         "chip_size_m": grid.size,
     }
-    figure = maps.raster_map_figure(raster, smoothed, grid.size, title)
+    figure = maps.raster_map_figure(raster, smoothed, grid.size, title,
+                                    maps.plan_sources(table, crs), settings["bands"])  # fmt: skip
     return raster, maps.chips_geojson(table, classes), figure, report
 
 
