@@ -86,3 +86,19 @@ def test_figure_has_six_panels():
     )
     assert len(figure.axes) == 6
     assert figure.axes[1].texts[0].get_text() == "imagery not readable"
+
+
+def test_with_the_runs_radiometry_the_preview_shows_what_the_model_saw():
+    from aerial_kedro.geo.radiometry import PRESETS
+
+    transform = Affine(40.0, 0.0, 955 * 640.0, 0.0, -40.0, 7567 * 640.0)
+    files = sorted(str(p) for p in PISA_AFTER.glob("*.tif"))
+    percentile = read_preview(files, "EPSG:32632", transform, (64, 64))
+    l1c = read_preview(files, "EPSG:32632", transform, (64, 64), radiometry=PRESETS["sentinel2_l1c"])
+    raw = read_preview(files, "EPSG:32632", transform, (64, 64), radiometry=PRESETS["none"])
+    assert np.isfinite(l1c).mean() > 0.95
+    # The L1C conversion is the featurizer's 8-bit look: darker than a 2-98 % stretch of a winter
+    # scene, and not the saturated white of uint16 numbers shown as they are.
+    assert np.nanmean(l1c) < np.nanmean(percentile)
+    assert np.nanmean(raw) > 0.99
+    assert 0.05 < np.nanmean(l1c) < 0.6

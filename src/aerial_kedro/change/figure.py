@@ -33,6 +33,8 @@ from aerial_kedro.geo.band_stack import is_stack_uri, stack_paths  # noqa: E402
 from aerial_kedro.geo.class_map import NODATA, ClassRaster  # noqa: E402
 from aerial_kedro.geo.map_png import NODATA_FACE, nice_scale_length_km  # noqa: E402
 from aerial_kedro.geo.palette import to_float_rgb  # noqa: E402
+from aerial_kedro.geo.radiometry import Radiometry  # noqa: E402
+from aerial_kedro.geo.radiometry import stretch as radiometry_stretch  # noqa: E402
 
 # Sentinel-2 band file names: ..._B04.tif = red, _B03 = green, _B02 = blue.
 _BAND_FILE = re.compile(r"B0?([234])(?:_\d+m)?\.(?:tif|tiff|jp2)$", re.IGNORECASE)
@@ -88,8 +90,13 @@ def read_preview(
     transform: Affine,
     shape: tuple[int, int],
     bands: Sequence[int] = (1, 2, 3),
+    radiometry: Radiometry | None = None,
 ) -> np.ndarray:
-    """``(h, w, 3)`` float RGB in 0..1 of the source's rasters on the given grid (NaN = none)."""
+    """``(h, w, 3)`` float RGB in 0..1 of the source's rasters on the given grid (NaN = none).
+
+    With ``radiometry`` (the scoring run's conversion) the preview shows what the model saw;
+    without it, non-8-bit imagery gets a 2-98 % percentile stretch.
+    """
     layers = rgb_layers(paths, bands)
     if not layers:
         raise ValueError(f"no RGB imagery among {len(paths)} file(s), e.g. {paths[:1]}")
@@ -111,7 +118,10 @@ def read_preview(
                 )
             empty = np.isnan(out[channel])
             out[channel][empty] = data[empty]
-    return stretch(np.moveaxis(out, 0, -1), dtype or "uint8")
+    rgb = np.moveaxis(out, 0, -1)
+    if radiometry is not None:
+        return np.clip(radiometry_stretch(rgb, radiometry) / 255.0, 0.0, 1.0)
+    return stretch(rgb, dtype or "uint8")
 
 
 def stretch(rgb: np.ndarray, dtype: str, low: float = 2.0, high: float = 98.0) -> np.ndarray:

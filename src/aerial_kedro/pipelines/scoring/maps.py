@@ -29,6 +29,7 @@ from aerial_kedro.geo.class_map import (
 from aerial_kedro.geo.geojson import chips_to_geojson, unlocated_feature_collection
 from aerial_kedro.geo.map_png import map_figure, shares_figure
 from aerial_kedro.geo.palette import class_colors
+from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.pipelines.scoring.chip_inference import EMPTY, SCORED, UNREADABLE
 
 OUTCOME_COLUMNS = ("chip_id", "status", "class_index", "confidence")
@@ -183,6 +184,7 @@ def read_backdrop(
     sources: Sequence[str],
     bands: Sequence[int] = (1, 2, 3),
     max_pixels: int = BACKDROP_MAX_PX,
+    radiometry: Radiometry | None = None,
 ) -> np.ndarray | None:
     """``(h, w, 3)`` float RGB (NaN = no imagery) of ``sources`` on the raster's CRS and extent.
 
@@ -193,7 +195,7 @@ def read_backdrop(
         return None
     transform, shape = backdrop_grid(raster, max_pixels)
     try:
-        return read_preview(list(sources), raster.crs, transform, shape, bands)
+        return read_preview(list(sources), raster.crs, transform, shape, bands, radiometry)
     except (RasterioError, ValueError, OSError) as error:
         logger.warning("No imagery under the map of %d source(s): %s", len(sources), error)
         return None
@@ -206,8 +208,10 @@ def raster_map_figure(
     title: str,
     sources: Sequence[str] = (),
     bands: Sequence[int] = (1, 2, 3),
+    radiometry: Radiometry | None = None,
 ) -> Figure:
-    """The PNG map: the classes over the imagery of ``sources`` (opaque classes without any)."""
+    """The PNG map: the classes over the imagery of ``sources`` (opaque classes without any),
+    shown through the run's ``radiometry`` (what the model saw)."""
     return map_figure(
         raster.classes,
         raster.class_names,
@@ -216,7 +220,7 @@ def raster_map_figure(
         title,
         class_shares(raster.classes, raster.class_names),
         smoothed=smoothed,
-        backdrop=read_backdrop(raster, sources, bands),
+        backdrop=read_backdrop(raster, sources, bands, radiometry=radiometry),
     )
 
 

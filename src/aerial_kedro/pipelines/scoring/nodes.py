@@ -45,7 +45,7 @@ from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
-from aerial_kedro.geo.radiometry import parse_radiometry
+from aerial_kedro.geo.radiometry import Radiometry, parse_radiometry
 from aerial_kedro.pipelines.evaluation.nodes import model_classes
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.chip_inference import (
@@ -389,8 +389,11 @@ def build_map_products(
         "shape": list(raster.classes.shape),
         "chip_size_m": grid.size,
     }
-    figure = maps.raster_map_figure(raster, smoothed, grid.size, title,
-                                    maps.plan_sources(table, crs), settings["bands"])  # fmt: skip
+    radiometry = scoring_run.get("radiometry")
+    figure = maps.raster_map_figure(
+        raster, smoothed, grid.size, title, maps.plan_sources(table, crs), settings["bands"],
+        radiometry=Radiometry.from_dict(radiometry) if radiometry else None,
+    )  # fmt: skip
     return raster, maps.chips_geojson(table, classes), figure, report
 
 
