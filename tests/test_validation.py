@@ -106,3 +106,9 @@ def test_labels_in_a_crs_that_cannot_be_read_fail_before_spark(tmp_path):
     bad.write_text(text)
     with pytest.raises(ParameterError, match="reference_labels: .*labels.geojson"):
         validate_run(_reference_params(reference_labels=str(bad)), REFERENCE_INPUTS)
+
+
+def test_train_does_not_check_the_score_source_it_never_reads():
+    # `train` reads the scoring settings (reference chips are cut on the scoring grid) but not
+    # score_source: a default scene missing from this machine must not stop a training run.
+    validate_run(_params(score_source="/nonexistent/scene.tif", scoring={}), {"raw_tiles", "params:scoring"})

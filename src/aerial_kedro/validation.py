@@ -54,7 +54,18 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
         # Imported here: the scoring nodes import ParameterError from this module.
         from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
 
-        validate_scoring_params(params.get("score_source"), params.get("scoring", {}))
+        # The scoring settings with each source the pipeline reads through them: `score` and
+        # `assess` score_source, `change` its two dates, `train` the rasters labels are drawn on.
+        sources = []
+        if "params:score_source" in pipeline_inputs:
+            sources.append(params.get("score_source"))
+        if "params:change" in pipeline_inputs:
+            change = params.get("change", {})
+            sources += [change.get("before"), change.get("after")]
+        if training_on_labels and params.get("reference_labels"):
+            sources.append(params.get("reference_rasters"))
+        for source in sources:
+            validate_scoring_params(source, params.get("scoring", {}))
 
 
 def _check_class_scheme(scheme: Any) -> dict[str, str]:
