@@ -26,19 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# EuroSAT's classes grouped into five land-use classes that do not change with the season.
-DEFAULT_GROUPS: dict[str, str] = {
-    "AnnualCrop": "cropland",
-    "PermanentCrop": "cropland",
-    "Pasture": "grassland",
-    "HerbaceousVegetation": "grassland",
-    "Forest": "forest",
-    "Residential": "built",
-    "Industrial": "built",
-    "Highway": "built",
-    "River": "water",
-    "SeaLake": "water",
-}
+from aerial_kedro.class_schemes import COARSE
+
+# EuroSAT's classes grouped into five land-use classes that do not change with the season: the
+# `coarse` class scheme.
+DEFAULT_GROUPS: dict[str, str] = dict(COARSE)
 DEFAULT_GROUP_ORDER: tuple[str, ...] = ("forest", "cropland", "grassland", "built", "water")
 METHODS: tuple[str, ...] = ("tv", "hellinger")
 GAIN_PREFIX = "gain:"
