@@ -1,4 +1,5 @@
-"""Reference change labels (a raster of change pixels) -> the changed fraction of every chip.
+"""Reference change labels (a raster of change pixels, or polygons of changed areas) -> the
+changed fraction of every chip.
 
 The reference is reprojected onto each chip's own pixel grid (chip CRS, ``resolution``) with
 nearest-neighbour resampling, so a chip's fraction is the share of its ``chip_px`` x ``chip_px``
@@ -27,6 +28,45 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_bounds
 from rasterio.warp import reproject
+
+VECTOR_EXTENSIONS = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+
+
+def is_vector_reference(path: str) -> bool:
+    """Polygons of changed areas (GeoJSON, GeoPackage, Shapefile) rather than a label raster."""
+    return str(path).lower().endswith(VECTOR_EXTENSIONS)
+
+
+def vector_changed_fraction(path: str, chips: pd.DataFrame) -> pd.DataFrame:
+    """``chip_id, reference_fraction, reference_coverage`` from polygons outlining changed areas.
+
+    Everything the polygons do not cover counts as unchanged, so every chip is labelled
+    (coverage 1); its fraction is the area of the polygons' union inside the chip over the
+    chip's area, computed exactly in the chip's CRS.
+    """
+    import geopandas as gpd
+    import shapely
+
+    try:
+        polygons = gpd.read_file(path)
+    except Exception as error:  # pyogrio raises several types for unreadable files
+        raise ValueError(f"change.reference: '{path}' cannot be read as polygons ({error})") from error
+    if polygons.crs is None:
+        raise ValueError(f"change.reference: '{path}' has no CRS")
+    out = []
+    for crs_text, part in chips.groupby("crs", sort=False):
+        changed = shapely.union_all(polygons.to_crs(crs_text).geometry.make_valid().to_numpy())
+        boxes = shapely.box(part["minx"], part["miny"], part["maxx"], part["maxy"])
+        area = shapely.area(shapely.intersection(boxes, changed)) / shapely.area(boxes)
+        out.append(
+            pd.DataFrame(
+                {"chip_id": part["chip_id"].to_numpy(), "reference_fraction": area,
+                 "reference_coverage": 1.0}
+            )
+        )  # fmt: skip
+    if not out:
+        return pd.DataFrame(columns=["chip_id", "reference_fraction", "reference_coverage"])
+    return pd.concat(out, ignore_index=True)
 
 
 @dataclass(frozen=True)

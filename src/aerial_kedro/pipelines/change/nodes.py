@@ -40,8 +40,10 @@ from aerial_kedro.change.raster import (
 )
 from aerial_kedro.change.reference import (
     chip_changed_fraction,
+    is_vector_reference,
     read_reference_mask,
     reference_truth,
+    vector_changed_fraction,
 )
 from aerial_kedro.change.scores import METHODS, check_method, make_grouping
 from aerial_kedro.change.table import (
@@ -328,16 +330,21 @@ def assess_change(
         return {"reference": None}, {}
     imagery = [p for s in _sources(after_plan, _primary_crs(chip_table)) for p in source_files(s)]
     imagery += [p for s in _sources(before_plan, _primary_crs(chip_table)) for p in source_files(s)]
-    mask = read_reference_mask(reference, change["reference_change_value"], imagery)
-    chip_px = int(after_plan["chip_px"].iloc[0])
-    resolution = float(after_plan["resolution"].iloc[0])
     compared = chip_table[chip_table["status"] == BOTH_SCORED]
-    fractions = chip_changed_fraction(mask, compared, chip_px, resolution)
+    if is_vector_reference(reference):
+        fractions = vector_changed_fraction(reference, compared)
+        origin = reference
+    else:
+        mask = read_reference_mask(reference, change["reference_change_value"], imagery)
+        chip_px = int(after_plan["chip_px"].iloc[0])
+        resolution = float(after_plan["resolution"].iloc[0])
+        fractions = chip_changed_fraction(mask, compared, chip_px, resolution)
+        origin = mask.georeferenced_from
     truth = reference_truth(fractions, change["reference_min_fraction"])
     rows = compared.merge(truth, on="chip_id", how="inner")
     metrics = {
         "reference": reference,
-        "georeferenced_from": mask.georeferenced_from,
+        "georeferenced_from": origin,
         "reference_min_fraction": change["reference_min_fraction"],
         "threshold": change["threshold"],
         "score": change["score"],
