@@ -8,7 +8,6 @@ Sentinel-2 L1C reflectance in uint16) with a 2-98 % percentile stretch per band.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,16 +28,12 @@ from rasterio.crs import CRS  # noqa: E402
 from rasterio.enums import Resampling  # noqa: E402
 from rasterio.warp import reproject  # noqa: E402
 
-from aerial_kedro.geo.band_stack import is_stack_uri, stack_paths  # noqa: E402
+from aerial_kedro.geo.band_stack import group_band_files, is_stack_uri, stack_paths  # noqa: E402
 from aerial_kedro.geo.class_map import NODATA, ClassRaster  # noqa: E402
 from aerial_kedro.geo.map_png import NODATA_FACE, nice_scale_length_km  # noqa: E402
 from aerial_kedro.geo.palette import to_float_rgb  # noqa: E402
 from aerial_kedro.geo.radiometry import Radiometry  # noqa: E402
 from aerial_kedro.geo.radiometry import stretch as radiometry_stretch  # noqa: E402
-
-# Sentinel-2 band file names: ..._B04.tif = red, _B03 = green, _B02 = blue.
-_BAND_FILE = re.compile(r"B0?([234])(?:_\d+m)?\.(?:tif|tiff|jp2)$", re.IGNORECASE)
-_RGB_BANDS = {"4": 0, "3": 1, "2": 2}
 
 
 @dataclass(frozen=True)
@@ -61,26 +56,25 @@ def rgb_layers(
 
     Multi-band files give ``bands`` each; a band stack of scoring's plan
     (``stack:["<red>", "<green>", "<blue>"]``, :mod:`aerial_kedro.geo.band_stack`) gives band 1
-    of its three files; single-band Sentinel-2 files named ``*_B04``, ``*_B03``, ``*_B02`` are
-    grouped into one RGB layer per folder. Returns one ``[(path, band) x 3]`` per layer
+    of its three files; single-band files named ``*_B04``, ``*_B03``, ``*_B02`` are grouped
+    into one RGB layer per scene, as scoring groups them
+    (:func:`aerial_kedro.geo.band_stack.group_band_files`). Returns one ``[(path, band) x 3]`` per layer
     (mosaicked in order, first wins).
     """
     layers: list[list[tuple[str, int]]] = []
-    per_band: dict[str, list[tuple[str, int] | None]] = {}
+    single_band: list[str] = []
     for path in paths:
         if is_stack_uri(path):
             layers.append([(p, 1) for p in source_files(path)])
             continue
         with rasterio.open(path) as src:
             count = src.count
-        match = _BAND_FILE.search(path.rsplit("/", 1)[-1])
         if count >= max(bands):
             layers.append([(path, band) for band in bands])
-        elif count == 1 and match:
-            folder = path.rsplit("/", 1)[0]
-            slot = per_band.setdefault(folder, [None, None, None])
-            slot[_RGB_BANDS[match.group(1)]] = (path, 1)
-    layers += [[s for s in slots if s] for slots in per_band.values() if all(slots)]
+        elif count == 1:
+            single_band.append(path)
+    stacks, _ = group_band_files(single_band)  # scoring's own grouping of band files
+    layers += [[(p, 1) for p in stack_paths(stack)] for stack in stacks]
     return layers
 
 

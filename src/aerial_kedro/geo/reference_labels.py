@@ -24,6 +24,7 @@ Plain Python + geopandas/shapely: no Spark, no Kedro.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import posixpath
 import tempfile
@@ -40,6 +41,8 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from aerial_kedro.geo.chip_grid import ChipGrid, crs_key, crs_string
+
+logger = logging.getLogger(__name__)
 
 CHIP_COLUMNS = (
     "chip_id",
@@ -458,3 +461,39 @@ def reject_outside(
         for label_id in label_ids
     ]
     return kept, pd.DataFrame.from_records(rejected, columns=list(REJECTED_COLUMNS))
+
+
+def label_planned_chips(
+    labels: gpd.GeoDataFrame, chip_plan: pd.DataFrame, grid: ChipGrid, min_cover: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Labelled chips of a chip plan: ``(inside the plan, outside it, rejected labels)``.
+
+    ``chip_plan`` is a scoring plan (columns ``chip_id``, ``crs``): the chips `score` reads
+    from the rasters, for `assess` and for training from reference labels alike. Labels are put
+    on the grid of every CRS the plan uses (rasters of several CRSs are planned per CRS);
+    labelled chips that are not in the plan are returned apart, and their labels rejected as
+    outside every raster.
+    """
+    crs_values = sorted(chip_plan["crs"].dropna().unique())
+    chips, rejected = [], []
+    for crs in crs_values:
+        labelled, problems = chips_for_labels(labels, crs, grid, min_cover)
+        chips.append(labelled)
+        rejected.append(problems)
+    if not chips:
+        raise ValueError("the chip plan has no georeferenced chips to label")
+    labelled = pd.concat(chips, ignore_index=True)
+    # With several CRSs a label that fits none of them is rejected once per CRS: keep one row.
+    rejected_all = pd.concat(rejected, ignore_index=True).drop_duplicates(
+        ["label_id", "reason"], ignore_index=True
+    )
+    kept, outside = reject_outside(labelled, chip_plan["chip_id"])
+    outside_chips = labelled[~labelled["chip_id"].isin(kept["chip_id"])].reset_index(drop=True)
+    if len(crs_values) > 1:  # a chip outside one CRS's plan may be inside another's
+        outside = outside[~outside["label_id"].isin(kept["label_ids"].explode())]
+    logger.info(
+        "Reference labels -> %d labelled chip(s) in the plan, %d outside every raster, "
+        "%d label problem(s)",
+        len(kept), len(outside_chips), len(rejected_all),
+    )  # fmt: skip
+    return kept, outside_chips, pd.concat([rejected_all, outside], ignore_index=True)

@@ -35,9 +35,8 @@ from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.geo.reference_labels import (
     REJECTED_COLUMNS,
-    chips_for_labels,
+    label_planned_chips,
     read_reference_labels,
-    reject_outside,
 )
 from aerial_kedro.pipelines.scoring.chip_inference import SCORED
 from aerial_kedro.validation import ParameterError
@@ -127,39 +126,6 @@ def prepare_reference(
 
 
 # --------------------------------------------------------------------------- 2. assess
-
-
-def label_plan_chips(
-    labels: gpd.GeoDataFrame, chip_plan: pd.DataFrame, grid: ChipGrid, min_cover: float
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Labelled chips on the run's grid: ``(inside the plan, outside it, rejected labels)``.
-
-    Labels are put on the grid of every CRS the plan uses (rasters of several CRSs are planned
-    per CRS); labelled chips that are not in the plan are returned apart, they are unscored.
-    """
-    crs_values = sorted(chip_plan["crs"].dropna().unique())
-    chips, rejected = [], []
-    for crs in crs_values:
-        labelled, problems = chips_for_labels(labels, crs, grid, min_cover)
-        chips.append(labelled)
-        rejected.append(problems)
-    if not chips:
-        raise ValueError("the scoring plan has no georeferenced chips to assess")
-    labelled = pd.concat(chips, ignore_index=True)
-    # With several CRSs a label that fits none of them is rejected once per CRS: keep one row.
-    rejected_all = pd.concat(rejected, ignore_index=True).drop_duplicates(
-        ["label_id", "reason"], ignore_index=True
-    )
-    kept, outside = reject_outside(labelled, chip_plan["chip_id"])
-    outside_chips = labelled[~labelled["chip_id"].isin(kept["chip_id"])].reset_index(drop=True)
-    if len(crs_values) > 1:  # a chip outside one CRS's plan may be inside another's
-        outside = outside[~outside["label_id"].isin(kept["label_ids"].explode())]
-    logger.info(
-        "Reference labels -> %d labelled chip(s) in the plan, %d outside every raster, "
-        "%d label problem(s)",
-        len(kept), len(outside_chips), len(rejected_all),
-    )  # fmt: skip
-    return kept, outside_chips, pd.concat([rejected_all, outside], ignore_index=True)
 
 
 def reference_chip_outcomes(
@@ -259,7 +225,7 @@ def assess_map(
         )
     run_id = scoring_run["run_id"]
     grid = ChipGrid(scoring_settings["chip_px"], scoring_settings["resolution"])
-    inside, outside, rejected = label_plan_chips(labels, chip_plan, grid, settings["min_cover"])
+    inside, outside, rejected = label_planned_chips(labels, chip_plan, grid, settings["min_cover"])
     outcomes = reference_chip_outcomes(predictions, run_id, inside["chip_id"].tolist())
     table = inside.merge(outcomes, on="chip_id", how="left")
     table["status"] = table["status"].fillna(NOT_SCORED)

@@ -24,7 +24,11 @@ from pyspark.sql import functions as F
 from aerial_kedro.class_schemes import map_label, resolve_scheme
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_grid import ChipGrid
-from aerial_kedro.geo.reference_labels import chips_for_labels, read_reference_labels
+from aerial_kedro.geo.reference_labels import (
+    REJECTED_COLUMNS,
+    label_planned_chips,
+    read_reference_labels,
+)
 from aerial_kedro.pipelines.reference.split import spatial_block_split
 from aerial_kedro.pipelines.scoring.chip_inference import SCORED, featurize_items_spark
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
@@ -33,13 +37,12 @@ from aerial_kedro.spark_inference import task_slots
 
 logger = logging.getLogger(__name__)
 
-REJECTED_COLUMNS = ["label_id", "label", "chip_id", "reason"]
 CHIP_COLUMNS = ["chip_id", "label", "source_label", "split", "cover", "label_ids"]
 FEATURES_SCHEMA = "tile_id string, label string, split string, features array<float>, featurizer string"
 
 
 def _no_chips() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    return pd.DataFrame(columns=CHIP_COLUMNS), pd.DataFrame(columns=REJECTED_COLUMNS), {}
+    return pd.DataFrame(columns=CHIP_COLUMNS), pd.DataFrame(columns=list(REJECTED_COLUMNS)), {}
 
 
 def cut_reference_chips(
@@ -66,32 +69,10 @@ def cut_reference_chips(
     for problem in problems:
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
     grid = ChipGrid(settings["chip_px"], settings["resolution"])
-    labelled, rejected = [], []
-    for crs in sorted(plan["crs"].dropna().unique()):
-        chips, rejects = chips_for_labels(labels, crs, grid, float(min_cover))
-        labelled.append(chips)
-        rejected.append(rejects)
-    chips = pd.concat(labelled, ignore_index=True) if labelled else pd.DataFrame(columns=["chip_id"])
-    rejects = _first_reason_per_label(pd.concat(rejected, ignore_index=True) if rejected else None)
     planned = plan[plan["kind"] == "chip"]
-    inside = chips[chips["chip_id"].isin(set(planned["chip_id"]))]
-    outside_ids = _labels_outside(chips, inside, rejects, labels)
-    outside = labels[labels["label_id"].isin(outside_ids)]
-    rejects = pd.concat(
-        [
-            rejects,
-            pd.DataFrame(
-                {
-                    "label_id": outside["label_id"],
-                    "label": outside["source_label"],
-                    "chip_id": None,
-                    "reason": f"outside every raster of reference_rasters '{reference_rasters}'",
-                }
-            ),
-        ],
-        ignore_index=True,
-    )
+    inside, _, rejects = label_planned_chips(labels, planned, grid, float(min_cover))
     source_labels = labels.set_index("label_id")["source_label"]
+    rejects["label"] = rejects["label_id"].map(source_labels)  # the label as the user wrote it
     table = planned.merge(inside[["chip_id", "label", "cover", "label_ids"]], on="chip_id")
     table["source_label"] = [
         ", ".join(sorted({str(source_labels.get(i, "")) for i in ids})) for ids in table["label_ids"]
@@ -102,29 +83,9 @@ def cut_reference_chips(
     _log_reference(table, rejects)
     return (
         table.reset_index(drop=True),
-        rejects[REJECTED_COLUMNS].reset_index(drop=True),
+        rejects[list(REJECTED_COLUMNS)].reset_index(drop=True),
         radiometry.to_dict() if radiometry is not None else {},
     )
-
-
-def _first_reason_per_label(rejects: pd.DataFrame | None) -> pd.DataFrame:
-    if rejects is None or rejects.empty:
-        return pd.DataFrame(columns=REJECTED_COLUMNS)
-    out = rejects.drop_duplicates("label_id").copy()
-    for column in REJECTED_COLUMNS:
-        if column not in out:
-            out[column] = None
-    return out
-
-
-def _labels_outside(
-    chips: pd.DataFrame, inside: pd.DataFrame, rejects: pd.DataFrame, labels: pd.DataFrame
-) -> set[Any]:
-    """Labels that label chips but none of them lies in the rasters' plan."""
-    labelled = {i for ids in chips.get("label_ids", []) for i in ids}
-    kept = {i for ids in inside.get("label_ids", []) for i in ids}
-    already = set(rejects["label_id"])
-    return {i for i in labels["label_id"] if i in labelled and i not in kept and i not in already}
 
 
 def _log_reference(table: pd.DataFrame, rejects: pd.DataFrame) -> None:
@@ -210,7 +171,7 @@ def featurize_reference_chips(
         ).explode("label_id")
         for _, row in extra.head(20).iterrows():
             logger.warning("Rejected label %s on %s: %s", row["label_id"], row["chip_id"], row["reason"])
-        rejected_labels = pd.concat([rejected_labels, extra[REJECTED_COLUMNS]], ignore_index=True)
+        rejected_labels = pd.concat([rejected_labels, extra[list(REJECTED_COLUMNS)]], ignore_index=True)
     return features, rejected_labels
 
 

@@ -7,6 +7,18 @@ from aerial_kedro.pipelines.reference.nodes import (
     training_chip_ids,
 )
 
+# What cutting labelled chips depends on; they stay global parameters (shared with `assess`/`score`).
+CUT_PARAMETERS = (
+    "params:reference_labels",
+    "params:reference_rasters",
+    "params:reference_class_field",
+    "params:min_cover",
+    "params:class_scheme",
+    "params:reference",
+    "params:scoring",
+    "params:seed",
+)
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Reference labels on rasters -> labelled chips -> features, merged with the tile features."""
@@ -14,16 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 cut_reference_chips,
-                inputs=[
-                    "params:reference_labels",
-                    "params:reference_rasters",
-                    "params:reference_class_field",
-                    "params:min_cover",
-                    "params:class_scheme",
-                    "params:reference",
-                    "params:scoring",
-                    "params:seed",
-                ],
+                inputs=list(CUT_PARAMETERS),
                 outputs=["reference_chips", "labelled_rejections", "reference_radiometry"],
                 name="cut_reference_chips",
             ),
@@ -58,14 +61,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         namespace="reference",
         inputs={"tile_features", "featurizer_onnx", "featurizer_spec"},
         outputs={"features", "rejected_labels", "reference_training_chips"},
-        parameters={
-            "params:reference_labels",
-            "params:reference_rasters",
-            "params:reference_class_field",
-            "params:min_cover",
-            "params:class_scheme",
-            "params:reference",
-            "params:scoring",
-            "params:seed",
-        },
+        parameters=set(CUT_PARAMETERS),
     )
