@@ -154,8 +154,7 @@ def compare_dates(
     )
     outcomes = joined.toPandas()
     if "cloud_fraction_before" not in outcomes.columns:
-        # TODO(lead): scoring writes `cloud_fraction` per chip once the 16-bit/cloud work lands;
-        # until then no chip can be `cloudy` and clouds may show up as change.
+        # Runs scored before scoring wrote `cloud_fraction`: no chip can be `cloudy` then.
         logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
     table = chip_changes(
         outcomes, before_plan, after_plan, before_model["classes"], settings_from_params(change)
