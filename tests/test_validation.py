@@ -112,3 +112,9 @@ def test_train_does_not_check_the_score_source_it_never_reads():
     # `train` reads the scoring settings (reference chips are cut on the scoring grid) but not
     # score_source: a default scene missing from this machine must not stop a training run.
     validate_run(_params(score_source="/nonexistent/scene.tif", scoring={}), {"raw_tiles", "params:scoring"})
+
+
+def test_overlapping_chips_are_refused_where_chips_must_partition_the_ground():
+    params = _params(assess={}, scoring={"chip_px": 64, "chip_stride_px": 32})
+    with pytest.raises(ParameterError, match="scoring.chip_stride_px: 32 makes chips overlap"):
+        validate_run(params, {"params:assess"})

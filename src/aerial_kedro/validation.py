@@ -36,6 +36,8 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
     training_on_labels = "params:reference_rasters" in pipeline_inputs
     if training_on_labels and params.get("reference_labels"):
         _check_reference(params, mapping)
+    if "params:assess" in pipeline_inputs or (training_on_labels and params.get("reference_labels")):
+        _check_side_by_side(params.get("scoring", {}))
     if "params:assess" in pipeline_inputs:
         from aerial_kedro.pipelines.assess.nodes import validate_assess_params
 
@@ -88,6 +90,16 @@ def _check_tile_classes(tiles_dir: Any, mapping: dict[str, str]) -> None:
         check_labels(folders, mapping, what=f"tiles_dir class folder (in '{tiles_dir}')")
     except ClassSchemeError as error:
         raise ParameterError(f"class_scheme: {error}") from None
+
+
+def _check_side_by_side(scoring: dict[str, Any]) -> None:
+    """Reference chips and the accuracy assessment need chips that partition the ground."""
+    stride = scoring.get("chip_stride_px")
+    if stride not in (None, scoring.get("chip_px")):
+        raise ParameterError(
+            f"scoring.chip_stride_px: {stride} makes chips overlap; reference labels and assess "
+            "need chips side by side (null)"
+        )
 
 
 def _check_reference(params: dict[str, Any], mapping: dict[str, str]) -> None:

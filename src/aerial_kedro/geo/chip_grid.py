@@ -76,31 +76,81 @@ class RasterError(Exception):
 
 @dataclass(frozen=True)
 class ChipGrid:
-    """The global chip grid: ``chip_px`` pixels of ``resolution`` CRS units per chip side."""
+    """The global chip grid: ``chip_px`` pixels of ``resolution`` CRS units per chip side.
+
+    ``stride_px`` (default ``chip_px``) below ``chip_px`` makes chips overlapping windows: the
+    ground is cut into *cells* of ``stride_px`` pixels, a window covers ``k x k`` cells
+    (``k = chip_px / stride_px``, which must be a whole number) and starts at every cell, so
+    each cell is seen by ``k**2`` windows. Window ``(row, col)`` is the one whose top-left cell
+    is cell ``(row, col)`` of the cell grid (anchored at (0, 0) like the chip grid); with the
+    default stride, cells are chips and nothing changes.
+    """
 
     chip_px: int = 64
     resolution: float = 10.0
+    stride_px: int | None = None
 
     def __post_init__(self) -> None:
         if self.chip_px <= 0 or not self.resolution > 0:
             raise ValueError(f"invalid chip grid {self.chip_px} px x {self.resolution}")
+        if self.stride_px is not None and (
+            self.stride_px <= 0 or self.chip_px % self.stride_px
+        ):
+            raise ValueError(
+                f"chip stride {self.stride_px} px must divide the chip size {self.chip_px} px"
+            )
 
     @property
     def size(self) -> float:
         """Chip side on the ground, in CRS units (metres for UTM)."""
         return self.chip_px * self.resolution
 
+    @property
+    def stride(self) -> int:
+        """Pixels between neighbouring windows (= ``chip_px`` unless overlapping)."""
+        return self.stride_px or self.chip_px
+
+    @property
+    def overlapping(self) -> bool:
+        return self.stride != self.chip_px
+
+    @property
+    def cell_size(self) -> float:
+        """Side of a cell, the unit of the map, in CRS units (= :attr:`size` by default)."""
+        return self.stride * self.resolution
+
+    @property
+    def windows_per_side(self) -> int:
+        """``k``: cells per window side; every cell lies in ``k**2`` windows."""
+        return self.chip_px // self.stride
+
     def index_of(self, x: float, y: float) -> tuple[int, int]:
-        """``(row, col)`` of the chip containing the point ``(x, y)``."""
+        """``(row, col)`` of the chip containing the point ``(x, y)`` (non-overlapping grid)."""
         return chip_index(x, y, self.size)
 
     def bounds_of(self, row: int, col: int) -> tuple[float, float, float, float]:
-        """``(minx, miny, maxx, maxy)`` of chip ``(row, col)``."""
-        return chip_bounds(row, col, self.size)
+        """``(minx, miny, maxx, maxy)`` of chip (window) ``(row, col)``."""
+        cell, size = self.cell_size, self.size
+        return col * cell, -row * cell - size, col * cell + size, -row * cell
+
+    def cell_bounds(self, row: int, col: int) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of cell ``(row, col)``."""
+        return chip_bounds(row, col, self.cell_size)
+
+    @property
+    def window_suffix(self) -> str:
+        """Suffix of window ids, ``_s<stride>`` when overlapping (the same row and column then
+        name another square on the ground), else empty: ids stay :func:`chip_id`'s."""
+        return f"_s{self.stride}" if self.overlapping else ""
+
+    @property
+    def cell_suffix(self) -> str:
+        """Suffix of cell ids, ``_c<stride>`` when overlapping, else empty (cells are chips)."""
+        return f"_c{self.stride}" if self.overlapping else ""
 
     def transform_for(self, row0: int, col0: int) -> Affine:
-        """Transform of a raster with one pixel per chip whose top-left pixel is ``(row0, col0)``."""
-        return grid_transform(row0, col0, self.size)
+        """Transform of a raster with one pixel per cell whose top-left pixel is ``(row0, col0)``."""
+        return grid_transform(row0, col0, self.cell_size)
 
     def chips_inside(self, bounds: tuple[float, float, float, float]) -> tuple[range, range]:
         """``(rows, cols)`` ranges of the chips fully inside ``(minx, miny, maxx, maxy)``."""
@@ -407,12 +457,16 @@ def plan_chips(
         shapes = [footprint(meta, crs) for meta in group]
         union = shapely.union_all(shapes)
         minx, miny, maxx, maxy = union.bounds
-        rows = np.arange(math.floor(-maxy / size + _EPS), math.ceil(-miny / size - _EPS))
-        cols = np.arange(math.floor(minx / size + _EPS), math.ceil(maxx / size - _EPS))
+        cell, k = grid.cell_size, grid.windows_per_side
+        # Windows start at every cell whose window reaches into the union's bounds.
+        rows = np.arange(
+            math.floor(-maxy / cell + _EPS) - (k - 1), math.ceil(-miny / cell - _EPS)
+        )
+        cols = np.arange(math.floor(minx / cell + _EPS) - (k - 1), math.ceil(maxx / cell - _EPS))
         if not len(rows) or not len(cols):
             continue
         rr, cc = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
-        boxes = shapely.box(cc * size, -(rr + 1) * size, (cc + 1) * size, -rr * size)
+        boxes = shapely.box(cc * cell, -rr * cell - size, cc * cell + size, -rr * cell)
         covered = shapely.area(shapely.intersection(boxes, union)) / (size * size)
         keep = (covered >= 1.0 - max_empty_fraction - _EPS) & (covered > _EPS)
         if not keep.any():
@@ -425,17 +479,17 @@ def plan_chips(
                 for shape in shapes
             ]  # fmt: skip
         )
-        xs, ys = (cc + 0.5) * size, -(rr + 0.5) * size
+        xs, ys = cc * cell + size / 2, -rr * cell - size / 2
         lons, lats = warp_transform(crs, "EPSG:4326", xs.tolist(), ys.tolist())
         key = crs_key(crs)
         for i, (row, col) in enumerate(zip(rr.tolist(), cc.tolist(), strict=True)):
             sources = tuple(m.path for m, hit in zip(group, hits[:, i], strict=True) if hit)
             if not sources:
                 continue
-            bounds = chip_bounds(row, col, size)
+            bounds = grid.bounds_of(row, col)
             chips.append(
                 Chip(
-                    chip_id=f"{key}_{row}_{col}",
+                    chip_id=f"{key}_{row}_{col}{grid.window_suffix}",
                     crs=crs,
                     row=row,
                     col=col,

@@ -149,3 +149,21 @@ def test_oscd_pisa_against_its_change_labels(trained_project):
     assert metrics["tp"] + metrics["fn"] == metrics["reference_changed"]
     table = pd.read_parquet(trained_project / TABLE)
     assert table["crs"].unique().tolist() == ["EPSG:32632"]  # the chips are on the UTM grid
+
+
+def test_overlapping_windows_compare_half_chip_cells(trained_project):
+    """chip_stride_px 32: both dates averaged into 320 m cells, compared and assessed per cell."""
+    oscd = SHARED_DATA / "oscd" / "pisa"
+    run_kedro(trained_project, "change", scoring={"chip_stride_px": 32}, change={
+        "before": str(oscd / "imgs_1"), "after": str(oscd / "imgs_2"),
+        "reference": str(oscd / "change_labels.tif")})  # fmt: skip
+    table = pd.read_parquet(trained_project / TABLE)
+    assert table["chip_id"].str.endswith("_c32").all() and table["chip_id"].is_unique
+    assert ((table["maxx"] - table["minx"]) == 320).all()
+    metrics = json.loads((trained_project / REPORTS / "detection_metrics.json").read_text())
+    assert metrics["chips"] > 400  # ~4x the 640 m chips of the side-by-side run
+    assert metrics["tp"] + metrics["fn"] == metrics["reference_changed"] >= 10
+    raster = read_class_raster(str(trained_project / REPORTS / "change.tif"))
+    assert raster.transform.a == 320.0
+    compared = table[table["status"] == "both_scored"]
+    assert compared["change_score"].between(0, 1).all()

@@ -47,6 +47,8 @@ def test_declared_radiometry_is_normalised_to_plain_values(scoring):
     [
         ("chip_px", 0, "scoring.chip_px: '0' is not an integer >= 1"),
         ("chunk_size", "big", "scoring.chunk_size: 'big' is not an integer >= 1"),
+        ("chip_stride_px", 24, "scoring.chip_stride_px: 24 does not divide scoring.chip_px 64"),
+        ("chip_stride_px", 0, "scoring.chip_stride_px: '0' is not an integer >= 1"),
         ("max_chunks", 0, "scoring.max_chunks: '0' is not an integer >= 1"),
         ("resolution", -10, "scoring.resolution: '-10' is not a positive number"),
         ("max_empty_fraction", 1.5, "scoring.max_empty_fraction: 1.5 is outside (0, 1]"),

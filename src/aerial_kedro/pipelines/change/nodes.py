@@ -51,13 +51,16 @@ from aerial_kedro.change.table import (
     CLOUDY,
     DATES,
     OUTCOME_COLUMNS,
+    PENDING,
     chip_changes,
     settings_from_params,
     status_counts,
 )
 from aerial_kedro.change.transitions import transition_summary
+from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
+from aerial_kedro.geo.windows import cells_from_windows, footprints_by_crs
 from aerial_kedro.validation import ParameterError
 
 logger = logging.getLogger(__name__)
@@ -136,6 +139,39 @@ def _check_runs(runs: Sequence[Mapping[str, Any]], models: Sequence[Mapping[str,
         raise ValueError("the two dates were scored by models with different classes")
 
 
+def run_grid(run: Mapping[str, Any], plan: pd.DataFrame) -> ChipGrid:
+    """The chip grid a scoring run planned on (runs older than ``chip_stride_px``: no overlap)."""
+    return ChipGrid(
+        int(plan["chip_px"].iloc[0]), float(plan["resolution"].iloc[0]), run.get("chip_stride_px")
+    )
+
+
+def _date_cells(
+    predictions: DataFrame,
+    run: Mapping[str, Any],
+    plan: pd.DataFrame,
+    classes: Sequence[str],
+    grid: ChipGrid,
+    max_empty_fraction: float,
+) -> pd.DataFrame:
+    """One date's overlapping windows averaged into cells (:mod:`aerial_kedro.geo.windows`)."""
+    columns = [c for c in OUTCOME_COLUMNS if c in predictions.columns]
+    outcome = predictions.where(F.col("run_id") == run["run_id"]).select("chip_id", *columns)
+    windows = plan.merge(outcome.toPandas(), on="chip_id", how="left")
+    windows["status"] = windows["status"].fillna(PENDING)
+    footprints = footprints_by_crs(
+        (path for sources in plan["sources"] for path in sources), plan["crs"].unique()
+    )
+    return cells_from_windows(
+        windows, grid, classes, footprints=footprints, min_inside=1.0 - max_empty_fraction
+    )
+
+
+def _suffixed(cells: pd.DataFrame, date: str) -> pd.DataFrame:
+    columns = [c for c in OUTCOME_COLUMNS if c in cells.columns]
+    return cells[["chip_id", *columns]].rename(columns={c: f"{c}_{date}" for c in columns})
+
+
 def compare_dates(
     before_predictions: DataFrame,
     before_run: dict[str, Any],
@@ -149,10 +185,31 @@ def compare_dates(
 ) -> pd.DataFrame:
     """The chip table: both dates' chips joined by chip id, with status and change score."""
     _check_runs((before_run, after_run), (before_model, after_model))
-    joined = _date_outcomes(before_predictions, before_run, "before").join(
-        _date_outcomes(after_predictions, after_run, "after"), on="chip_id", how="full_outer"
-    )
-    outcomes = joined.toPandas()
+    grid = run_grid(before_run, before_plan)
+    if run_grid(after_run, after_plan) != grid:
+        raise ValueError(
+            f"the two dates were scored on different chip grids ({grid} vs "
+            f"{run_grid(after_run, after_plan)}); score both with the same scoring settings"
+        )
+    if grid.overlapping:
+        classes = before_model["classes"]
+        max_empty_fraction = float(before_run.get("max_empty_fraction", 0.5))
+        before_cells, after_cells = (
+            _date_cells(predictions, run, plan, classes, grid, max_empty_fraction)
+            for predictions, run, plan in (
+                (before_predictions, before_run, before_plan),
+                (after_predictions, after_run, after_plan),
+            )
+        )
+        outcomes = _suffixed(before_cells, "before").merge(
+            _suffixed(after_cells, "after"), on="chip_id", how="outer"
+        )
+        before_plan, after_plan = before_cells, after_cells
+    else:
+        joined = _date_outcomes(before_predictions, before_run, "before").join(
+            _date_outcomes(after_predictions, after_run, "after"), on="chip_id", how="full_outer"
+        )
+        outcomes = joined.toPandas()
     if "cloud_fraction_before" not in outcomes.columns:
         # Runs scored before scoring wrote `cloud_fraction`: no chip can be `cloudy` then.
         logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
@@ -226,10 +283,6 @@ def _primary_crs(chip_table: pd.DataFrame) -> str:
     return str(chip_table["crs"].value_counts().idxmax())
 
 
-def _chip_size(plan: pd.DataFrame) -> float:
-    return float(plan["chip_px"].iloc[0]) * float(plan["resolution"].iloc[0])
-
-
 def _sources(plan: pd.DataFrame, crs: str) -> list[str]:
     in_crs = plan[plan["crs"] == crs]
     return list(dict.fromkeys(s for sources in in_crs["sources"] for s in sources))
@@ -261,7 +314,8 @@ def build_change_products(
     groups = _groups(change, model_info)
     codes = change_codes(groups)
     crs = _primary_crs(chip_table)
-    chip_size = _chip_size(before_plan)
+    grid = run_grid(before_run, before_plan)
+    chip_size = grid.cell_size
     tags = {"before": before_run["source"], "after": after_run["source"],
             "before_run_id": before_run["run_id"], "after_run_id": after_run["run_id"],
             "score": change["score"], "threshold": change["threshold"],
@@ -282,7 +336,9 @@ def build_change_products(
         f" (confidence floor {change['confidence_floor']:g})",
         f"compared {status[BOTH_SCORED]} chips, changed {changed}",
         f"cloudy {status[CLOUDY]}, one date only {status['before_only'] + status['after_only']}",
-        f"chip = {chip_size:g} m; model {model_info['model']}",
+        f"chip = {grid.size:g} m"
+        + (f", cells of {chip_size:g} m (overlapping windows)" if grid.overlapping else "")
+        + f"; model {model_info['model']}",
     ]
     figure = change_figure(
         raster,
@@ -322,6 +378,7 @@ def assess_change(
     change: dict[str, Any],
     before_plan: pd.DataFrame,
     after_plan: pd.DataFrame,
+    after_run: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Detection metrics against ``change.reference`` (JSON, MLflow metrics); empty without one."""
     reference = change.get("reference")
@@ -335,9 +392,8 @@ def assess_change(
         origin = reference
     else:
         mask = read_reference_mask(reference, change["reference_change_value"], imagery)
-        chip_px = int(after_plan["chip_px"].iloc[0])
-        resolution = float(after_plan["resolution"].iloc[0])
-        fractions = chip_changed_fraction(mask, compared, chip_px, resolution)
+        grid = run_grid(after_run, after_plan)
+        fractions = chip_changed_fraction(mask, compared, grid.stride, grid.resolution)
         origin = mask.georeferenced_from
     truth = reference_truth(fractions, change["reference_min_fraction"])
     rows = compared.merge(truth, on="chip_id", how="inner")

@@ -100,6 +100,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "change.settings",
                     scored("before", "chip_plan"),
                     scored("after", "chip_plan"),
+                    scored("after", "run"),
                 ],
                 outputs=["change.detection_metrics", "change.tracked_metrics"],
                 name="assess_change",

@@ -30,6 +30,7 @@ from aerial_kedro.geo.geojson import chips_to_geojson, unlocated_feature_collect
 from aerial_kedro.geo.map_png import map_figure, shares_figure
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.geo.radiometry import Radiometry
+from aerial_kedro.geo.windows import cells_from_windows, footprints_by_crs
 from aerial_kedro.pipelines.scoring.chip_inference import EMPTY, SCORED, UNREADABLE
 
 OUTCOME_COLUMNS = ("chip_id", "status", "class_index", "confidence")
@@ -47,8 +48,10 @@ class DuplicateChipError(RuntimeError):
     """A chip appears more than once in a run's predictions (exactly-once was broken)."""
 
 
-def chip_outcomes(plan: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:
-    """The plan with each chip's ``status``, ``class_index`` and ``confidence``.
+def chip_outcomes(
+    plan: pd.DataFrame, outcome: pd.DataFrame, columns: Sequence[str] = OUTCOME_COLUMNS
+) -> pd.DataFrame:
+    """The plan with each chip's ``status``, ``class_index`` and ``confidence`` (``columns``).
 
     Chips without a prediction yet (run stopped by ``max_chunks``) get status ``pending``.
     """
@@ -60,9 +63,22 @@ def chip_outcomes(plan: pd.DataFrame, outcome: pd.DataFrame) -> pd.DataFrame:
     unknown = set(outcome["chip_id"]) - set(plan["chip_id"])
     if unknown:
         raise ValueError(f"{len(unknown)} predicted chip(s) not in the plan, e.g. {min(unknown)}")
-    table = plan.merge(outcome[list(OUTCOME_COLUMNS)], on="chip_id", how="left")
+    table = plan.merge(outcome[list(columns)], on="chip_id", how="left")
     table["status"] = table["status"].fillna(PENDING)
     return table
+
+
+def window_cells(
+    table: pd.DataFrame, grid: ChipGrid, class_names: Sequence[str], max_empty_fraction: float
+) -> pd.DataFrame:
+    """Overlapping windows -> the cells of the map (:mod:`aerial_kedro.geo.windows`); cells
+    mostly outside the imagery are dropped by the rule chips are planned with."""
+    footprints = footprints_by_crs(
+        (path for sources in table["sources"] for path in sources), table["crs"].unique()
+    )
+    return cells_from_windows(
+        table, grid, class_names, footprints=footprints, min_inside=1.0 - max_empty_fraction
+    )
 
 
 def status_counts(table: pd.DataFrame) -> dict[str, int]:
@@ -101,7 +117,7 @@ def class_raster(
         scored["col"].astype(np.int64),
         scored["class_index"].astype(np.int64),
         scored["confidence"].astype(np.float32),
-        chip_size_m=grid.size,
+        chip_size_m=grid.cell_size,
         extent=extent,
     )
     return ClassRaster(

@@ -105,6 +105,7 @@ def validate_scoring_params(score_source: Any, scoring: dict[str, Any]) -> dict[
         if not isinstance(value, bool):
             raise ParameterError(f"scoring.{key}: '{value}' is not true or false")
         settings[key] = value
+    settings["chip_stride_px"] = _check_stride(scoring.get("chip_stride_px"), settings["chip_px"])
     settings["resolution"] = _check_positive("scoring.resolution", scoring.get("resolution"))
     fraction = _check_positive("scoring.max_empty_fraction", scoring.get("max_empty_fraction"))
     if fraction > 1:
@@ -118,6 +119,20 @@ def validate_scoring_params(score_source: Any, scoring: dict[str, Any]) -> dict[
     settings["radiometry"] = radiometry if isinstance(radiometry, str) else radiometry.to_dict()
     settings["band_files"] = _check_band_files(scoring.get("band_files"))
     return settings
+
+
+def _check_stride(value: Any, chip_px: int) -> int | None:
+    """``scoring.chip_stride_px``: null or ``chip_px`` = chips side by side; a divisor of
+    ``chip_px`` = overlapping windows, the map drawn in cells of that many pixels."""
+    if value is None or value == chip_px:
+        return None
+    stride = _check_int("scoring.chip_stride_px", value, 1)
+    if chip_px % stride:
+        raise ParameterError(
+            f"scoring.chip_stride_px: {stride} does not divide scoring.chip_px {chip_px} "
+            f"(e.g. {chip_px // 2} for half a chip)"
+        )
+    return stride
 
 
 def _check_band_files(value: Any) -> dict[str, str] | None:
@@ -233,6 +248,8 @@ def plan_scoring(
         "n_inputs": len(inputs),
         "n_rejected": len(problems),
         "radiometry": None if radiometry is None else radiometry.to_dict(),
+        "chip_stride_px": settings.get("chip_stride_px"),
+        "max_empty_fraction": settings["max_empty_fraction"],
     }
     logger.info(
         "Planned %d %ss from %d %s (%d rejected) in %d chunk(s) of <= %d: run %s",
@@ -332,12 +349,11 @@ def build_map_products(
 ) -> tuple[ClassRaster, dict[str, Any], Figure, dict[str, Any]]:
     """Class GeoTIFF, GeoJSON, PNG map and class shares of the run's completed chunks."""
     run_id = scoring_run["run_id"]
-    outcome = (
-        scoring_predictions.where(F.col("run_id") == run_id)
-        .select(*maps.OUTCOME_COLUMNS)
-        .toPandas()
-    )
-    table = maps.chip_outcomes(chip_plan, outcome)
+    grid = ChipGrid(settings["chip_px"], settings["resolution"], settings.get("chip_stride_px"))
+    # Overlapping windows are averaged into cells: their probabilities are needed then.
+    columns = (*maps.OUTCOME_COLUMNS, "probabilities") if grid.overlapping else maps.OUTCOME_COLUMNS
+    outcome = scoring_predictions.where(F.col("run_id") == run_id).select(*columns).toPandas()
+    table = maps.chip_outcomes(chip_plan, outcome, columns)
     counts = maps.status_counts(table)
     _log_counts(run_id, counts)
     if counts[UNREADABLE]:
@@ -370,7 +386,11 @@ def build_map_products(
             report,
         )
 
-    grid = ChipGrid(settings["chip_px"], settings["resolution"])
+    if grid.overlapping:
+        table = maps.window_cells(table, grid, classes, settings["max_empty_fraction"])
+        shares = maps.shares_of_scored(table, classes)
+        report["shares"] = shares
+        report["cells"] = maps.status_counts(table)
     crs = maps.primary_crs(table)
     if table["crs"].nunique() > 1:
         logger.warning(
@@ -378,7 +398,8 @@ def build_map_products(
             table["crs"].nunique(), crs,
         )  # fmt: skip
     tags = {"run_id": run_id, "source": scoring_run["source"], "model": model_info["model"],
-            "featurizer": model_info["featurizer"], "chip_size_m": grid.size}  # fmt: skip
+            "featurizer": model_info["featurizer"], "chip_size_m": grid.size,
+            "cell_size_m": grid.cell_size}  # fmt: skip
     raster = maps.class_raster(table, crs, classes, grid, tags)
     smoothed = maps.smoothed_classes(raster) if settings["smoothing"] else None
     if smoothed is not None:
@@ -388,10 +409,11 @@ def build_map_products(
         "transform": list(raster.transform)[:6],
         "shape": list(raster.classes.shape),
         "chip_size_m": grid.size,
+        "cell_size_m": grid.cell_size,
     }
     radiometry = scoring_run.get("radiometry")
     figure = maps.raster_map_figure(
-        raster, smoothed, grid.size, title, maps.plan_sources(table, crs), settings["bands"],
+        raster, smoothed, grid.cell_size, title, maps.plan_sources(table, crs), settings["bands"],
         radiometry=Radiometry.from_dict(radiometry) if radiometry else None,
     )  # fmt: skip
     return raster, maps.chips_geojson(table, classes), figure, report

@@ -257,6 +257,9 @@ def run_identity(
     digest = hashlib.sha256()
     for key in ("chip_px", "resolution", "chunk_size", "max_empty_fraction", "bands"):
         digest.update(f"{key}={settings[key]!r};".encode())
+    stride = settings.get("chip_stride_px")
+    if stride not in (None, settings["chip_px"]):  # runs without overlap keep their ids
+        digest.update(f"chip_stride_px={stride!r};".encode())
     digest.update(f"model={model_key};".encode())
     digest.update(f"radiometry={radiometry.key() if radiometry else None};".encode())
     for chip_id, sources in zip(plan["chip_id"], plan["sources"], strict=True):
@@ -339,6 +342,7 @@ def usable_rasters(
 PLAN_DEFAULTS: dict[str, Any] = {
     "source_kind": "auto",
     "chip_px": 64,
+    "chip_stride_px": None,
     "resolution": 10.0,
     "bands": [1, 2, 3],
     "max_empty_fraction": 0.5,
@@ -410,7 +414,7 @@ def plan_source(
     problems += [{"path": error.path, "reason": error.reason} for error in errors]
     metas, unusable, resolved = usable_rasters(metas, config["bands"], radiometry)
     problems += unusable
-    grid = ChipGrid(config["chip_px"], config["resolution"])
+    grid = ChipGrid(config["chip_px"], config["resolution"], config["chip_stride_px"])
     chips = plan_chips(metas, grid, max_empty_fraction=config["max_empty_fraction"])
     return plan_from_chips(chips, config["chunk_size"]), problems, resolved
 
