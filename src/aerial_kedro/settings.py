@@ -1,6 +1,10 @@
 """Project settings: the config loader, the default environment and the hooks."""
 
+# First: silences known third-party warnings before Kedro imports plugins, MLflow and pipelines.
+import aerial_kedro.quiet  # noqa: F401, I001
+
 from kedro.config import OmegaConfigLoader
+from omegaconf import OmegaConf
 
 from aerial_kedro.blob.preflight import BlobPreflightHooks
 from aerial_kedro.hooks import ParameterValidationHooks, SparkHooks
@@ -31,7 +35,9 @@ CONFIG_LOADER_ARGS = {
     },
     # An environment's mlflow.yml overrides single keys of conf/base/mlflow.yml.
     "merge_strategy": {"mlflow": "soft"},
-    # ${required_env:NAME} (conf/hdinsight/mlflow.yml); ${project_path:} is registered per
-    # session by RunTrackingHooks.
-    "custom_resolvers": {"required_env": required_env},
 }
+
+# ${required_env:NAME} (conf/hdinsight/mlflow.yml), registered with OmegaConf's current API:
+# CONFIG_LOADER_ARGS["custom_resolvers"] would go through its deprecated register_new_resolver.
+# ${project_path:} is registered per session by RunTrackingHooks.
+OmegaConf.register_resolver("required_env", required_env, replace=True)

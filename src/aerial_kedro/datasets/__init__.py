@@ -1,5 +1,6 @@
 """Kedro datasets that kedro-datasets lacks: raw bytes (ONNX models), Spark ML models,
-resumable chunked Parquet, class GeoTIFFs, and a wrapper for entries that may not exist yet."""
+resumable chunked Parquet, class rasters as COGs, chip bounds as GeoParquet written by Spark,
+and a wrapper for entries that may not exist yet."""
 
 from aerial_kedro.datasets.binary_file_dataset import BinaryFileDataset
 from aerial_kedro.datasets.chunked_parquet_dataset import (
@@ -8,6 +9,7 @@ from aerial_kedro.datasets.chunked_parquet_dataset import (
     PredictionChunks,
 )
 from aerial_kedro.datasets.class_geotiff_dataset import ClassGeoTiffDataset
+from aerial_kedro.datasets.geoparquet_dataset import GeoParquetDataset
 from aerial_kedro.datasets.optional_dataset import OptionalDataset
 from aerial_kedro.datasets.spark_ml_model_dataset import SparkMLModelDataset
 
@@ -16,6 +18,7 @@ __all__ = [
     "ChunkMarkersDataset",
     "ChunkedParquetDataset",
     "ClassGeoTiffDataset",
+    "GeoParquetDataset",
     "OptionalDataset",
     "PredictionChunks",
     "SparkMLModelDataset",
