@@ -14,6 +14,11 @@ tell, and nothing when kedro-mlflow opened no run (tracking disabled for the pip
 
 Logging goes through an ``MlflowClient`` with explicit run ids, so it does not depend on MLflow's
 thread-local "active run" once the parent run is known.
+
+Two safety nets: every parameter value and run tag goes through ``redact_url`` (a SAS URL passed
+as ``score_source`` or ``tiles_dir`` must not be kept in the run history), and every run is
+tagged with the host and process that own it, so that the next session start can close runs whose
+process died without ending them (SIGKILL, OOM killer): ``close_stale_runs``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -36,6 +42,8 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
+from aerial_kedro.blob.urls import redact_url
+
 logger = logging.getLogger(__name__)
 
 TILE_INDEX_NODE = "ingestion.build_tile_index"
@@ -44,6 +52,10 @@ SUMMARY_NODE = "evaluation.summarize_metrics"
 TRAIN_NODE = "train_classifier"
 EVALUATE_NODE = "evaluate_predictions"
 _UNSAFE_KEY = re.compile(r"[^\w./ -]")
+OWNER_HOST_TAG = "aerial_kedro.owner_host"
+OWNER_PID_TAG = "aerial_kedro.owner_pid"
+OWNER_START_TAG = "aerial_kedro.owner_start"  # the PID's start time: PIDs are reused
+CLOSED_TAG = "aerial_kedro.closed_stale"
 
 
 def register_project_path_resolver(project_path: Path | str) -> None:
@@ -99,8 +111,87 @@ def local_directory(filepath: str | None) -> Path | None:
     return path if path.is_dir() else None
 
 
+def redacted(value: Any) -> Any:
+    """``value`` with every string in it passed through ``redact_url`` (structure kept)."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, Mapping):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(redacted(item) for item in value)
+    return value
+
+
 def _params(values: Mapping[str, Any]) -> list[Param]:
-    return [Param(metric_key(key), str(value)) for key, value in values.items()]
+    return [Param(metric_key(key), redact_url(str(value))) for key, value in values.items()]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (state first), None when unknown (no /proc, no process)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), None when unknown.
+
+    Together with the PID it names one process: a PID alone may belong to a newer process.
+    """
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None  # field 22 of proc(5)
+
+
+def owner_tags(pid: int | None = None) -> dict[str, str]:
+    """Tags naming the process that owns a run: host, PID and the PID's start time."""
+    pid = os.getpid() if pid is None else pid
+    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_PID_TAG: str(pid),
+            OWNER_START_TAG: process_start_time(pid) or ""}
+
+
+def owner_is_gone(tags: Mapping[str, str]) -> bool:
+    """True only when the run's owner is known to be dead: same host, and that PID (with that
+    start time) no longer runs. Runs of other hosts or without owner tags are never judged."""
+    if tags.get(OWNER_HOST_TAG) != socket.gethostname() or not tags.get(OWNER_PID_TAG, "").isdigit():
+        return False
+    pid = int(tags[OWNER_PID_TAG])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    fields = _proc_stat(pid)
+    if fields is None:
+        return False
+    if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
+        return True
+    return bool(tags.get(OWNER_START_TAG)) and fields[19] != tags[OWNER_START_TAG]
+
+
+def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of the experiment whose owner process is gone; their ids.
+
+    A SIGKILLed or OOM-killed ``kedro run`` never ends its MLflow run, which then shows as running
+    forever and is picked up by "latest run" queries. Runs of live processes (a concurrent run)
+    and runs this host cannot judge are left as they are.
+    """
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                  max_results=1000):
+        if owner_is_gone(run.data.tags):
+            run_id = run.info.run_id
+            client.set_tag(run_id, CLOSED_TAG, f"owner process {run.data.tags[OWNER_PID_TAG]} gone; "
+                                               f"closed by process {os.getpid()}")
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+            closed.append(run_id)
+    if closed:
+        logger.warning("Marked %d MLflow run(s) KILLED whose process died while running: %s",
+                       len(closed), ", ".join(closed))
+    return closed
 
 
 def _metrics(values: Mapping[str, float]) -> list[Metric]:
@@ -128,7 +219,9 @@ class RunLog:
         return str(self.parameters.get("featurizer", "unknown"))
 
     def describe_parent(self, run_name: str, pipeline_names: list[str]) -> None:
-        """Tag the featurizer; name a default-named run ``train efficientnet_lite0``."""
+        """Tag the owner process and the featurizer; name a default-named run ``train efficientnet_lite0``."""
+        for key, value in owner_tags().items():
+            self.client.set_tag(self.parent, key, value)
         self.client.set_tag(self.parent, "featurizer", self.featurizer)
         if run_name == "+".join(pipeline_names):
             self.client.set_tag(self.parent, "mlflow.runName", f"{run_name} {self.featurizer}")
@@ -153,6 +246,7 @@ class RunLog:
             "featurizer": self.featurizer,
             "classifier": str(classifier.get("type", model)),
             "model_namespace": model,
+            **owner_tags(),
         }
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=f"{model} on {self.featurizer}")
         shared = {key: self.parameters.get(key) for key in ("featurizer", "seed", "tiles_dir")}
@@ -214,12 +308,34 @@ class SessionScopedMlflowHook(MlflowHook):
     ``HOOKS`` instances live as long as the process. kedro-mlflow 2.0.3 sets ``run_id`` when it
     opens a run and never clears it, so in a process that runs several sessions (a notebook, the
     tests) a later run with tracking disabled would try to re-open the earlier run.
+
+    At session start it also closes the runs whose process died (``close_stale_runs``), and every
+    parameter and tag it logs is redacted (``redacted``): kedro-mlflow logs each node's parameters
+    and the run's ``runtime_params`` verbatim.
     """
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         self.run_id = None
         super().after_context_created(context)
+        if self._already_active_mlflow:
+            return
+        try:
+            name = self.mlflow_config.tracking.experiment.name
+            client = MlflowClient(mlflow.get_tracking_uri())
+            experiment = client.get_experiment_by_name(name)
+            if experiment is not None:
+                close_stale_runs(client, experiment.experiment_id)
+        except Exception as error:  # noqa: BLE001 - housekeeping must not stop a run
+            logger.warning("Could not check for stale MLflow runs: %s", redact_url(str(error)))
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        # kedro-mlflow tags the run with every non-empty run_params value (runtime_params included).
+        super().before_pipeline_run(redacted(run_params), pipeline, catalog)
+
+    def _log_param(self, name: str, value: Any) -> None:
+        super()._log_param(name, redacted(value))
 
 
 def _short_name(node: Node) -> str:

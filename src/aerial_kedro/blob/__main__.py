@@ -20,6 +20,7 @@ from pathlib import Path
 from aerial_kedro.blob.client import BlobError, connection_string_from, service_client
 from aerial_kedro.blob.config_check import ConfigCheckError
 from aerial_kedro.blob.transfer import Target, create_container, download, list_blobs, upload
+from aerial_kedro.blob.urls import redact_url
 
 
 def _target(text: str) -> Target:
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="fail on an existing blob")
     up.add_argument("--no-create-container", dest="create_container", action="store_false",
                     help="fail if the container does not exist (default: create it)")
+    up.add_argument("--follow-symlinks", action="store_true",
+                    help="upload what symbolic links inside SOURCE point at (default: skip them)")
 
     down = blob_command("download", "download every blob under CONTAINER/PREFIX into a folder")
     down.add_argument("target", type=_target, metavar="CONTAINER/PREFIX")
@@ -73,7 +76,11 @@ def run(args: argparse.Namespace) -> None:
     service = service_client(connection_string_from(args.connection_string))
     if args.command == "upload":
         report = upload(service, args.source, args.target, workers=args.workers,
-                        overwrite=args.overwrite, create_container=args.create_container)
+                        overwrite=args.overwrite, create_container=args.create_container,
+                        follow_symlinks=args.follow_symlinks)
+        if report.skipped:
+            sys.stderr.write(f"skipped {len(report.skipped)} symbolic links (pass --follow-symlinks to "
+                             f"upload them): {', '.join(report.skipped)}\n")
         sys.stdout.write(f"Uploaded {report} to {args.target}\n")
     elif args.command == "download":
         report = download(service, args.target, args.destination, workers=args.workers)
@@ -92,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(args)
     except (BlobError, ConfigCheckError) as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(f"error: {redact_url(str(error))}\n")
         return 1
     except BrokenPipeError:  # `... ls | head`
         sys.stderr.close()

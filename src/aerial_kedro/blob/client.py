@@ -7,6 +7,7 @@ seconds, so every client built here uses a short linear retry and a connection t
 
 from __future__ import annotations
 
+import logging
 import os
 
 from azure.core.exceptions import (
@@ -18,10 +19,30 @@ from azure.core.exceptions import (
 from azure.core.utils import parse_connection_string
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
+from aerial_kedro.blob.urls import redact_url
+
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 RETRY_TOTAL = 2
 RETRY_BACKOFF_SECONDS = 1.0
 CONNECTION_TIMEOUT_SECONDS = 10
+# Loggers that write request URLs as they are: urllib3 logs "GET /c?...&sig=... HTTP/1.1" at DEBUG.
+URL_LOGGERS = ("urllib3.connectionpool", "azure.core.pipeline.policies.http_logging_policy")
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a log record's message through ``redact_url`` (a SAS token rides in URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_url(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+for _name in URL_LOGGERS:
+    if not any(isinstance(f, RedactingFilter) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(RedactingFilter())
 
 
 class BlobError(RuntimeError):
@@ -62,7 +83,14 @@ def service_client(connection_string: str) -> BlobServiceClient:
 
 
 def explain(error: Exception, *, endpoint: str, container: str | None = None) -> str:
-    """One line for the three failures a user causes: endpoint down, container missing, bad key."""
+    """One line for the three failures a user causes: endpoint down, container missing, bad key.
+
+    The line never holds a secret: a SAS client's ``url`` carries the token in its query string.
+    """
+    return redact_url(_explain(error, endpoint=endpoint, container=container))
+
+
+def _explain(error: Exception, *, endpoint: str, container: str | None) -> str:
     code = getattr(error, "error_code", None)
     code = getattr(code, "value", code)  # StorageErrorCode enum -> its wire name
     if isinstance(error, ServiceRequestError):

@@ -32,7 +32,7 @@ from aerial_kedro.blob.client import (
     explain,
     service_client,
 )
-from aerial_kedro.blob.urls import BlobUrl, BlobUrlError
+from aerial_kedro.blob.urls import BlobUrl, BlobUrlError, redact_url
 
 logger = logging.getLogger(__name__)
 FSSPEC_PROTOCOLS = ("abfs://", "az://")
@@ -127,7 +127,8 @@ def check_containers(configs: Mapping[str, Mapping[str, Any]]) -> list[Container
                 f"{explain(error, endpoint=f'{access.account_url}/{access.container}', container=access.container)}"
                 f" (needed by {', '.join(names)}){hint}"
             ) from None
-        logger.info("Blob container %s/%s reachable (%d datasets)", access.account_url, access.container, len(names))
+        logger.info("Blob container %s/%s reachable (%d datasets)", redact_url(access.account_url),
+                    access.container, len(names))
     return list(users)
 
 

@@ -1,8 +1,16 @@
-"""Upload, download and list blobs in parallel with azure-storage-blob (the seed's AzCopy step)."""
+"""Upload, download and list blobs in parallel with azure-storage-blob (the seed's AzCopy step).
+
+Blob contents and names are not trusted input. Downloads skip folder-marker blobs (hadoop-azure's
+``hdi_isfolder`` and ``name/`` blobs), never write outside the destination, and write each file
+to ``<name>.part`` first, renamed only when complete: an interrupted transfer leaves no truncated
+file under a real name. Uploads skip symbolic links unless asked to follow them (a link in a
+folder, e.g. to ``/etc/passwd``, would otherwise publish whatever it points at).
+"""
 
 from __future__ import annotations
 
 import mimetypes
+import os
 import sys
 import threading
 import time
@@ -50,6 +58,7 @@ class TransferReport:
     files: int
     bytes: int
     seconds: float
+    skipped: tuple[str, ...] = ()  # symbolic links not uploaded, folder markers not downloaded
 
     def __str__(self) -> str:
         rate = self.bytes / 1e6 / max(self.seconds, 1e-9)
@@ -86,13 +95,37 @@ class Progress:
         self.stream.flush()
 
 
-def local_files(source: Path) -> list[tuple[Path, str]]:
-    """(path, blob-relative name) of ``source`` itself (a file) or of every file under it."""
+def local_files(source: Path, *, follow_symlinks: bool = False) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """(path, blob-relative name) of ``source`` itself (a file) or of every file under it, and
+    the symbolic links skipped on the way (all of them unless ``follow_symlinks``).
+
+    ``source`` itself is taken as named, even when it is a link: the user typed it. Links found
+    inside are what may point anywhere. Followed folder links are walked once each (no loops).
+    """
     if source.is_file():
-        return [(source, source.name)]
+        return [(source, source.name)], []
     if not source.is_dir():
         raise BlobError(f"'{source}' is neither a file nor a folder")
-    return [(path, path.relative_to(source).as_posix()) for path in sorted(source.rglob("*")) if path.is_file()]
+    files: list[tuple[Path, str]] = []
+    skipped: list[Path] = []
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(source, followlinks=follow_symlinks):
+        here = Path(folder)
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in sorted([*dirs, *names]):
+            path = here / name
+            if path.is_symlink() and not follow_symlinks:
+                skipped.append(path)
+                if name in dirs:
+                    dirs.remove(name)
+            elif name in names and path.is_file():
+                files.append((path, path.relative_to(source).as_posix()))
+        dirs.sort()
+    return sorted(files, key=lambda item: item[1]), sorted(skipped)
 
 
 def upload(
@@ -103,10 +136,14 @@ def upload(
     workers: int = 8,
     overwrite: bool = True,
     create_container: bool = True,
+    follow_symlinks: bool = False,
     progress_stream: TextIO | None = None,
 ) -> TransferReport:
-    """Upload a file, or a folder's files keeping their relative paths, under ``target``."""
-    files = local_files(source)
+    """Upload a file, or a folder's files keeping their relative paths, under ``target``.
+
+    Symbolic links inside the folder are skipped (listed in the report) unless ``follow_symlinks``.
+    """
+    files, skipped = local_files(source, follow_symlinks=follow_symlinks)
     container = _container(service, target.container, create=create_container)
     progress = Progress("uploaded", len(files), sum(path.stat().st_size for path, _ in files), progress_stream)
     per_file_concurrency = workers if len(files) == 1 else 1
@@ -124,7 +161,8 @@ def upload(
 
     started = time.perf_counter()
     _run_parallel(send, files, workers, endpoint=container.url, container=target.container)
-    return TransferReport(progress.files, progress.bytes, time.perf_counter() - started)
+    return TransferReport(progress.files, progress.bytes, time.perf_counter() - started,
+                          tuple(str(path) for path in skipped))
 
 
 def download(
@@ -135,26 +173,70 @@ def download(
     workers: int = 8,
     progress_stream: TextIO | None = None,
 ) -> TransferReport:
-    """Download every blob under ``target`` into ``destination``, paths relative to the prefix."""
+    """Download every blob under ``target`` into ``destination``, paths relative to the prefix.
+
+    Folder markers are skipped; each file is written to ``<file>.part`` and renamed when complete.
+    """
     container = _container(service, target.container, create=False)
-    blobs = list(list_blobs(service, target))
+    entries = list(_list_entries(container, target))
+    markers = folder_markers(entries)
+    blobs = [(name, size) for name, size, _ in entries if name not in markers]
     progress = Progress("downloaded", len(blobs), sum(size for _, size in blobs), progress_stream)
     root = destination.resolve()
+    if root.exists() and not root.is_dir():
+        raise BlobError(f"Destination '{destination}' exists and is not a folder")
 
     def fetch(item: tuple[str, int]) -> None:
         name, size = item
         relative = name[len(target.prefix):].lstrip("/") if target.prefix else name
         path = (root / relative).resolve()
-        if not path.is_relative_to(root):
+        if not path.is_relative_to(root) or path == root:
             raise BlobError(f"Blob '{name}' would be written outside {root}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            container.download_blob(name).readinto(out)
+        partial = path.with_name(f"{path.name}.part")
+        try:
+            with partial.open("wb") as out:
+                container.download_blob(name).readinto(out)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
         progress.advance(size)
 
     started = time.perf_counter()
     _run_parallel(fetch, blobs, workers, endpoint=container.url, container=target.container)
-    return TransferReport(progress.files, progress.bytes, time.perf_counter() - started)
+    return TransferReport(progress.files, progress.bytes, time.perf_counter() - started,
+                          tuple(sorted(markers)))
+
+
+def folder_markers(entries: list[tuple[str, int, dict[str, str]]]) -> set[str]:
+    """Names of the blobs that stand for folders, not files.
+
+    hadoop-azure (wasb) writes a 0-byte blob with metadata ``hdi_isfolder=true`` for every folder
+    it creates (ADLS Gen2 lists its directories the same way); other tools end the name with
+    ``/``. A 0-byte blob whose name is also a folder of other blobs cannot be written as a file.
+    """
+    folders = {name.rsplit("/", 1)[0] for name, _, _ in entries if "/" in name}
+    folders = {parent for folder in folders for parent in _parents(folder)}
+    return {
+        name for name, size, metadata in entries
+        if name.endswith("/")
+        or str(metadata.get("hdi_isfolder", "")).lower() == "true"
+        or (size == 0 and name in folders)
+    }
+
+
+def _parents(folder: str) -> list[str]:
+    parts = folder.split("/")
+    return ["/".join(parts[: index + 1]) for index in range(len(parts))]
+
+
+def _list_entries(container: ContainerClient, target: Target) -> Iterator[tuple[str, int, dict[str, str]]]:
+    prefix = f"{target.prefix}/" if target.prefix else None
+    try:
+        for blob in container.list_blobs(name_starts_with=prefix, include=["metadata"]):
+            yield blob.name, int(blob.size or 0), dict(blob.metadata or {})
+    except AzureError as error:
+        raise BlobError(explain(error, endpoint=container.url, container=target.container)) from None
 
 
 def list_blobs(service: BlobServiceClient, target: Target) -> Iterator[tuple[str, int]]:
@@ -202,6 +284,10 @@ def _run_parallel(action: Callable[[T], None], items: list[T], workers: int, *, 
         except AzureError as error:
             _cancel(futures)
             raise BlobError(explain(error, endpoint=endpoint, container=container)) from None
+        except OSError as error:  # the local side: disk full, permission, a file where a folder goes
+            _cancel(futures)
+            where = f" ({error.filename})" if error.filename else ""
+            raise BlobError(f"{error.strerror or type(error).__name__}{where}") from None
         except BaseException:
             _cancel(futures)
             raise

@@ -67,3 +67,43 @@ class BlobUrl:
                 "(3-63 lowercase letters, digits or single hyphens)"
             )
         return cls(match["scheme"], container, host, (match["path"] or "").strip("/"))
+
+
+# Secrets that may sit inside a URL or next to one in a message: a URL's query string and
+# fragment (SAS tokens: sv=...&sig=...), its userinfo password, and the secret parts of an Azure
+# connection string. Everything the blob CLI, preflight and run tracking print, log or store goes
+# through ``redact_url``.
+_ANY_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^\s'\"<>`]*)")
+_SECRET_FIELD = re.compile(
+    r"(?i)\b(?P<key>AccountKey|SharedAccessSignature|SharedAccessKey|sig|signature)=(?P<value>[^;&\s'\"]+)"
+)
+_AZURE_SCHEMES = {"wasb", "wasbs", "abfs", "abfss"}
+REDACTED = "REDACTED"
+
+
+def redact_url(url: str) -> str:
+    """``url`` (or any text holding URLs) without the parts that can hold a secret.
+
+    A SAS token rides in the query string (``?sv=...&sig=...``) and is a bearer credential: whoever
+    reads it from a log line, an error message, a GeoTIFF tag or an MLflow parameter can use the
+    storage account. So every ``scheme://`` URL loses its query string and fragment, and its
+    userinfo (``user:pass@host`` -> ``host``; a token may pose as a user name). In
+    ``wasb[s]://``/``abfs[s]://`` the userinfo is the container: it is kept, minus any ``:password``. ``AccountKey=``, ``SharedAccessSignature=`` and
+    ``sig=`` values outside URLs (connection strings, a bare SAS token) become ``REDACTED``.
+    Local paths are returned unchanged: text without ``://`` or such a field is not touched.
+    """
+    text = str(url)
+    text = _ANY_URL.sub(_redact_one_url, text)
+    return _SECRET_FIELD.sub(lambda match: f"{match['key']}={REDACTED}", text)
+
+
+def _redact_one_url(match: re.Match[str]) -> str:
+    scheme, rest = match["scheme"], match["rest"]
+    for separator in ("?", "#"):
+        rest = rest.split(separator, 1)[0]
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at:
+        container = userinfo.split(":", 1)[0] if scheme.lower() in _AZURE_SCHEMES else ""
+        authority = f"{container}@{host}" if container else host
+    return f"{scheme}://{authority}{slash}{path}"
