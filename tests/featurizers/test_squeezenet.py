@@ -7,6 +7,7 @@ import importlib.resources
 import os
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -194,3 +195,56 @@ def test_restricted_unpickler_only_builds_numpy_arrays() -> None:
     np.testing.assert_array_equal(loaded["w"][0], array)
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
         restricted_loads(pickle.dumps(_Exploit()))
+
+
+def test_weights_are_found_and_checked_without_importing_ndf() -> None:
+    """ndf's __init__ (framework code) must not run before, nor for, the weights' pin check."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from aerial_kedro.featurizers.squeezenet import build_squeezenet1_1, weights_file\n"
+        "payload, spec = build_squeezenet1_1()\n"
+        "print(weights_file().as_posix(), spec.source_sha256)\n"
+        "print(sorted(m for m in sys.modules if m == 'ndf' or m.startswith('ndf.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    path, digest, imported = result.stdout.splitlines()[-2].split() + [result.stdout.splitlines()[-1]]
+    assert path.endswith("/ndf/example_models/weights/squeezenet_weights.pkl")
+    assert digest == squeezenet.WEIGHTS_SHA256
+    assert imported == "[]"
+
+
+def test_weights_file_comes_from_the_distribution_record() -> None:
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution("ndf")
+    recorded = {str(dist.locate_file(f)) for f in dist.files or ()}
+    assert str(squeezenet.weights_file()) in recorded
+
+
+def test_tampered_weights_are_refused_before_ndf_runs(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of ndf whose weights differ: the pin trips and ndf's __init__ never executes."""
+    import importlib.metadata
+    import shutil
+    import sys
+
+    dist = importlib.metadata.distribution("ndf")
+    site = tmp_path / "site"
+    package = Path(str(dist.locate_file("ndf")))
+    shutil.copytree(package, site / "ndf")
+    info = next(f.parts[0] for f in dist.files or () if f.parts[0].endswith(".dist-info"))
+    shutil.copytree(Path(str(dist.locate_file(info))), site / info)
+    (site / "ndf" / "__init__.py").write_text("raise SystemExit('ndf __init__ ran')\n")
+    weights = site / "ndf" / "example_models" / "weights" / "squeezenet_weights.pkl"
+    weights.write_bytes(weights.read_bytes() + b"tampered")
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    importlib.invalidate_caches()
+    # Had ndf's __init__ run, SystemExit would end the test instead.
+    with pytest.raises(WeightsIntegrityError, match=str(weights)):
+        build_squeezenet1_1()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# Decompression bombs are a real failure mode for user-supplied tiles; a 64-px tile is tiny.
-MAX_TILE_PIXELS = 64_000_000
+# Tiles here are 64-px (EuroSAT) to a few hundred px (UC Merced-style aerial): every tile is
+# resized to the network's ~224-px input anyway. 4096 x 4096 leaves room for large aerial tiles,
+# while one decode stays under ~50 MB; a file declaring more (a decompression bomb: 68 bytes can
+# declare 20000 x 20000) is rejected from its header, before any pixel is decoded.
+MAX_TILE_PIXELS = 4096 * 4096
 
 
 class TileDecodeError(ValueError):
@@ -23,22 +27,37 @@ def decode_tile(content: bytes | None) -> np.ndarray:
     """Decode image bytes (JPEG, PNG, TIFF, …) to an ``H x W x 3`` uint8 RGB array.
 
     Grayscale, palette, RGBA, CMYK and 16-bit images are converted to 8-bit RGB.
-    Raises ``TileDecodeError`` for empty, non-image or truncated content.
+    Raises ``TileDecodeError`` for empty, non-image, truncated or oversized content, and for any
+    other failure of the decoder: one bad tile is a rejected tile, never a failed run.
     """
     if not content:
         raise TileDecodeError("empty file")
     try:
-        with Image.open(io.BytesIO(content)) as image:
-            if image.width * image.height > MAX_TILE_PIXELS:
-                raise TileDecodeError(f"image too large: {image.width}x{image.height}")
-            image.load()
-            return _to_rgb_uint8(image)
+        with warnings.catch_warnings():
+            # PIL warns (and past 2x its own limit raises) on huge images; our cap is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                check_size(image.width, image.height)
+                image.load()
+                return _to_rgb_uint8(image)
     except TileDecodeError:
         raise
+    except Image.DecompressionBombError as error:
+        raise TileDecodeError(f"image too large ({error})") from None
     except UnidentifiedImageError:
         raise TileDecodeError("not an image (unrecognised format)") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise TileDecodeError(f"corrupt image: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a decoder bug on one file must not end the run
+        raise TileDecodeError(f"cannot be decoded: {type(error).__name__}: {error}") from None
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse a tile whose header declares more than :data:`MAX_TILE_PIXELS` pixels."""
+    if width * height > MAX_TILE_PIXELS:
+        raise TileDecodeError(
+            f"image too large: {width}x{height} px (at most {MAX_TILE_PIXELS:,} pixels per tile)"
+        )
 
 
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:

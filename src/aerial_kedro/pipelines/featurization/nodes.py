@@ -22,11 +22,28 @@ BACKENDS = ("ort", "synapseml")
 
 
 def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict]:
-    """Build the featurizer's ONNX model from its pinned source weights; return bytes and spec."""
-    onnx_bytes, spec = build_featurizer(featurizer, featurization.get("onnx_file"))
+    """Build the featurizer's ONNX model from its pinned source weights; return bytes and spec.
+
+    ``featurization.options`` (input_size, pooled_stages, precision, tta, calibration) shape the
+    EfficientNet-Lite featurizers; absent, the plain network is built as before. Every option ends
+    up in the spec, so scoring, which loads the stored ONNX + spec, reproduces the features.
+    """
+    from aerial_kedro.featurizers.efficientnet_lite import parse_options
+    from aerial_kedro.validation import ParameterError
+
+    options = featurization.get("options") or {}
+    try:
+        parse_options(options)
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    if options and not featurizer.startswith("efficientnet_lite"):
+        logger.warning("featurization.options apply to efficientnet_lite* only; %s ignores them", featurizer)
+        options = None
+    onnx_bytes, spec = build_featurizer(featurizer, featurization.get("onnx_file"), options)
     logger.info(
-        "Featurizer %s: input %dpx, %d features, onnx sha256 %s (source %s)",
+        "Featurizer %s: input %dpx, %d features, onnx sha256 %s (source %s; options %s)",
         spec.name, spec.input_size, spec.feature_dim, spec.onnx_sha256[:12], spec.source,
+        {k: v for k, v in spec.extra.items() if k in ("pooled_stages", "tta", "precision")} or "none",
     )
     return onnx_bytes, spec.to_dict()
 
