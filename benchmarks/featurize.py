@@ -78,7 +78,10 @@ def cpu_seconds(pid: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for index, each in enumerate([pid, *descendants(pid)]):
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
         own = int(fields[11]) + int(fields[12])  # utime, stime
         children = int(fields[13]) + int(fields[14]) if index == 0 else 0  # cutime, cstime
         total += (own + children) / ticks
@@ -87,7 +90,16 @@ def cpu_seconds(pid: int) -> float:
 
 def descendants(pid: int) -> list[int]:
     """Live descendants; children are listed per thread (the JVM forks from its task threads)."""
-    children = {int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()}
+    children: set[int] = set()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended meanwhile
+        return []
+    for task in tasks:
+        try:
+            children.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:  # a thread ended between listing and reading
+            continue
     return [each for child in sorted(children) for each in (child, *descendants(child))]
 
 

@@ -38,3 +38,41 @@ def test_progress_counter_counts_every_tile_rejected_ones_included(spark, sample
 
     assert result.count() == len(contents)
     assert counter.value == len(contents)
+
+
+def test_items_are_featurized_in_bounded_batches_in_order(sample_tiles, efficientnet_lite0):
+    from aerial_kedro.spark_inference import EMPTY, SCORED, infer_items, read_tile_bytes
+
+    onnx_bytes, spec = efficientnet_lite0
+    featurizer = OnnxFeaturizer(onnx_bytes, spec)
+    paths = sorted(sample_tiles.glob("*/*.jpg"))[:7]
+    seen: list[int] = []
+
+    def reads():
+        for number, path in enumerate(paths):
+            seen.append(number)
+            yield read_tile_bytes(path.read_bytes())
+            if number == 2:
+                yield None, None, EMPTY, "mostly nodata"
+
+    results = infer_items(reads(), featurizer, batch_size=3)
+    first = [next(results) for _ in range(3)]
+    assert seen == [0, 1, 2]  # the first batch is out before the fourth tile is even read
+    rest = list(results)
+    statuses = [status for _, _, status, _ in first + rest]
+    assert statuses == [SCORED] * 3 + [EMPTY] + [SCORED] * 4
+    assert (first + rest)[3][0] is None and (first + rest)[3][3] == "mostly nodata"
+    reference = featurizer.features([decode_tile(p.read_bytes()) for p in paths])
+    ours = np.stack([vector for vector, _, status, _ in first + rest if status == SCORED])
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+
+
+def test_a_listing_reason_rejects_the_row_unread(spark, sample_tiles, efficientnet_lite0):
+    onnx_bytes, spec = efficientnet_lite0
+    good = (sample_tiles / "Forest" / "Forest_1.jpg").read_bytes()
+    tiles = spark.createDataFrame(
+        [("a", good, None), ("b", good, "repeat of a")], "tile_id string, content binary, reason string"
+    )
+    result = featurize_tiles_spark(tiles, onnx_bytes, spec, 4, 1, 1).toPandas().set_index("tile_id")
+    assert result.loc["a", "error"] is None and len(result.loc["a", "features"]) == 1280
+    assert result.loc["b", "error"] == "repeat of a" and result.loc["b", "features"] is None

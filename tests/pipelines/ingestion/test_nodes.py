@@ -36,3 +36,23 @@ def test_sample_frac_keeps_a_stratified_share(raw_tiles):
     index = build_tile_index(raw_tiles, {"test_fraction": 0.2, "sample_frac": 0.5}, seed=1)
     assert set(_counts(index).values()) == {15}
     assert set(_counts(index.where("split='test'")).values()) == {3}
+
+
+def test_listing_audit_keeps_real_paths_and_reports_links(tmp_path, sample_tiles):
+    import os
+
+    from aerial_kedro.pipelines.ingestion.nodes import audit_listing
+
+    (tmp_path / "Forest").mkdir()
+    tile = tmp_path / "Forest" / "Forest_1.jpg"
+    tile.write_bytes((sample_tiles / "Forest" / "Forest_1.jpg").read_bytes())
+    os.symlink(tmp_path, tmp_path / "Forest" / "loop")
+    os.symlink(tmp_path / "nowhere.jpg", tmp_path / "Forest" / "gone.jpg")
+    listed = [f"file:{tile}", f"file:{tmp_path}/Forest/loop/Forest/Forest_1.jpg", "wasbs://c@a/x/y.jpg"]
+
+    kept, rejected = audit_listing(listed)
+
+    assert kept == [f"file:{tile}", "wasbs://c@a/x/y.jpg"]
+    reasons = dict(rejected)
+    assert reasons[f"file:{tmp_path}/Forest/loop/Forest/Forest_1.jpg"].startswith(f"repeat of file:{tile}")
+    assert reasons[f"file:{tmp_path}/Forest/gone.jpg"].startswith("dangling symbolic link")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
@@ -13,11 +16,24 @@ from aerial_kedro.class_schemes import check_labels, describe_scheme, resolve_sc
 
 logger = logging.getLogger(__name__)
 
+# The tile extensions of the catalog's ``pathGlobFilter`` (compared case-insensitively).
+TILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+# ``split`` of the index rows that tile listing rejected (their ``reason`` is set): they are in
+# neither split, and featurization passes them on to ``rejected_tiles`` unread.
+EXCLUDED = "excluded"
+INDEX_COLUMNS = ("tile_id", "uri", "label", "source_label", "split", "reason")
+
 
 def build_tile_index(
     raw_tiles: DataFrame, ingestion: dict, seed: int, class_scheme: str | dict[str, Any] = "eurosat"
 ) -> DataFrame:
-    """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``source_label``, ``split``.
+    """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``source_label``,
+    ``split``, ``reason``.
+
+    Local listings are audited first (:func:`audit_listing`): a file reached twice through
+    symbolic links is indexed once, and every repeat and every dangling link gets a row with
+    ``split = "excluded"`` and its ``reason``, which featurization turns into a
+    ``rejected_tiles`` row without reading it. ``reason`` is null for every other row.
 
     ``label`` is the class folder mapped through ``class_scheme`` (``source_label`` keeps the
     folder name); the split is stratified by the folder classes, so a coarse class keeps the
@@ -27,12 +43,94 @@ def build_tile_index(
     ``ingestion.test_fraction`` of each class (at least one tile when the class has two) goes to
     ``split = "test"``. Assignment depends only on tile ids and the seed, not on partitioning.
     """
-    tiles = label_tiles(list_tile_uris(raw_tiles))
+    spark = raw_tiles.sparkSession
+    kept, rejected = audit_listing(sorted(normalise_uri(uri) for uri in raw_tiles.inputFiles()))
+    tiles = label_tiles(spark.createDataFrame([(uri,) for uri in kept], "uri string"))
     sampled = stratified_sample(tiles, float(ingestion["sample_frac"]), seed)
     indexed = assign_split(sampled, float(ingestion["test_fraction"]), seed)
-    mapped = apply_class_scheme(indexed, resolve_scheme(class_scheme))
+    mapping = resolve_scheme(class_scheme)
+    mapped = apply_class_scheme(indexed, mapping).withColumn("reason", F.lit(None).cast("string"))
     _log_class_counts(mapped)
-    return mapped
+    if not rejected:
+        return mapped
+    for uri, reason in rejected[:20]:
+        logger.warning("Tile listing: %s: %s", uri, reason)
+    logger.warning("Tile listing: %d path(s) go to rejected_tiles unread", len(rejected))
+    excluded = label_tiles(spark.createDataFrame(rejected, "uri string, reason string"))
+    return mapped.unionByName(with_lenient_labels(excluded, mapping))
+
+
+def with_lenient_labels(rows: DataFrame, mapping: dict[str, str]) -> DataFrame:
+    """Rejected listing rows in index form: a folder the scheme lacks (a link's own name) gives
+    a null ``label`` rather than failing the run."""
+    lookup = F.create_map(*(F.lit(v) for v in chain.from_iterable(mapping.items())))
+    return rows.select(
+        "tile_id",
+        "uri",
+        lookup[F.col("label")].alias("label"),
+        F.col("label").alias("source_label"),
+        F.lit(EXCLUDED).alias("split"),
+        "reason",
+    ).select(*INDEX_COLUMNS)
+
+
+def audit_listing(uris: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """``(uris to index, [(uri, reason)] to reject)`` of a tile listing.
+
+    Spark's listing follows symbolic links, loops included (a link to an ancestor folder made
+    10 files into 410 paths), and silently skips links whose target is gone. Local files are
+    de-duplicated by real path: the path that *is* the real path (else the shortest) is kept,
+    every other one is rejected as a repeat of it; links under the listing's root whose target
+    is missing are rejected as dangling. Remote URIs (no symbolic links) pass through as they are.
+    """
+    kept: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    by_real_path: dict[str, list[str]] = {}
+    for uri in uris:
+        path = local_path(uri)
+        if path is None:
+            kept.append(uri)
+        else:
+            by_real_path.setdefault(os.path.realpath(path), []).append(uri)
+    for real, listed in by_real_path.items():
+        first = min(listed, key=lambda uri: (local_path(uri) != real, len(uri), uri))
+        kept.append(first)
+        rejected += [
+            (uri, f"repeat of {first} (the same file reached through a symbolic link)")
+            for uri in sorted(listed)
+            if uri != first
+        ]
+    roots = {str(Path(local_path(uri)).parent.parent) for uri in chain(*by_real_path.values())}
+    if roots:
+        root = os.path.commonpath(sorted(roots))
+        rejected += [
+            (f"file:{link}", f"dangling symbolic link (its target {os.readlink(link)} is missing)")
+            for link in dangling_links(root)
+        ]
+    return sorted(kept), sorted(rejected)
+
+
+def local_path(uri: str) -> str | None:
+    """The local path of a ``file:`` URI (or a plain path); None for remote URIs."""
+    if uri.startswith("file:"):
+        return "/" + uri[len("file:") :].lstrip("/")
+    return None if "://" in uri else uri
+
+
+def dangling_links(root: str) -> list[str]:
+    """Symbolic links named like tiles under ``root`` whose target does not exist (the walk does
+    not follow links, so it ends even when links make loops)."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in chain(dirs, files):
+            path = os.path.join(folder, name)
+            if (
+                name.lower().endswith(TILE_SUFFIXES)
+                and os.path.islink(path)
+                and not os.path.exists(path)
+            ):
+                found.append(path)
+    return sorted(found)
 
 
 def describe_class_scheme(class_scheme: str | dict[str, Any]) -> dict[str, Any]:
@@ -59,9 +157,10 @@ def list_tile_uris(raw_tiles: DataFrame) -> DataFrame:
 
     Spark's file scan silently skips zero-length files, so the index is built from the listing
     (``inputFiles``: paths only, no content) to let empty tiles reach ``rejected_tiles``.
+    Repeats through symbolic links are left out (:func:`audit_listing`).
     """
-    uris = sorted(normalise_uri(uri) for uri in raw_tiles.inputFiles())
-    return raw_tiles.sparkSession.createDataFrame([(uri,) for uri in uris], "uri string")
+    kept, _ = audit_listing(sorted(normalise_uri(uri) for uri in raw_tiles.inputFiles()))
+    return raw_tiles.sparkSession.createDataFrame([(uri,) for uri in kept], "uri string")
 
 
 def normalise_uri(uri: str) -> str:
@@ -70,12 +169,14 @@ def normalise_uri(uri: str) -> str:
 
 
 def label_tiles(paths: DataFrame) -> DataFrame:
-    """Label = the tile's parent folder; ``tile_id`` = ``<label>/<file name>``."""
+    """Label = the tile's parent folder; ``tile_id`` = ``<label>/<file name>``; other columns
+    (a rejection ``reason``) are kept."""
     parts = F.split(F.col("uri"), "/")
     label = F.element_at(parts, -2)
     file_name = F.element_at(parts, -1)
+    others = [column for column in paths.columns if column not in ("uri", "tile_id", "label")]
     return paths.select(
-        F.concat_ws("/", label, file_name).alias("tile_id"), "uri", label.alias("label")
+        F.concat_ws("/", label, file_name).alias("tile_id"), "uri", label.alias("label"), *others
     )
 
 

@@ -6,12 +6,14 @@ The driver hands Spark plan rows (metadata: chip bounds and source paths, see
 window (mosaicking and resampling as needed), near-empty chips are marked ``empty`` and not
 featurized, the rest are converted to the training tiles' 8-bit look (the run's radiometry,
 :mod:`aerial_kedro.geo.radiometry`), their ``cloud_fraction`` measured, and they go through the
-ONNX featurizer in batches (one onnxruntime session per
-Python worker, from :func:`aerial_kedro.spark_inference.cached_featurizer`). The classifier is
+shared inference core (:func:`aerial_kedro.spark_inference.infer_items`: read, resized and
+featurized ``batch_size`` items at a time, one onnxruntime session per Python worker), as
+featurization's tiles do. The classifier is
 the Spark ML PipelineModel, applied in the JVM to the same rows; pixels and features never
 reach the driver.
 
-Every input row gives exactly one output row, with ``status``:
+Every input row gives exactly one output row, with ``status`` (the core's vocabulary,
+:data:`aerial_kedro.spark_inference.ITEM_STATUSES`):
 
 * ``scored`` - class, confidence, probabilities and entropy are set;
 * ``empty`` - more than ``max_empty_fraction`` of the chip is nodata or black (not classified);
@@ -36,7 +38,6 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from aerial_kedro.featurizers.decode import TileDecodeError, decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_grid import Chip, ChipReader, RasterError, is_empty_chip
@@ -51,9 +52,16 @@ from aerial_kedro.geo.radiometry import (
 )
 from aerial_kedro.pipelines.modeling.features import with_feature_vector
 from aerial_kedro.pipelines.scoring.planning import PLAN_COLUMNS, PLAN_SCHEMA
-from aerial_kedro.spark_inference import cached_featurizer
+from aerial_kedro.spark_inference import (
+    EMPTY,
+    SCORED,
+    UNREADABLE,
+    ItemRead,
+    cached_featurizer,
+    infer_items,
+    read_tile_bytes,
+)
 
-SCORED, EMPTY, UNREADABLE = "scored", "empty", "unreadable"
 FEATURES_SCHEMA = (
     f"{PLAN_SCHEMA}, status string, reason string, augment int, cloud_fraction float, "
     "features array<float>"
@@ -76,9 +84,6 @@ PREDICTION_COLUMNS = (
     "featurizer",
 )
 
-# (8-bit HWC pixels or None, cloud fraction or None, status, reason)
-ItemRead = tuple[np.ndarray | None, float | None, str, str | None]
-
 
 def read_tile(uri: str) -> ItemRead:
     """``(pixels, cloud fraction, status, reason)`` of a plain image file (fsspec URL or path)."""
@@ -87,11 +92,10 @@ def read_tile(uri: str) -> ItemRead:
             content = stream.read()
     except OSError as error:
         return None, None, UNREADABLE, f"cannot be read ({error})"
-    try:
-        pixels = decode_tile(content)
-        return pixels, cloud_fraction(pixels), SCORED, None
-    except TileDecodeError as error:
-        return None, None, UNREADABLE, error.reason
+    pixels, _, status, reason = read_tile_bytes(content)
+    if pixels is None:
+        return None, None, status, reason
+    return pixels, cloud_fraction(pixels), status, reason
 
 
 def read_chip(
@@ -118,7 +122,10 @@ def read_chip(
     if radiometry is None or (radiometry.is_identity and pixels.dtype == np.uint8):
         return pixels, cloud_fraction(pixels, valid), SCORED, None
     values = stretch(pixels, radiometry)
-    return stretched_to_uint8(values), cloud_fraction(values, valid), SCORED, None
+    # A conversion matched to another date judges clouds by the source's own conversion: the
+    # per-band gains would tint white clouds and hide them (geo.relative_radiometry).
+    cloud_values = values if radiometry.base is None else stretch(pixels, radiometry.base)
+    return stretched_to_uint8(values), cloud_fraction(cloud_values, valid), SCORED, None
 
 
 def chip_from_row(row: Mapping[str, Any]) -> Chip:
@@ -149,6 +156,25 @@ def dihedral(pixels: np.ndarray, index: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(out, index % 4, axes=(0, 1)))
 
 
+def item_reads(
+    frame: pd.DataFrame,
+    reader: ChipReader,
+    max_empty_fraction: float,
+    radiometry: Radiometry | str | None = None,
+    augment: bool = False,
+) -> Iterator[tuple[int, int, ItemRead]]:
+    """``(input row, augment index, read)`` of every output row, lazily: one item is read at a
+    time, so only the inference core's bounded batch of pixels is ever held."""
+    for position, row in enumerate(frame.to_dict("records")):
+        read = read_item(row, reader, max_empty_fraction, radiometry)
+        pixels = read[0]
+        if not augment or pixels is None:
+            yield position, 0, read
+            continue
+        for index in range(N_DIHEDRAL):
+            yield position, index, (dihedral(pixels, index) if index else pixels, *read[1:])
+
+
 def featurize_items(
     frame: pd.DataFrame,
     reader: ChipReader,
@@ -159,35 +185,28 @@ def featurize_items(
     augment: bool = False,
 ) -> pd.DataFrame:
     """Add ``status``, ``reason``, ``augment``, ``cloud_fraction`` and ``features`` (zeros where
-    not scored) to plan rows; one row per item, or 8 per readable item with ``augment``."""
-    pixels: list[np.ndarray] = []
-    positions: list[int] = []  # output row of each featurized image
+    not scored) to plan rows; one row per item, or 8 per readable item with ``augment``.
+
+    Reading, resizing and inference go through the shared core
+    (:func:`aerial_kedro.spark_inference.infer_items`), ``batch_size`` items at a time."""
     sources: list[int] = []  # input row of each output row
     augments: list[int] = []
-    statuses: list[str] = []
-    reasons: list[str | None] = []
-    clouds: list[float | None] = []
-    for position, row in enumerate(frame.to_dict("records")):
-        chip_pixels, cloud, status, reason = read_item(row, reader, max_empty_fraction, radiometry)
-        variants = range(N_DIHEDRAL if augment and chip_pixels is not None else 1)
-        for index in variants:
-            if chip_pixels is not None:
-                positions.append(len(sources))
-                pixels.append(dihedral(chip_pixels, index) if index else chip_pixels)
+    reads = item_reads(frame, reader, max_empty_fraction, radiometry, augment)
+
+    def tracked() -> Iterator[ItemRead]:
+        for position, index, read in reads:
             sources.append(position)
             augments.append(index)
-            statuses.append(status)
-            reasons.append(reason)
-            clouds.append(cloud)
-    features = np.zeros((len(sources), featurizer.spec.feature_dim), dtype=np.float32)
-    if pixels:
-        features[positions] = featurizer.features(pixels, batch_size=batch_size)
+            yield read
+
+    results = list(infer_items(tracked(), featurizer, batch_size))
+    zeros = np.zeros(featurizer.spec.feature_dim, dtype=np.float32)
     out = frame.iloc[sources].reset_index(drop=True)
-    out["status"] = statuses
-    out["reason"] = reasons
+    out["status"] = [status for _, _, status, _ in results]
+    out["reason"] = [reason for _, _, _, reason in results]
     out["augment"] = np.asarray(augments, dtype=np.int32)
-    out["cloud_fraction"] = pd.array(clouds, dtype="Float32")
-    out["features"] = list(features)
+    out["cloud_fraction"] = pd.array([cloud for _, cloud, _, _ in results], dtype="Float32")
+    out["features"] = [zeros if vector is None else vector for vector, _, _, _ in results]
     return out
 
 
