@@ -23,6 +23,13 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
             raise ParameterError(
                 "featurization.onnx_file.path must name an .onnx file when featurizer=onnx_file"
             )
+    if str(params.get("featurizer", "")).startswith("efficientnet_lite"):
+        from aerial_kedro.featurizers.efficientnet_lite import parse_options
+
+        try:
+            parse_options(params.get("featurization", {}).get("options"))
+        except ValueError as error:
+            raise ParameterError(str(error)) from None
     ingestion = params.get("ingestion", {})
     _check_fraction("ingestion.sample_frac", ingestion.get("sample_frac"), allow_one=True)
     _check_fraction("ingestion.test_fraction", ingestion.get("test_fraction"), allow_one=False)

@@ -14,10 +14,9 @@ from aerial_kedro.change.figure import (
     change_figure,
     preview_grid,
     read_preview,
-    rgb_layers,
-    source_files,
 )
 from aerial_kedro.change.raster import change_codes, change_raster, class_grid
+from aerial_kedro.geo.preview import rgb_layers, source_files
 
 PISA_AFTER = SHARED_DATA / "oscd" / "pisa" / "imgs_2"
 GROUPS = ("forest", "cropland", "grassland", "built", "water")

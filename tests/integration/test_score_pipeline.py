@@ -337,3 +337,13 @@ def test_missing_model_asks_to_train_first(tmp_path):
     project = make_project_copy(tmp_path / "untrained")
     with pytest.raises(Exception, match=r"run `kedro run --pipelines=train` first"):
         run_kedro(project, "score", score_source=str(SCENE))
+
+
+def test_chip_predictions_open_as_geoparquet_in_the_scene_crs(scene_run):
+    import geopandas as gpd
+
+    chips = gpd.read_parquet(scene_run.reports / "land_use_chips.geoparquet" / "EPSG_32633")
+    assert chips.crs.to_epsg() == 32633
+    assert len(chips) == scene_run.shares["chips"]["planned"]
+    assert chips.geometry.area.round().eq(640.0 * 640.0).all()
+    assert {"chip_id", "predicted_label", "confidence"} <= set(chips.columns)

@@ -18,20 +18,16 @@ matplotlib.use("Agg")  # headless
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
 from affine import Affine  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from rasterio.crs import CRS  # noqa: E402
-from rasterio.enums import Resampling  # noqa: E402
-from rasterio.warp import reproject  # noqa: E402
 
-from aerial_kedro.geo.band_stack import group_band_files, is_stack_uri, stack_paths  # noqa: E402
 from aerial_kedro.geo.class_map import NODATA, ClassRaster  # noqa: E402
 from aerial_kedro.geo.map_png import NODATA_FACE, nice_scale_length_km  # noqa: E402
 from aerial_kedro.geo.palette import to_float_rgb  # noqa: E402
+from aerial_kedro.geo.preview import read_rgb  # noqa: E402
 from aerial_kedro.geo.radiometry import Radiometry  # noqa: E402
 from aerial_kedro.geo.radiometry import stretch as radiometry_stretch  # noqa: E402
 
@@ -42,40 +38,6 @@ class Imagery:
 
     rgb: np.ndarray
     title: str
-
-
-def source_files(source: str) -> list[str]:
-    """The files behind one plan source: a band stack's three files, else the source itself."""
-    return stack_paths(source) if is_stack_uri(source) else [source]
-
-
-def rgb_layers(
-    paths: Sequence[str], bands: Sequence[int] = (1, 2, 3)
-) -> list[list[tuple[str, int]]]:
-    """Which (file, band) makes R, G and B, for every raster of a source.
-
-    Multi-band files give ``bands`` each; a band stack of scoring's plan
-    (``stack:["<red>", "<green>", "<blue>"]``, :mod:`aerial_kedro.geo.band_stack`) gives band 1
-    of its three files; single-band files named ``*_B04``, ``*_B03``, ``*_B02`` are grouped
-    into one RGB layer per scene, as scoring groups them
-    (:func:`aerial_kedro.geo.band_stack.group_band_files`). Returns one ``[(path, band) x 3]`` per layer
-    (mosaicked in order, first wins).
-    """
-    layers: list[list[tuple[str, int]]] = []
-    single_band: list[str] = []
-    for path in paths:
-        if is_stack_uri(path):
-            layers.append([(p, 1) for p in source_files(path)])
-            continue
-        with rasterio.open(path) as src:
-            count = src.count
-        if count >= max(bands):
-            layers.append([(path, band) for band in bands])
-        elif count == 1:
-            single_band.append(path)
-    stacks, _ = group_band_files(single_band)  # scoring's own grouping of band files
-    layers += [[(p, 1) for p in stack_paths(stack)] for stack in stacks]
-    return layers
 
 
 def read_preview(
@@ -91,31 +53,10 @@ def read_preview(
     With ``radiometry`` (the scoring run's conversion) the preview shows what the model saw;
     without it, non-8-bit imagery gets a 2-98 % percentile stretch.
     """
-    layers = rgb_layers(paths, bands)
-    if not layers:
-        raise ValueError(f"no RGB imagery among {len(paths)} file(s), e.g. {paths[:1]}")
-    out = np.full((3, *shape), np.nan, dtype=np.float32)
-    dtype = None
-    for layer in layers:
-        for channel, (path, band) in enumerate(layer):
-            with rasterio.open(path) as src:
-                dtype = dtype or src.dtypes[band - 1]
-                data = np.full(shape, np.nan, dtype=np.float32)
-                reproject(
-                    source=rasterio.band(src, band),
-                    destination=data,
-                    src_nodata=src.nodata if src.nodata is not None else 0,
-                    dst_transform=transform,
-                    dst_crs=CRS.from_user_input(crs),
-                    dst_nodata=np.nan,
-                    resampling=Resampling.average,
-                )
-            empty = np.isnan(out[channel])
-            out[channel][empty] = data[empty]
-    rgb = np.moveaxis(out, 0, -1)
+    rgb, dtype = read_rgb(paths, crs, transform, shape, bands)
     if radiometry is not None:
         return np.clip(radiometry_stretch(rgb, radiometry) / 255.0, 0.0, 1.0)
-    return stretch(rgb, dtype or "uint8")
+    return stretch(rgb, dtype)
 
 
 def stretch(rgb: np.ndarray, dtype: str, low: float = 2.0, high: float = 98.0) -> np.ndarray:

@@ -30,6 +30,8 @@ from xml.sax.saxutils import escape
 
 import rasterio
 
+from aerial_kedro.geo.raster_access import open_raster
+
 STACK_PREFIX = "stack:"
 COLOURS = ("red", "green", "blue")
 # Sentinel-2 B04/B03/B02 and Landsat 8/9 B4/B3/B2 (same numbers): a band token between
@@ -121,7 +123,7 @@ def stack_vrt_xml(paths: Sequence[str]) -> str:
     headers = []
     for path in paths:
         try:
-            with rasterio.open(path) as ds:
+            with open_raster(path) as ds:
                 headers.append((path, ds.width, ds.height, ds.crs, ds.transform, ds.count,
                                 ds.dtypes[0], ds.nodata))  # fmt: skip
         except rasterio.errors.RasterioError as exc:
@@ -168,4 +170,4 @@ def check_band_files(uri: str) -> None:
 
 def open_stack(uri: str) -> rasterio.DatasetReader:
     """The stack as an open 3-band rasterio dataset (a VRT over the band files)."""
-    return rasterio.open(stack_vrt_xml(stack_paths(uri)))
+    return rasterio.open(stack_vrt_xml(stack_paths(uri)), driver="VRT")

@@ -55,11 +55,16 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from aerial_kedro.geo.band_stack import is_stack_uri, open_stack
+from aerial_kedro.geo.raster_access import open_raster
 
 # Relative tolerance (fraction of a pixel / chip) for float coordinates.
 _EPS = 1e-6
 
 RasterSource = Any  # a path string / PathLike accepted by rasterio.open
+
+
+class PlanTooLargeError(ValueError):
+    """A plan over the ``max_chips`` cap, refused before any chip is enumerated."""
 
 
 class RasterError(Exception):
@@ -242,9 +247,7 @@ class RasterMeta:
 def _open(path: RasterSource, opener: Callable | None = None) -> rasterio.DatasetReader:
     if is_stack_uri(path):  # one file per band: a VRT stacking them (geo.band_stack)
         return open_stack(path)
-    if opener is None:
-        return rasterio.open(path)
-    return rasterio.open(path, opener=opener)
+    return open_raster(path, opener)
 
 
 def inspect_raster(
@@ -434,8 +437,13 @@ def plan_chips(
     grid: ChipGrid | None = None,
     *,
     max_empty_fraction: float = 0.0,
+    max_chips: int | None = None,
 ) -> list[Chip]:
     """Plan the chips covered by the union (mosaic) of the rasters' footprints.
+
+    ``max_chips`` bounds the work before any is done: a plan whose candidate windows (the
+    chips of the footprints' bounding boxes) exceed it raises :class:`PlanTooLargeError`
+    (a 375-byte GeoTIFF may declare a 5,000 km extent).
 
     A chip is planned when at least ``1 - max_empty_fraction`` of its area lies inside the
     union (``0``, the default: fully inside). Rasters are grouped by :func:`planning_crs`; each
@@ -452,6 +460,7 @@ def plan_chips(
     for meta in metas:
         groups.setdefault(planning_crs(meta), []).append(meta)
     chips: list[Chip] = []
+    candidates = 0
     for crs in sorted(groups):
         group = groups[crs]
         shapes = [footprint(meta, crs) for meta in group]
@@ -465,6 +474,12 @@ def plan_chips(
         cols = np.arange(math.floor(minx / cell + _EPS) - (k - 1), math.ceil(maxx / cell - _EPS))
         if not len(rows) or not len(cols):
             continue
+        candidates += len(rows) * len(cols)
+        if max_chips is not None and candidates > max_chips:
+            raise PlanTooLargeError(
+                f"the rasters span {candidates:,}+ chips of {size:g} m, more than "
+                f"scoring.max_chips ({max_chips:,}): {', '.join(m.path for m in group[:3])}"
+            )
         rr, cc = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
         boxes = shapely.box(cc * cell, -rr * cell - size, cc * cell + size, -rr * cell)
         covered = shapely.area(shapely.intersection(boxes, union)) / (size * size)

@@ -62,6 +62,9 @@ class Radiometry:
     offset: float = 0.0
     min: tuple[float, float, float] = (0.0, 0.0, 0.0)
     max: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    # The source's own conversion, when this one was matched to another date's pixels
+    # (geo.relative_radiometry): clouds are judged on it.
+    base: Radiometry | None = None
 
     @property
     def is_identity(self) -> bool:
@@ -70,13 +73,16 @@ class Radiometry:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for Spark closures, run identity and reports)."""
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "scale": self.scale,
             "offset": self.offset,
             "min": list(self.min),
             "max": list(self.max),
         }
+        if self.base is not None:  # absent otherwise: run identities of plain runs unchanged
+            data["base"] = self.base.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Radiometry:
@@ -86,6 +92,7 @@ class Radiometry:
             offset=float(data["offset"]),
             min=_three("min", data["min"]),
             max=_three("max", data["max"]),
+            base=cls.from_dict(data["base"]) if data.get("base") else None,
         )
 
     def key(self) -> str:

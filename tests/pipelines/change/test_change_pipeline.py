@@ -125,6 +125,14 @@ def test_change_geotiff_codes_match_the_table(czech):
     assert values[changed].tolist() == expected
 
 
+def test_only_the_hazy_date_is_read_matched_to_the_clear_one(czech):
+    before, after = czech["transitions"]["before"], czech["transitions"]["after"]
+    assert before["radiometry_fit"]["applied"] and before["radiometry"] == "matched"
+    assert before["radiometry_fit"]["contrast"] < before["radiometry_fit"]["reference_contrast"]
+    assert not after["radiometry_fit"]["applied"] and after["radiometry"] == "none"
+    assert after["radiometry_fit"]["pixels"] > 10_000
+
+
 def test_transitions_add_up_and_no_reference_means_no_metrics(czech):
     summary, table = czech["transitions"], czech["table"]
     compared = int((table["status"] == "both_scored").sum())

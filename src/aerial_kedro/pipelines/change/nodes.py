@@ -28,7 +28,6 @@ from aerial_kedro.change.figure import (
     change_figure,
     preview_grid,
     read_preview,
-    source_files,
 )
 from aerial_kedro.change.metrics import detection_metrics
 from aerial_kedro.change.raster import (
@@ -60,6 +59,7 @@ from aerial_kedro.change.transitions import transition_summary
 from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
+from aerial_kedro.geo.preview import source_files
 from aerial_kedro.geo.windows import cells_from_windows, footprints_by_crs
 from aerial_kedro.validation import ParameterError
 
@@ -273,7 +273,9 @@ def display_name(source: str) -> str:
 
 
 def _run_description(run: Mapping[str, Any]) -> dict[str, Any]:
-    return {"source": run["source"], "run_id": run["run_id"]}
+    radiometry = run.get("radiometry") or {}
+    return {"source": run["source"], "run_id": run["run_id"],
+            "radiometry": radiometry.get("name"), "radiometry_fit": run.get("radiometry_fit")}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- 4. products

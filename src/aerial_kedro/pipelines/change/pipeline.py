@@ -34,6 +34,8 @@ def date_pipeline(date: str) -> Pipeline:
         parameters={
             "params:score_source": f"params:change.{date}",
             "params:scoring": "params:scoring",
+            # Each date refers to the other; the hazier is read matched to the clearer.
+            "params:radiometry_reference": f"params:change.radiometry_reference.{date}",
         },
     )
 

@@ -40,6 +40,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from aerial_kedro.blob.urls import redact_url
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.band_stack import COLOURS
@@ -57,11 +58,13 @@ from aerial_kedro.pipelines.scoring.chip_inference import (
 )
 from aerial_kedro.pipelines.scoring.planning import (
     PLAN_SCHEMA,
+    RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
     describe_problems,
     group_into_jobs,
     is_gdal_path,
     make_run_id,
+    matched_radiometry,
     pending_chunks,
     plan_records,
     plan_source,
@@ -75,19 +78,26 @@ from aerial_kedro.validation import ParameterError
 logger = logging.getLogger(__name__)
 
 _INT_SETTINGS = ("chip_px", "chunk_size", "batch_size", "tasks_per_slot")
-_OPTIONAL_INT_SETTINGS = ("chunks_per_job", "threads_per_task", "max_chunks")
-_BOOL_SETTINGS = ("smoothing", "restart")
+_OPTIONAL_INT_SETTINGS = ("chunks_per_job", "threads_per_task", "max_chunks", "max_chips")
+_BOOL_SETTINGS = ("smoothing", "restart", "allow_vrt")
 
 
 # --------------------------------------------------------------------------- 1. parameters
 
 
-def validate_scoring_params(score_source: Any, scoring: dict[str, Any]) -> dict[str, Any]:
-    """Check ``score_source`` and the ``scoring`` block; return normalised settings.
+def validate_scoring_params(
+    score_source: Any, scoring: dict[str, Any], radiometry_reference: Any = None
+) -> dict[str, Any]:
+    """Check ``score_source``, the ``scoring`` block and ``radiometry_reference`` (a source whose
+    pixels the source's are matched to, or null); return normalised settings.
 
     Raises :class:`aerial_kedro.validation.ParameterError` naming the first bad key.
     """
     settings: dict[str, Any] = {"score_source": _check_source(score_source)}
+    settings["radiometry_reference"] = (
+        None if radiometry_reference in (None, "") else _check_source(radiometry_reference,
+                                                                      "radiometry_reference")
+    )  # fmt: skip
     settings["model"] = _check_name("scoring.model", scoring.get("model"))
     kind = scoring.get("source_kind", "auto")
     if kind not in SOURCE_KINDS:
@@ -118,6 +128,11 @@ def validate_scoring_params(score_source: Any, scoring: dict[str, Any]) -> dict[
         raise ParameterError(f"scoring.radiometry: {error}") from None
     settings["radiometry"] = radiometry if isinstance(radiometry, str) else radiometry.to_dict()
     settings["band_files"] = _check_band_files(scoring.get("band_files"))
+    match = scoring.get("radiometry_match", "when_hazier")
+    if match not in RADIOMETRY_MATCH_MODES:
+        raise ParameterError(f"scoring.radiometry_match: '{match}' is not allowed; allowed "
+                             f"values: {', '.join(RADIOMETRY_MATCH_MODES)}")  # fmt: skip
+    settings["radiometry_match"] = match
     return settings
 
 
@@ -149,14 +164,14 @@ def _check_band_files(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
-def _check_source(source: Any) -> str:
+def _check_source(source: Any, key: str = "score_source") -> str:
     if not source or not isinstance(source, str):
         raise ParameterError(
-            "score_source: not set; pass --params=score_source=PATH "
+            f"{key}: not set; pass --params={key}=PATH "
             "(a raster, a folder of rasters or a folder of tiles)"
         )
     if "://" not in source and not is_gdal_path(source) and not Path(source).exists():
-        raise ParameterError(f"score_source: '{source}' does not exist")
+        raise ParameterError(f"{key}: '{source}' does not exist")
     return source
 
 
@@ -220,12 +235,20 @@ def plan_scoring(
 ) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, str]]]:
     """Plan every chip (or tile) to score: ``(plan, run description, rejected rasters)``."""
     source = settings["score_source"]
+    # What is printed, stored in tags and reports, or names the run: never a SAS token.
+    public_source = redact_url(source)
     radiometry_param = settings.get("radiometry", "auto")
     plan, problems, radiometry = plan_source(source, settings)
     kind = "tiles" if len(plan) and plan["kind"].iloc[0] == "tile" else "rasters"
+    reference, radiometry_fit = settings.get("radiometry_reference"), None
+    if reference and radiometry is not None and not plan.empty:
+        radiometry, radiometry_fit = matched_radiometry(plan, radiometry, reference, settings)
+        _log_radiometry_fit(redact_url(reference), radiometry_fit)
     inputs = sorted({path for sources in plan["sources"] for path in sources})
     if radiometry is not None and radiometry.name != "none":
         how = "auto: not 8-bit" if radiometry_param == "auto" else "declared"
+        if radiometry_fit and radiometry_fit["applied"]:
+            how = f"matched to {redact_url(reference)}"
         logger.info(
             "Radiometry %s (%s): 8-bit = clip((DN x %g %+g - min) / (max - min) x 255), "
             "min %s, max %s",
@@ -236,12 +259,12 @@ def plan_scoring(
         logger.warning("Rejected raster %s: %s", problem["path"], problem["reason"])
     if plan.empty:
         detail = f": {describe_problems(problems)}" if problems else ""
-        raise ValueError(f"score_source '{source}': nothing to score{detail}")
+        raise ValueError(f"score_source '{public_source}': nothing to score{detail}")
     identity = run_identity(plan, settings, model_info["model_key"], radiometry)
     run = {
-        "run_id": make_run_id(source, identity),
-        "source": source,
-        "source_name": source_slug(source),
+        "run_id": make_run_id(public_source, identity),
+        "source": public_source,
+        "source_name": source_slug(public_source),
         "kind": kind,
         "n_items": len(plan),
         "n_chunks": int(plan["chunk"].max()) + 1,
@@ -250,6 +273,8 @@ def plan_scoring(
         "radiometry": None if radiometry is None else radiometry.to_dict(),
         "chip_stride_px": settings.get("chip_stride_px"),
         "max_empty_fraction": settings["max_empty_fraction"],
+        "radiometry_reference": redact_url(reference) if reference else None,
+        "radiometry_fit": radiometry_fit,
     }
     logger.info(
         "Planned %d %ss from %d %s (%d rejected) in %d chunk(s) of <= %d: run %s",
@@ -417,6 +442,22 @@ def build_map_products(
         radiometry=Radiometry.from_dict(radiometry) if radiometry else None,
     )  # fmt: skip
     return raster, maps.chips_geojson(table, classes), figure, report
+
+
+def _log_radiometry_fit(reference: str, fit: dict[str, Any]) -> None:
+    if fit["mode"] == "never":
+        return
+    logger.info(
+        "Radiometry %s to %s (%s): contrast %.1f vs %.1f over %d clear pixels at %g m; "
+        "gain %s, bias %s",
+        "matched" if fit["applied"] else "not matched", reference, fit["mode"], fit["contrast"],
+        fit["reference_contrast"], fit["pixels"], fit["resolution_m"], fit["gain"], fit["bias"],
+    )  # fmt: skip
+
+
+def run_predictions(scoring_predictions: DataFrame, scoring_run: dict[str, Any]) -> DataFrame:
+    """The run's prediction rows, for the GeoParquet product (written by the Spark tasks)."""
+    return scoring_predictions.where(F.col("run_id") == scoring_run["run_id"])
 
 
 def _log_counts(run_id: str, counts: dict[str, int]) -> None:

@@ -4,6 +4,7 @@ from aerial_kedro.pipelines.scoring.nodes import (
     build_map_products,
     describe_model,
     plan_scoring,
+    run_predictions,
     score_chunks,
     validate_scoring_params,
 )
@@ -17,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 validate_scoring_params,
-                inputs=["params:score_source", "params:scoring"],
+                inputs=["params:score_source", "params:scoring", "params:radiometry_reference"],
                 outputs="settings",
                 name="validate_scoring_params",
             ),
@@ -56,8 +57,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["class_geotiff", "chips_geojson", "map_png", "class_shares"],
                 name="build_map_products",
             ),
+            node(
+                run_predictions,
+                inputs=["predictions", "run"],
+                outputs="chips_geoparquet",
+                name="write_chips_geoparquet",
+            ),
         ],
         namespace="scoring",
         inputs=TRAINED_INPUTS,
-        parameters={"params:score_source", "params:scoring"},
+        parameters={"params:score_source", "params:scoring", "params:radiometry_reference"},
     )

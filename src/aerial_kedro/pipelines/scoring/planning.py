@@ -31,6 +31,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pandas as pd
+import shapely
 
 from aerial_kedro.geo.band_stack import (
     check_band_files,
@@ -46,6 +47,8 @@ from aerial_kedro.geo.chip_grid import (
     plan_chips,
 )
 from aerial_kedro.geo.radiometry import AUTO, Radiometry, parse_radiometry, resolve_radiometry
+from aerial_kedro.geo.raster_access import is_vrt_file
+from aerial_kedro.geo.relative_radiometry import match_radiometry
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 TILE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -137,6 +140,15 @@ def split_by_kind(files: Sequence[str], kind: str) -> tuple[list[str], list[dict
         if kind == "rasters" and _has_extension(f, TILE_EXTENSIONS) and f not in used
     ]
     return used, problems
+
+
+def refuse_vrt_files(files: Sequence[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """``(files, problems)``: ``*.vrt`` files are problems unless ``scoring.allow_vrt`` trusts
+    them (a VRT can read any local file or URL; :mod:`aerial_kedro.geo.raster_access`)."""
+    refused = [f for f in files if is_vrt_file(f)]
+    reason = ("a VRT can read any file or URL, so VRTs are not opened unless trusted with "
+              "scoring.allow_vrt=true")  # fmt: skip
+    return [f for f in files if not is_vrt_file(f)], [{"path": f, "reason": reason} for f in refused]
 
 
 # --------------------------------------------------------------------------- plans
@@ -349,6 +361,8 @@ PLAN_DEFAULTS: dict[str, Any] = {
     "chunk_size": 512,
     "radiometry": AUTO,
     "band_files": None,
+    "allow_vrt": False,
+    "max_chips": 2_000_000,
 }
 
 
@@ -404,6 +418,9 @@ def plan_source(
         used, problems = split_by_kind(files, kind)
         return plan_from_tiles(used, root, config["chunk_size"]), problems, None
     used, problems = split_by_kind(files, kind)
+    if not config["allow_vrt"]:
+        used, refused = refuse_vrt_files(used)
+        problems += refused
     radiometry = config["radiometry"]
     if isinstance(radiometry, Mapping) and "name" in radiometry:  # validated settings
         radiometry = Radiometry.from_dict(radiometry)
@@ -415,8 +432,61 @@ def plan_source(
     metas, unusable, resolved = usable_rasters(metas, config["bands"], radiometry)
     problems += unusable
     grid = ChipGrid(config["chip_px"], config["resolution"], config["chip_stride_px"])
-    chips = plan_chips(metas, grid, max_empty_fraction=config["max_empty_fraction"])
+    chips = plan_chips(
+        metas, grid, max_empty_fraction=config["max_empty_fraction"], max_chips=config["max_chips"]
+    )
     return plan_from_chips(chips, config["chunk_size"]), problems, resolved
+
+
+def plan_footprint(plan: pd.DataFrame, crs: str) -> shapely.Geometry:
+    """The ground a plan's chips in ``crs`` cover (union of their squares)."""
+    in_crs = plan[plan["crs"] == crs]
+    return shapely.union_all(
+        shapely.box(in_crs["minx"], in_crs["miny"], in_crs["maxx"], in_crs["maxy"])
+    )
+
+
+RADIOMETRY_MATCH_MODES = ("when_hazier", "always", "never")
+
+
+def matched_radiometry(
+    plan: pd.DataFrame, radiometry: Radiometry, reference: str, settings: Mapping[str, Any]
+) -> tuple[Radiometry, dict[str, Any]]:
+    """The plan's conversion matched to the ``reference`` source's pixels over the ground both
+    cover (:mod:`aerial_kedro.geo.relative_radiometry`); raises ``ValueError`` naming why not.
+
+    ``settings["radiometry_match"]``: ``always``; ``when_hazier`` (default) only when the
+    source has less contrast than the reference over the common clear ground, so of two dates
+    referring to each other only the hazier is adjusted, towards the clearer one the model
+    reads best; ``never``. The fit says whether it was ``applied``.
+    """
+    mode = settings.get("radiometry_match") or "when_hazier"
+    if mode == "never":
+        return radiometry, {"applied": False, "mode": mode}
+    reference_plan, _, reference_radiometry = plan_source(
+        reference, {**settings, "chip_stride_px": None}
+    )
+    if reference_radiometry is None or reference_plan.empty:
+        raise ValueError(f"radiometry_reference '{reference}': no raster to match to")
+    crs = str(plan["crs"].value_counts().idxmax())
+    area = shapely.intersection(
+        plan_footprint(plan, crs), plan_footprint(reference_plan, crs)
+    )
+    try:
+        matched, fit = match_radiometry(
+            sorted({s for sources in plan.loc[plan["crs"] == crs, "sources"] for s in sources}),
+            radiometry,
+            sorted({s for sources in reference_plan["sources"] for s in sources}),
+            reference_radiometry,
+            crs,
+            area,
+            settings.get("bands") or (1, 2, 3),
+            float(settings.get("resolution") or 10.0),
+        )
+    except ValueError as error:
+        raise ValueError(f"radiometry_reference '{reference}': {error}") from None
+    applied = mode == "always" or fit["contrast"] < fit["reference_contrast"]
+    return (matched if applied else radiometry), {**fit, "applied": applied, "mode": mode}
 
 
 def describe_problems(problems: Sequence[Mapping[str, str]]) -> str:
