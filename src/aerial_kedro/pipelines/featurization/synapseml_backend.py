@@ -60,6 +60,9 @@ def network_input_batch(batch: pa.RecordBatch, spec: FeaturizerSpec) -> pa.Recor
     and its reason; its features are dropped after inference.
     """
     pixels, positions, reasons = decode_batch(batch.column("content").to_pandas())
+    if "reason" in batch.schema.names:  # rejected at listing (a symlink repeat, a dangling link)
+        listed = batch.column("reason").to_pylist()
+        reasons = [given or reason for given, reason in zip(listed, reasons, strict=True)]
     size = spec.input_size
     tensor = np.zeros((batch.num_rows, 3, size, size), dtype=np.float32)
     if pixels:
