@@ -35,6 +35,8 @@ from kedro.io.core import AbstractDataset, DatasetError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from aerial_kedro.datasets.run_lock import run_lock
+
 logger = logging.getLogger(__name__)
 
 RUN_COLUMN = "run_id"
@@ -53,6 +55,9 @@ class PredictionChunks:
     frame: DataFrame
     run_id: str
     chunks: tuple[int, ...]
+    # When the writing run started (UTC ISO seconds): chunks another run of the same id completed
+    # after that are not written again. None = always write (e.g. tests, a forced restart).
+    started_at: str | None = None
 
 
 def _spark() -> SparkSession:
@@ -88,6 +93,16 @@ class _HadoopFolder:
         self._fs.delete(target, False)
         if not self._fs.rename(scratch, target):
             raise DatasetError(f"could not rename {scratch.toString()} to {target.toString()}")
+
+    def read_text(self, relative: str) -> str:
+        stream = self._fs.open(self._path(relative))
+        try:
+            reader = self._jvm.java.io.BufferedReader(
+                self._jvm.java.io.InputStreamReader(stream, "UTF-8")
+            )
+            return "\n".join(iter(reader.readLine, None))
+        finally:
+            stream.close()
 
     def glob_parents(self, pattern: str) -> list[tuple[str, str]]:
         """``(parent folder name, grandparent folder name)`` of every file matching ``pattern``."""
@@ -142,13 +157,39 @@ class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
         missing = {RUN_COLUMN, CHUNK_COLUMN} - set(data.frame.columns)
         if missing:
             raise DatasetError(f"PredictionChunks.frame lacks column(s) {sorted(missing)}")
-        (
-            data.frame.write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy(RUN_COLUMN, CHUNK_COLUMN)
-            .parquet(self._filepath)
-        )
-        self._mark_complete(data.run_id, data.chunks)
+        # Two runs of the same input share a run id and its partitions: their writes take turns,
+        # and a chunk the other run completed meanwhile is not written twice.
+        with run_lock(self._filepath, data.run_id):
+            done = self._completed_since(data.run_id, data.chunks, data.started_at)
+            chunks = tuple(chunk for chunk in data.chunks if chunk not in done)
+            if not chunks:
+                logger.info("Chunks %s of run %s were completed by another run", data.chunks,
+                            data.run_id)  # fmt: skip
+                return
+            frame = data.frame
+            if len(chunks) < len(data.chunks):
+                frame = frame.where(F.col(CHUNK_COLUMN).isin(list(chunks)))
+            (
+                frame.write.mode("overwrite")
+                .option("partitionOverwriteMode", "dynamic")
+                .partitionBy(RUN_COLUMN, CHUNK_COLUMN)
+                .parquet(self._filepath)
+            )
+            self._mark_complete(data.run_id, chunks)
+
+    def _completed_since(
+        self, run_id: str, chunks: Sequence[int], since: str | None
+    ) -> set[int]:
+        """Chunks whose completion marker was written at or after ``since`` (by another run)."""
+        if since is None:
+            return set()
+        folder = _HadoopFolder(self._filepath)
+        done = set()
+        for chunk in chunks:
+            marker = f"{RUN_COLUMN}={run_id}/{CHUNK_COLUMN}={chunk}/{MARKER_NAME}"
+            if folder.exists(marker) and json.loads(folder.read_text(marker))["finished_at"] >= since:
+                done.add(chunk)
+        return done
 
     def _mark_complete(self, run_id: str, chunks: Sequence[int]) -> None:
         folder = _HadoopFolder(self._filepath)

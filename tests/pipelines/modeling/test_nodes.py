@@ -56,3 +56,24 @@ def test_random_forest_is_seeded(features):
 def test_missing_featurizer_features_is_explained(features):
     with pytest.raises(ValueError, match="No training features for featurizer 'nope'"):
         train_classifier(features, "nope", {"type": "logistic_regression"}, seed=1)
+
+
+def test_the_model_contract_names_classes_classifier_and_predicts_rows_without_labels(features):
+    from pyspark.sql import functions as F
+
+    from aerial_kedro.pipelines.modeling.features import with_feature_vector
+    from aerial_kedro.pipelines.modeling.model_contract import (
+        class_names,
+        classifier_name,
+        predictor,
+    )
+
+    classifier = {"type": "logistic_regression", "standardize": True, "hyperparameters": {"maxIter": 50}}
+    model = train_classifier(features, "f", classifier, seed=3)
+    assert class_names(model) == LABELS
+    assert classifier_name(model) == "LogisticRegressionModel"
+    unlabeled = with_feature_vector(features.where(F.col("featurizer") == "f").drop("label"))
+    predicted = predictor(model).transform(unlabeled)
+    assert "label_index" not in predicted.columns
+    rows = predicted.select("tile_id", "predicted_label").collect()
+    assert sum(r["tile_id"].split("/")[0] == r["predicted_label"] for r in rows) >= 0.9 * len(rows)

@@ -81,3 +81,15 @@ def test_save_checks_its_input(spark, tmp_path):
         predictions.save(frame)
     with pytest.raises(DatasetError, match="read-only"):
         ChunkMarkersDataset(filepath=str(tmp_path / "p")).save({})
+
+
+def test_chunks_another_run_completed_meanwhile_are_not_written_again(spark, tmp_path):
+    path = str(tmp_path / "predictions")
+    predictions = ChunkedParquetDataset(filepath=path)
+    before = "2000-01-01T00:00:00+00:00"  # this run started long before the other finished
+    predictions.save(PredictionChunks(chunks_frame(spark, "run-x", {0: ["a"]}, 1), "run-x", (0,)))
+    late = PredictionChunks(chunks_frame(spark, "run-x", {0: ["a"], 1: ["b"]}, 2), "run-x", (0, 1),
+                            started_at=before)  # fmt: skip
+    predictions.save(late)
+    assert rows_of(predictions.load()) == [("run-x", 0, "a", 1), ("run-x", 1, "b", 2)]
+    assert (tmp_path / "predictions" / "_run_locks" / "run-x.lock").exists()

@@ -14,13 +14,14 @@ from pyspark.sql import functions as F
 from aerial_kedro.pipelines.evaluation.metrics import classification_metrics, confusion_from_counts
 from aerial_kedro.pipelines.evaluation.plots import plot_confusion_matrix
 from aerial_kedro.pipelines.modeling.features import select_split
+from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name
 
 logger = logging.getLogger(__name__)
 
 
 def model_classes(model: PipelineModel) -> list[str]:
-    """Class names in the model's label-index order (its first stage is the label indexer)."""
-    return list(model.stages[0].labels)
+    """Class names in the model's label-index order (:mod:`..modeling.model_contract`)."""
+    return class_names(model)
 
 
 def predict_test_split(classifier_model: PipelineModel, features: DataFrame, featurizer: str) -> DataFrame:
@@ -61,7 +62,7 @@ def evaluate_predictions(
             )
             for source in sorted({r["source"] for r in rows})
         }
-    metrics["classifier"] = type(classifier_model.stages[-2]).__name__
+    metrics["classifier"] = classifier_name(classifier_model)
     metrics["featurizer"] = featurizer
     confusion = {"classes": classes, "matrix": matrix.tolist(), "rows": "true", "columns": "predicted"}
     title = f"{metrics['classifier']} on {featurizer}: accuracy {metrics['accuracy']:.3f}"

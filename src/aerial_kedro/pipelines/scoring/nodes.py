@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
 from aerial_kedro.geo.radiometry import Radiometry, parse_radiometry
-from aerial_kedro.pipelines.evaluation.nodes import model_classes
+from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name, predictor
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.chip_inference import (
     EMPTY,
@@ -215,8 +216,8 @@ def describe_model(
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     info = {
         "model": settings["model"],
-        "classifier": type(scoring_model.stages[-2]).__name__,
-        "classes": model_classes(scoring_model),
+        "classifier": classifier_name(scoring_model),
+        "classes": class_names(scoring_model),
         "featurizer": spec.name,
         "model_key": f"{scoring_model.uid}|{spec.onnx_sha256}",
     }
@@ -315,6 +316,8 @@ def score_chunks(
     onnx_broadcast = spark.sparkContext.broadcast(featurizer_onnx)
     threads = settings["threads_per_task"] or cpus_per_task
     started, items_done = time.perf_counter(), 0
+    run_started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    classifier = predictor(scoring_model)
     try:
         for number, job in enumerate(jobs, start=1):
             rows = chip_plan[chip_plan["chunk"].isin(job)]
@@ -334,13 +337,13 @@ def score_chunks(
             )
             predictions = classify(
                 featurized,
-                scoring_model,
+                classifier,
                 model_info["classes"],
                 model_name=model_info["model"],
                 featurizer_name=model_info["featurizer"],
             ).withColumn("run_id", F.lit(run_id))
             job_started = time.perf_counter()
-            yield PredictionChunks(predictions, run_id, tuple(job))
+            yield PredictionChunks(predictions, run_id, tuple(job), run_started_at)
             elapsed = time.perf_counter() - job_started
             items_done += len(rows)
             logger.info(
