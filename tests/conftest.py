@@ -13,6 +13,36 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SAMPLE_TILES = SHARED_DATA / "eurosat-sample"
 RASTERS = SHARED_DATA / "rasters"
 
+PISA_BEFORE = SHARED_DATA / "oscd" / "pisa" / "imgs_1"  # uint16, one file per band, EPSG:4326
+
+
+def copy_sample_tiles(sample_tiles: Path, root: Path, classes: dict[str, int]) -> list[Path]:
+    """The first ``n`` real EuroSAT tiles of each class folder, copied under ``root``."""
+    copied = []
+    for label, n in classes.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for source in sorted((sample_tiles / label).glob("*.jpg"))[:n]:
+            target = root / label / source.name
+            target.write_bytes(source.read_bytes())
+            copied.append(target)
+    return copied
+
+
+def pisa_bands_of_different_sizes(folder: Path) -> Path:
+    """Pisa's B03/B04 linked into ``folder`` beside a B02 cut to 600 x 500 px."""
+    import rasterio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for band in ("B03", "B04"):
+        (folder / f"pisa_{band}.tif").symlink_to(next(PISA_BEFORE.glob(f"*_{band}.tif")))
+    with rasterio.open(next(PISA_BEFORE.glob("*_B02.tif"))) as src:
+        profile, pixels = src.profile, src.read(window=((0, 500), (0, 600)))
+    profile.update(width=600, height=500)
+    with rasterio.open(folder / "pisa_B02.tif", "w", **profile) as dst:
+        dst.write(pixels)
+    return folder
+
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

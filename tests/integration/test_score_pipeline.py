@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from conftest import RASTERS, make_project_copy, run_kedro
+from conftest import RASTERS, make_project_copy, pisa_bands_of_different_sizes, run_kedro
 from PIL import Image
 
 from aerial_kedro.geo.chip_grid import ChipGrid, grid_extent, plan_chips_from_paths
@@ -320,15 +320,7 @@ def test_lon_lat_band_files_score_with_only_the_source(spark, trained_project, t
 
 
 def test_bands_of_different_sizes_fail_before_scoring(trained_project, tmp_path):
-    folder = tmp_path / "bands"
-    folder.mkdir()
-    for band in ("B03", "B04"):
-        (folder / f"pisa_{band}.tif").symlink_to(next(PISA.glob(f"*_{band}.tif")))
-    with rasterio.open(next(PISA.glob("*_B02.tif"))) as src:
-        profile, pixels = src.profile, src.read(window=((0, 500), (0, 600)))
-    profile.update(width=600, height=500)
-    with rasterio.open(folder / "pisa_B02.tif", "w", **profile) as dst:
-        dst.write(pixels)
+    folder = pisa_bands_of_different_sizes(tmp_path / "bands")
     with pytest.raises(Exception, match=r"band files differ in size: .*pisa_B02.tif \(600 x 500"):
         run_kedro(trained_project, "score", score_source=str(folder))
 

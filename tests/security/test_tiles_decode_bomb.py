@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import copy_sample_tiles
 from PIL import Image
 
 from aerial_kedro.featurizers.decode import MAX_TILE_PIXELS, TileDecodeError, decode_tile
@@ -47,18 +48,6 @@ def solid_png(path: Path, size: int, colour: tuple[int, int, int]) -> Path:
     """A real ``size x size`` single-colour PNG (compresses ~1000:1: 4000 px = ~46 KB)."""
     Image.new("RGB", (size, size), colour).save(path, "PNG", optimize=False)
     return path
-
-
-def copy_sample_tiles(sample_tiles: Path, root: Path, classes: dict[str, int]) -> list[Path]:
-    """The first ``n`` real EuroSAT tiles of each class folder, copied under ``root``."""
-    copied = []
-    for label, n in classes.items():
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for source in sorted((sample_tiles / label).glob("*.jpg"))[:n]:
-            target = root / label / source.name
-            target.write_bytes(source.read_bytes())
-            copied.append(target)
-    return copied
 
 
 def test_a_decompression_bomb_is_a_decode_error_with_a_reason():

@@ -13,24 +13,13 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import copy_sample_tiles
 
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
 from aerial_kedro.pipelines.ingestion.nodes import build_tile_index
 
 TILE_GLOB = "*.{jpg,jpeg,png,tif,tiff,JPG,JPEG,PNG,TIF,TIFF}"  # the catalog's pathGlobFilter
 PARAMS = {"test_fraction": 0.2, "sample_frac": 1.0}
-
-
-def copy_sample_tiles(sample_tiles: Path, root: Path, classes: dict[str, int]) -> list[Path]:
-    """The first ``n`` real EuroSAT tiles of each class folder, copied under ``root``."""
-    copied = []
-    for label, n in classes.items():
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for source in sorted((sample_tiles / label).glob("*.jpg"))[:n]:
-            target = root / label / source.name
-            target.write_bytes(source.read_bytes())
-            copied.append(target)
-    return copied
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import pisa_bands_of_different_sizes
 
 from aerial_kedro.geo.chip_grid import ChipGrid, plan_chips_from_paths
 from aerial_kedro.geo.radiometry import PRESETS
@@ -204,15 +205,7 @@ def test_plan_source_rejects_lone_band_files_and_mixed_dtypes(tmp_path):
 
 
 def test_bands_of_different_sizes_stop_planning_in_one_line(tmp_path):
-    import rasterio
-
-    for band in ("B03", "B04"):
-        (tmp_path / f"pisa_{band}.tif").symlink_to(next(PISA.glob(f"*_{band}.tif")))
-    with rasterio.open(next(PISA.glob("*_B02.tif"))) as src:
-        profile, pixels = src.profile, src.read(window=((0, 500), (0, 600)))
-    profile.update(width=600, height=500)
-    with rasterio.open(tmp_path / "pisa_B02.tif", "w", **profile) as dst:
-        dst.write(pixels)
+    pisa_bands_of_different_sizes(tmp_path)
     with pytest.raises(ValueError, match="band files differ in size: .*pisa_B04.tif") as error:
         plan_source(str(tmp_path), {})
     assert "pisa_B02.tif (600 x 500 px)" in str(error.value) and "\n" not in str(error.value)

@@ -388,6 +388,9 @@ def build_map_products(
         _log_unreadable(scoring_predictions.where(F.col("run_id") == run_id))
     classes = model_info["classes"]
     title = maps.map_title(scoring_run["source_name"], counts, model_info["model"])
+    in_cells = grid.overlapping and scoring_run["kind"] != "tiles"
+    if in_cells:  # the map products are drawn in cells, each the mean of its windows
+        table = maps.window_cells(table, grid, classes, settings["max_empty_fraction"])
     shares = maps.shares_of_scored(table, classes)
     report: dict[str, Any] = {
         "run_id": run_id,
@@ -405,6 +408,8 @@ def build_map_products(
         "smoothing": settings["smoothing"],
         "shares_smoothed": None,
     }
+    if in_cells:
+        report["cells"] = maps.status_counts(table)
     if scoring_run["kind"] == "tiles":
         raster = ClassRaster.empty(classes)
         return (
@@ -414,11 +419,6 @@ def build_map_products(
             report,
         )
 
-    if grid.overlapping:
-        table = maps.window_cells(table, grid, classes, settings["max_empty_fraction"])
-        shares = maps.shares_of_scored(table, classes)
-        report["shares"] = shares
-        report["cells"] = maps.status_counts(table)
     crs = maps.primary_crs(table)
     if table["crs"].nunique() > 1:
         logger.warning(
