@@ -72,7 +72,7 @@ runs: setup
 	$(BIN)/python -m aerial_kedro.runs
 
 mlflow-ui: setup
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/kedro mlflow ui
 
 clean:
 	rm -rf data/02_intermediate/* data/04_feature/* data/06_models/* data/07_model_output/* data/08_reporting/*

@@ -151,7 +151,7 @@ def bare_round(
     """(wall, CPU) seconds for reading the chips and running the featurizer in this process."""
     from aerial_kedro.featurizers.runner import OnnxFeaturizer
     from aerial_kedro.featurizers.spec import FeaturizerSpec
-    from aerial_kedro.geo.chip_grid import ChipReader
+    from aerial_kedro.geo.chip_reader import ChipReader
 
     featurizer = OnnxFeaturizer(onnx, FeaturizerSpec.from_dict(spec_dict), threads)
     featurizer.features([np.zeros((64, 64, 3), np.uint8)] * 4)  # first-run allocations
@@ -165,7 +165,8 @@ def bare_round(
 
 def plan_all(rasters, settings, info):
     """One plan per raster (each scene scored on its own, like separate runs), concatenated."""
-    from aerial_kedro.geo.chip_grid import ChipGrid, plan_chips_from_paths
+    from aerial_kedro.geo.chip_planning import plan_chips_from_paths
+    from aerial_kedro.geo.grid import ChipGrid
     from aerial_kedro.pipelines.scoring.planning import plan_from_chips
 
     grid = ChipGrid(settings["chip_px"], settings["resolution"])

@@ -15,7 +15,6 @@ from aerial_kedro.runs import format_table, main, run_rows
 from aerial_kedro.tracking import (
     evaluation_metrics,
     flatten,
-    local_directory,
     register_project_path_resolver,
     required_env,
 )
@@ -31,14 +30,6 @@ def test_flatten_and_evaluation_metrics():
         "accuracy": 0.5, "macro_f1": 0.4, "n_test": 4.0,
         "precision.Sea Lake": 1.0, "recall.Sea Lake": 0.5, "f1.Sea Lake": 0.6,
     }
-
-
-def test_local_directory(tmp_path):
-    assert local_directory(str(tmp_path)) == tmp_path
-    assert local_directory(f"file://{tmp_path}") == tmp_path
-    assert local_directory(str(tmp_path / "missing")) is None
-    assert local_directory("abfss://models@account.dfs.core.windows.net/lr") is None
-    assert local_directory(None) is None
 
 
 def test_required_env_names_the_missing_variable(monkeypatch):
@@ -128,7 +119,8 @@ def test_train_run_is_one_parent_run_with_a_child_per_classifier(trained_project
         assert metrics["accuracy"] == parent.data.metrics[f"{model}.accuracy"]
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"confusion_matrix.png", "confusion_matrix.json", "metrics.json", "model"} <= artifacts
-        assert {a.path for a in client.list_artifacts(child.info.run_id, "model")} >= {"model/metadata", "model/stages"}
+        # An MLflow Model of the spark flavour (mlflow.spark.load_model reads it: test_tracking_datasets.py).
+        assert {a.path for a in client.list_artifacts(child.info.run_id, "model")} >= {"model/MLmodel", "model/sparkml"}
 
 
 @pytest.mark.slow
@@ -166,7 +158,7 @@ def test_kedro_run_works_with_tracking_switched_off(tmp_path, spark):
 def test_a_bad_parameter_leaves_no_mlflow_run_behind(tmp_path):
     import mlflow
 
-    from aerial_kedro.validation import ParameterError
+    from aerial_kedro.errors import ParameterError
 
     project = make_project_copy(tmp_path / "project")
     with pytest.raises(ParameterError, match="tiles_dir"):

@@ -4,7 +4,8 @@ import sys
 import pytest
 from conftest import PROJECT_ROOT, SAMPLE_TILES
 
-from aerial_kedro.validation import ParameterError, validate_run
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.validation import validate_run
 
 
 def _params(**overrides):

@@ -40,10 +40,18 @@ class SparkHooks:
     def after_context_created(self, context: Any) -> None:
         log4j2 = Path(context.project_path) / LOG4J2_CONFIG
         self._spark_conf = with_log4j2_config(dict(context.config_loader["spark"]), log4j2)
+        if interactive():  # kedro ipython / jupyter / %reload_kedro: no pipeline run will start it
+            start_spark(self._spark_conf)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
         start_spark(self._spark_conf)
+
+
+def interactive() -> bool:
+    """Inside IPython or a Jupyter kernel, where Kedro creates a context but runs no pipeline."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
 
 
 def with_log4j2_config(spark_conf: dict[str, Any], log4j2: Path) -> dict[str, Any]:

@@ -8,15 +8,21 @@ as ``kedro run`` resolves them (override with ``--tracking-uri`` / ``--experimen
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+import mlflow
+import pandas as pd
 from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
+_TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 COLUMNS = ("run", "featurizer", "classifier", "accuracy", "macro-F1", "date")
 
 
@@ -55,40 +61,64 @@ def project_tracking(project: Path, env: str | None) -> tuple[str, str]:
     return config.server.mlflow_tracking_uri, config.tracking.experiment.name
 
 
-def iter_child_runs(client: MlflowClient, experiment_id: str) -> Iterator[Any]:
-    """Every child (per-classifier) run of an experiment, newest first."""
-    page_token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
+@contextmanager
+def _tracking_uri(uri: str) -> Iterator[None]:
+    """``mlflow.search_runs`` reads the process-wide tracking URI: ``uri`` for the block only.
+
+    A no-op when ``uri`` is already current (a Kedro session or notebook set it); otherwise both
+    MLflow's setting and the ``MLFLOW_TRACKING_URI`` variable are put back as they were (MLflow's
+    own helper unsets the variable when no URI had been set in code).
+    """
+    if mlflow.get_tracking_uri() == uri:
+        yield
+        return
+    environment = os.environ.get(_TRACKING_URI_VARIABLE)
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if environment is not None:
+            os.environ[_TRACKING_URI_VARIABLE] = environment
+
+
+def child_runs(tracking_uri: str, experiment_name: str) -> pd.DataFrame:
+    """Every child (per-classifier) run of an experiment, newest first: ``mlflow.search_runs``'s
+    frame (``run_id``, ``start_time``, ``metrics.*``, ``params.*``, ``tags.*``), empty when the
+    experiment does not exist yet.
+    """
+    with _tracking_uri(tracking_uri):
+        experiment = mlflow.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return pd.DataFrame()
+        return mlflow.search_runs(
+            experiment_ids=[experiment.experiment_id],
             filter_string="tags.mlflow.parentRunId != ''",
             order_by=["attributes.start_time DESC"],
-            page_token=page_token,
         )
-        yield from page
-        page_token = page.token
-        if not page_token:
-            return
 
 
-def run_rows(client: MlflowClient, experiment_name: str) -> list[RunRow]:
-    """The table's rows; empty when the experiment does not exist yet."""
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        return []
-    return [_row(run) for run in iter_child_runs(client, experiment.experiment_id)]
+def run_rows(tracking: MlflowClient | str, experiment_name: str) -> list[RunRow]:
+    """The table's rows (``tracking``: a client or a tracking URI); empty when the experiment does
+    not exist yet."""
+    uri = tracking.tracking_uri if isinstance(tracking, MlflowClient) else tracking
+    frame = child_runs(uri, experiment_name)
+    return [_row(run) for run in frame.to_dict("records")]
 
 
-def _row(run: Any) -> RunRow:
-    tags, metrics = run.data.tags, run.data.metrics
+def _row(run: Mapping[str, Any]) -> RunRow:
     return RunRow(
-        run=tags["mlflow.parentRunId"][:8],
-        featurizer=tags.get("featurizer", "?"),
-        classifier=tags.get("classifier", run.info.run_name or "?"),
-        accuracy=metrics.get("accuracy"),
-        macro_f1=metrics.get("macro_f1"),
-        started=datetime.fromtimestamp(run.info.start_time / 1000),
+        run=run["tags.mlflow.parentRunId"][:8],
+        featurizer=run.get("tags.featurizer") or "?",
+        classifier=run.get("tags.classifier") or run.get("tags.mlflow.runName") or "?",
+        accuracy=_metric(run.get("metrics.accuracy")),
+        macro_f1=_metric(run.get("metrics.macro_f1")),
+        started=datetime.fromtimestamp(run["start_time"].timestamp()),  # local time, as MLflow's UI
     )
+
+
+def _metric(value: Any) -> float | None:
+    """A metric cell of the frame: NaN (not logged for this run) becomes None."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def format_table(rows: Sequence[RunRow]) -> str:
@@ -111,7 +141,7 @@ def main(project: Path, env: str | None, tracking_uri: str | None, experiment: s
         project_uri, project_experiment = project_tracking(project.resolve(), env)
         tracking_uri = tracking_uri or project_uri
         experiment = experiment or project_experiment
-    rows = run_rows(MlflowClient(tracking_uri=tracking_uri), experiment)
+    rows = run_rows(tracking_uri, experiment)
     if not rows:
         click.echo(f"No train runs in experiment '{experiment}' at {tracking_uri}: run `kedro run --pipelines=train`.")
         return

@@ -3,14 +3,18 @@
 kedro-mlflow opens one MLflow run per ``kedro run`` and logs every parameter a node reads
 (``featurizer``, ``seed``, ``tiles_dir``, ``ingestion.sample_frac``, each namespace's
 ``<model>.classifier.*``). ``RunTrackingHooks`` add what only the pipeline's outputs and timings
-tell, and nothing when kedro-mlflow opened no run (tracking disabled for the pipeline):
+tell, and nothing when kedro-mlflow opened no run (tracking disabled for the pipeline). What is
+logged is keyed on the datasets saved (``tile_index``, ``tile_features``, ``rejected_tiles``,
+``metrics_summary``, ``<model>.classifier_model``, ``<model>.metrics``, ...), so renaming or
+splitting a node keeps its logging:
 
 - the parent run: tile counts (params), featurize seconds and tiles/s, wall time, each model's
   accuracy and macro-F1, ``metrics_summary.json``;
 - one child run per classifier namespace, nested under the parent and tagged ``featurizer`` and
   ``classifier``: the classifier's parameters, accuracy, macro-F1, per-class precision/recall/F1,
   training seconds, the confusion matrix (PNG + JSON), the metrics JSON and the fitted
-  PipelineModel (copied when the catalog stores it on a local disk; its path is always tagged).
+  PipelineModel as an MLflow Model of the spark flavour (``mlflow.spark.load_model(
+  "runs:/<child>/model")`` reads it, wherever the catalog stores it; the catalog path is tagged).
 
 Logging goes through an ``MlflowClient`` with explicit run ids, so it does not depend on MLflow's
 thread-local "active run" once the parent run is known.
@@ -27,12 +31,12 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import mlflow
 from kedro.framework.hooks import hook_impl
@@ -46,11 +50,18 @@ from aerial_kedro.blob.urls import redact_url
 
 logger = logging.getLogger(__name__)
 
-TILE_INDEX_NODE = "ingestion.build_tile_index"
-FEATURIZE_NODE = "featurization.featurize_tiles"
-SUMMARY_NODE = "evaluation.summarize_metrics"
-TRAIN_NODE = "train_classifier"
-EVALUATE_NODE = "evaluate_predictions"
+# The outputs the run history reads, by dataset name: whichever node saves them (renamed, split,
+# moved to another namespace) is logged the same. ``<model>.<output>`` belongs to a classifier
+# namespace, i.e. a ``<model>`` parameter block with a ``classifier`` key.
+TILE_INDEX = "tile_index"
+TILE_FEATURES = "tile_features"
+REJECTED_TILES = "rejected_tiles"
+METRICS_SUMMARY = "metrics_summary"
+CLASSIFIER_MODEL = "classifier_model"
+MODEL_METRICS = "metrics"
+CONFUSION_MATRIX = "confusion_matrix"
+CONFUSION_MATRIX_PLOT = "confusion_matrix_plot"
+MODEL_ARTIFACT = "model"  # the child run's MLflow Model (spark flavour): runs:/<child>/model
 _UNSAFE_KEY = re.compile(r"[^\w./ -]")
 OWNER_HOST_TAG = "aerial_kedro.owner_host"
 OWNER_PID_TAG = "aerial_kedro.owner_pid"
@@ -98,17 +109,6 @@ def evaluation_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         for score in ("precision", "recall", "f1"):
             flat[metric_key(f"{score}.{class_name}")] = float(scores[score])
     return flat
-
-
-def local_directory(filepath: str | None) -> Path | None:
-    """The local folder behind a catalog filepath, or None for remote stores (wasbs://, abfss://)."""
-    if not filepath:
-        return None
-    parsed = urlparse(filepath)
-    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter = a Windows drive
-        return None
-    path = Path(parsed.path if parsed.scheme == "file" else filepath)
-    return path if path.is_dir() else None
 
 
 def redacted(value: Any) -> Any:
@@ -199,8 +199,37 @@ def _metrics(values: Mapping[str, float]) -> list[Metric]:
     return [Metric(metric_key(key), float(value), now, 0) for key, value in values.items()]
 
 
+def spark_model_requirements() -> list[str]:
+    """pip requirements of a logged Spark model, stated so that MLflow infers none.
+
+    Inference reloads the model in a subprocess and may query PyPI; the model needs only the
+    pyspark it was fitted with (MLflow adds its own pin).
+    """
+    import pyspark
+
+    return [f"pyspark=={pyspark.__version__}"]
+
+
+def log_spark_model(client: MlflowClient, run_id: str, model: Any, artifact_path: str = MODEL_ARTIFACT) -> None:
+    """Log a fitted Spark ``PipelineModel`` as an MLflow Model (spark flavour) of run ``run_id``.
+
+    ``mlflow.spark.load_model(f"runs:/{run_id}/{artifact_path}")`` reads it back. Saved with
+    ``mlflow.spark.save_model`` and uploaded with the client rather than ``mlflow.spark.log_model``,
+    which logs into the thread's active run: the child runs are never the active run.
+    """
+    import mlflow.spark
+
+    with tempfile.TemporaryDirectory(prefix="aerial_kedro_model_") as folder:
+        local = Path(folder) / artifact_path
+        mlflow.spark.save_model(model, str(local), pip_requirements=spark_model_requirements())
+        client.log_artifacts(run_id, str(local), artifact_path)
+
+
 class RunLog:
-    """What one pipeline run logs: the parent run kedro-mlflow opened and a child run per model."""
+    """What one pipeline run logs: the parent run kedro-mlflow opened and a child run per model.
+
+    What is logged follows from the datasets saved (``dataset_saved``), never from node names.
+    """
 
     def __init__(self, client: MlflowClient, parent_run_id: str, experiment_id: str,
                  parameters: Mapping[str, Any], catalog: Any) -> None:
@@ -212,6 +241,9 @@ class RunLog:
         self.children: dict[str, str] = {}
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
+        self._seconds: dict[str, float] = {}
+        self._tile_counts: dict[str, int] = {}
+        self._featurize_seconds: float | None = None
         self._pipeline_started = time.perf_counter()
 
     @property
@@ -229,8 +261,40 @@ class RunLog:
     def node_started(self, node: Node) -> None:
         self._started[node.name] = time.perf_counter()
 
+    def node_finished(self, node: Node) -> None:
+        """Fix the node's compute time (its outputs are saved after ``after_node_run``)."""
+        self._seconds[node.name] = self.node_seconds(node)
+
     def node_seconds(self, node: Node) -> float:
+        if node.name in self._seconds:
+            return self._seconds[node.name]
         return time.perf_counter() - self._started.get(node.name, time.perf_counter())
+
+    def is_classifier(self, model: str) -> bool:
+        """True when ``model`` is a classifier namespace (its parameters hold a ``classifier`` block)."""
+        block = self.parameters.get(model)
+        return isinstance(block, Mapping) and isinstance(block.get("classifier"), Mapping)
+
+    def dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
+        """Log what the saved dataset tells; datasets the run history does not read are ignored."""
+        if dataset_name == TILE_INDEX:
+            self.log_tile_index(data)
+        elif dataset_name in (TILE_FEATURES, REJECTED_TILES):
+            self.log_tile_count(dataset_name, data.count(), self.node_seconds(node))
+        elif dataset_name == METRICS_SUMMARY:
+            self.log_summary(data)
+        else:
+            model, _, output = dataset_name.rpartition(".")
+            if not model or not self.is_classifier(model):
+                return
+            if output == CLASSIFIER_MODEL:
+                self.log_model(model, dataset_name, data, self.node_seconds(node))
+            elif output == MODEL_METRICS:
+                self.log_metrics(model, data)
+            elif output == CONFUSION_MATRIX:
+                self.client.log_dict(self.child(model), dict(data), "confusion_matrix.json")
+            elif output == CONFUSION_MATRIX_PLOT:
+                self.client.log_figure(self.child(model), data, "confusion_matrix.png")
 
     def child(self, model: str) -> str:
         """The child run of a classifier namespace, created (with its parameters) on first use."""
@@ -260,37 +324,39 @@ class RunLog:
         params["tiles.indexed"] = sum(counts.values())
         self.client.log_batch(self.parent, params=_params(params))
 
-    def log_featurization(self, features: Any, rejected: Any, seconds: float) -> None:
-        """Tile counts and node throughput (tiles seen / featurize_tiles node wall time)."""
-        featurized, rejected_count = features.count(), rejected.count()
-        seen = featurized + rejected_count
-        params = {"tiles.featurized": featurized, "tiles.rejected": rejected_count}
-        metrics = {"featurize.seconds": seconds, "featurize.tiles_per_s": seen / max(seconds, 1e-9)}
-        self.client.log_batch(self.parent, params=_params(params), metrics=_metrics(metrics))
+    def log_tile_count(self, dataset_name: str, count: int, seconds: float) -> None:
+        """``tiles.featurized`` / ``tiles.rejected``; once both are known, featurization throughput
+        (tiles seen / wall time of the node that saved ``tile_features``)."""
+        key = "tiles.featurized" if dataset_name == TILE_FEATURES else "tiles.rejected"
+        self.client.log_batch(self.parent, params=_params({key: count}))
+        with self._lock:
+            self._tile_counts[key] = count
+            if dataset_name == TILE_FEATURES:
+                self._featurize_seconds = seconds
+            if len(self._tile_counts) < 2 or self._featurize_seconds is None:
+                return
+            seen, featurize_seconds = sum(self._tile_counts.values()), self._featurize_seconds
+        metrics = {"featurize.seconds": featurize_seconds,
+                   "featurize.tiles_per_s": seen / max(featurize_seconds, 1e-9)}
+        self.client.log_batch(self.parent, metrics=_metrics(metrics))
 
-    def log_training(self, model: str, seconds: float) -> None:
-        self.client.log_batch(self.child(model), metrics=_metrics({"train.seconds": seconds}))
-
-    def log_evaluation(self, model: str, metrics: Mapping[str, Any], confusion: Mapping[str, Any],
-                       figure: Any) -> None:
+    def log_metrics(self, model: str, metrics: Mapping[str, Any]) -> None:
+        """A classifier's numbers on its child run, its headline numbers on the parent run."""
         run_id = self.child(model)
         self.client.log_batch(run_id, metrics=_metrics(evaluation_metrics(metrics)))
         self.client.log_dict(run_id, dict(metrics), "metrics.json")
-        self.client.log_dict(run_id, dict(confusion), "confusion_matrix.json")
-        self.client.log_figure(run_id, figure, "confusion_matrix.png")
         headline = {f"{model}.{key}": float(metrics[key]) for key in ("accuracy", "macro_f1")}
         self.client.log_batch(self.parent, metrics=_metrics(headline))
 
-    def log_model(self, model: str, dataset_name: str) -> None:
-        """Tag the model's catalog path on the child run and copy the model when it is local."""
+    def log_model(self, model: str, dataset_name: str, pipeline_model: Any, seconds: float) -> None:
+        """Training time, the catalog path of the model (tag) and the model itself (spark flavour)."""
+        run_id = self.child(model)
+        self.client.log_batch(run_id, metrics=_metrics({"train.seconds": seconds}))
         dataset = self.catalog.get(dataset_name)
         # Kedro datasets expose their (absolute, for local paths) location only via _describe().
         filepath = dataset._describe().get("filepath") if dataset is not None else None
-        run_id = self.child(model)
-        self.client.set_tag(run_id, "model_path", str(filepath))
-        directory = local_directory(filepath)
-        if directory is not None:
-            self.client.log_artifacts(run_id, str(directory), "model")
+        self.client.set_tag(run_id, "model_path", redact_url(str(filepath)))
+        log_spark_model(self.client, run_id, pipeline_model)
 
     def log_summary(self, summary: Mapping[str, Any]) -> None:
         self.client.log_dict(self.parent, dict(summary), "metrics_summary.json")
@@ -338,14 +404,11 @@ class SessionScopedMlflowHook(MlflowHook):
         super()._log_param(name, redacted(value))
 
 
-def _short_name(node: Node) -> str:
-    return node.name.rsplit(".", 1)[-1]
-
-
 class RunTrackingHooks:
     """Logs tile counts, timings, metrics and artifacts into the MLflow run kedro-mlflow opened.
 
-    Must be registered *before* kedro-mlflow's ``MlflowHook`` in ``HOOKS`` (hooks run last-in,
+    Keyed on the datasets nodes save (``after_dataset_saved``), not on node names. Must be
+    registered *before* kedro-mlflow's ``MlflowHook`` in ``HOOKS`` (hooks run last-in,
     first-out), so that the run is open when ``before_pipeline_run`` reaches this hook.
     """
 
@@ -375,27 +438,14 @@ class RunTrackingHooks:
             self._run.node_started(node)
 
     @hook_impl
-    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
-        run = self._run
-        if run is None:
-            return
-        if node.name == TILE_INDEX_NODE:
-            run.log_tile_index(outputs["tile_index"])
-        elif node.name == FEATURIZE_NODE:
-            run.log_featurization(outputs["tile_features"], outputs["rejected_tiles"], run.node_seconds(node))
-        elif node.name == SUMMARY_NODE:
-            run.log_summary(outputs["metrics_summary"])
-        elif node.namespace and _short_name(node) == TRAIN_NODE:
-            run.log_training(node.namespace, run.node_seconds(node))
-        elif node.namespace and _short_name(node) == EVALUATE_NODE:
-            model = node.namespace
-            run.log_evaluation(model, outputs[f"{model}.metrics"], outputs[f"{model}.confusion_matrix"],
-                               outputs[f"{model}.confusion_matrix_plot"])
+    def after_node_run(self, node: Node) -> None:
+        if self._run is not None:
+            self._run.node_finished(node)
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
-        if self._run is not None and node.namespace and dataset_name == f"{node.namespace}.classifier_model":
-            self._run.log_model(node.namespace, dataset_name)
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
+        if self._run is not None:
+            self._run.dataset_saved(dataset_name, data, node)
 
     @hook_impl(tryfirst=True)
     def after_pipeline_run(self) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aerial_kedro.errors import ParameterError
 from aerial_kedro.featurizers.registry import FEATURIZERS
 from aerial_kedro.pipelines.modeling.classifiers import CLASSIFIERS
 from aerial_kedro.pipelines.modeling.pipeline import MODEL_NAMESPACES
+from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
-
-class ParameterError(ValueError):
-    """A parameter value that cannot work; the message names the key and what is allowed."""
+__all__ = ["ParameterError", "validate_run"]  # ParameterError lives in aerial_kedro.errors
 
 
 def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
@@ -60,9 +60,6 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
 
         validate_change_params(params.get("change", {}))
     if "params:scoring" in pipeline_inputs:
-        # Imported here: the scoring nodes import ParameterError from this module.
-        from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-
         # The scoring settings with each source the pipeline reads through them: `score` and
         # `assess` score_source, `change` its two dates, `train` the rasters labels are drawn on.
         sources = []
@@ -74,7 +71,7 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
         if training_on_labels and params.get("reference_labels"):
             sources.append(params.get("reference_rasters"))
         for source in sources:
-            validate_scoring_params(source, params.get("scoring", {}))
+            ScoringSettings.from_params(source, params.get("scoring", {}))
 
 
 def _check_class_scheme(scheme: Any) -> dict[str, str]:

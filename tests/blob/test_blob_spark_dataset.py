@@ -16,7 +16,7 @@ from aerial_kedro.datasets.blob_spark_dataset import (
     _java_class,
 )
 
-# As in conf/azurite/catalog.yml: a dead endpoint must not be retried for minutes.
+# As in conf/azurite/spark.yml: a dead endpoint must not be retried for minutes.
 FAIL_FAST = {
     "fs.azure.io.retry.max.retries": 1,
     "fs.azure.io.retry.backoff.interval": 500,

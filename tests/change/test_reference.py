@@ -16,7 +16,7 @@ from aerial_kedro.change.reference import (
     read_reference_mask,
     reference_truth,
 )
-from aerial_kedro.geo.chip_grid import chips_inside
+from aerial_kedro.geo.grid import chips_inside
 
 OSCD = SHARED_DATA / "oscd"
 UTM = {"pisa": "EPSG:32632", "abudhabi": "EPSG:32640"}
@@ -100,7 +100,7 @@ def test_polygons_of_changed_areas_give_the_raster_labels_fractions(pisa, tmp_pa
     from rasterio.features import shapes
 
     from aerial_kedro.change.reference import is_vector_reference, vector_changed_fraction
-    from aerial_kedro.geo.chip_grid import chip_bounds
+    from aerial_kedro.geo.grid import chip_bounds
 
     mask, chips, fractions = pisa
     geoms = [

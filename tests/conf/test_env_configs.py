@@ -6,6 +6,7 @@ No Spark, no network: datasets are instantiated from the resolved config, never 
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from aerial_kedro.blob.config_check import ConfigCheckError, check_environment, load_environment
 
@@ -75,8 +76,8 @@ def test_a_dataset_left_on_local_disk_is_named(hdinsight_env, tmp_path):
 
     broken = make_project_copy(tmp_path / "broken")
     catalog = broken / "conf" / "hdinsight" / "catalog.yml"
-    catalog.write_text(catalog.read_text().replace("${globals:files_root}/08_reporting/metrics_summary.json",
-                                                   "data/08_reporting/metrics_summary.json"))
+    catalog.write_text(catalog.read_text() + "\nmetrics_summary:\n  type: json.JSONDataset\n"
+                       "  filepath: data/08_reporting/metrics_summary.json\n")
     with pytest.raises(ConfigCheckError, match=r"keeps datasets on a local disk: metrics_summary \(data/08_reporting"):
         check_environment(broken, "hdinsight")
 
@@ -91,3 +92,118 @@ def test_every_azurite_dataset_is_in_the_emulator(monkeypatch, project):
     credentials = load_environment(project, "azurite")["credentials"]
     assert credentials["azurite_spark"]["emulator_endpoint"] == "http://127.0.0.1:10123"
     assert "BlobEndpoint=http://127.0.0.1:10123/devstoreaccount1;" in credentials["azurite_blob"]["connection_string"]
+
+
+# ---------- environments override globals, not the catalog ----------
+
+ENVIRONMENTS = ("local", "azurite", "hdinsight")
+# Dataset factory placeholders, filled in as the pipelines do (classifier and change-date namespaces).
+NAMESPACES = {"{model}": ("logistic_regression", "random_forest"), "{date}": ("before", "after")}
+
+
+def resolved_catalog(project, env: str) -> dict[str, dict]:
+    """``{dataset name: resolved config}`` of ``env`` (real config loader, credentials filled in);
+    every dataset is also instantiated, never loaded."""
+    from kedro.config import MissingConfigException, OmegaConfigLoader
+    from kedro.io import DataCatalog
+
+    from aerial_kedro.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    config = loader["catalog"]
+    try:
+        credentials = loader["credentials"]
+    except MissingConfigException:  # `local` keeps none in the repository
+        credentials = {}
+    catalog = DataCatalog.from_config(config, credentials)
+    resolved = {}
+    for key in (key for key in config if not key.startswith("_")):
+        placeholder = next((p for p in NAMESPACES if p in key), None)
+        for name in [key.replace(placeholder, ns) for ns in NAMESPACES[placeholder]] if placeholder else [key]:
+            assert catalog.get(name) is not None, f"{env}: {name}"
+            resolved[name] = catalog.config_resolver.config.get(name) or catalog.config_resolver.resolve_pattern(name)
+    return resolved
+
+
+def filepath(entry: dict) -> str | None:
+    return entry.get("filepath") or (entry.get("dataset") or {}).get("filepath")
+
+
+@pytest.fixture
+def env_catalogs(hdinsight_env, monkeypatch, project) -> dict[str, dict[str, dict]]:
+    monkeypatch.setenv("AZURITE_BLOB_PORT", "10123")
+    return {env: resolved_catalog(project, env) for env in ENVIRONMENTS}
+
+
+def test_every_environment_has_the_same_datasets(env_catalogs):
+    local = env_catalogs["local"]
+    assert len(local) > 50 and {"features", "scoring.class_geotiff", "after.scoring.map_png"} <= set(local)
+    for env in ("azurite", "hdinsight"):
+        assert set(env_catalogs[env]) == set(local), env
+        assert {n for n, e in env_catalogs[env].items() if filepath(e)} == {n for n, e in local.items() if filepath(e)}
+
+
+def test_local_keeps_every_dataset_under_data(env_catalogs):
+    located = {name: filepath(entry) for name, entry in env_catalogs["local"].items() if filepath(entry)}
+    assert len(located) > 50
+    for name, path in located.items():
+        assert path.startswith("data/") and "://" not in path, (name, path)
+    assert env_catalogs["local"]["features"]["type"] == "spark.SparkDataset"
+    assert env_catalogs["local"]["features"]["credentials"] is None
+
+
+SPARK_DATASETS = {"raw_tiles", "tile_index", "rejected_tiles", "tile_features", "features",
+                  "random_forest.test_predictions", "random_forest.classifier_model", "scoring_model",
+                  "scoring.predictions", "scoring.completed_chunks", "before.scoring.predictions",
+                  "after.scoring.completed_chunks", "logistic_regression.test_predictions",
+                  "logistic_regression.classifier_model", "before.scoring.completed_chunks",
+                  "after.scoring.predictions"}
+
+
+@pytest.mark.parametrize(("env", "scheme", "account", "spark_credentials", "files_credentials"), [
+    ("azurite", "wasb", "devstoreaccount1.blob.localhost", "emulator_endpoint", "connection_string"),
+    ("hdinsight", "wasbs", "aerialstore.blob.core.windows.net", "account_key", "account_key"),
+])
+def test_blob_environments_put_spark_data_on_wasb_and_files_on_abfs(
+    env_catalogs, env, scheme, account, spark_credentials, files_credentials
+):
+    entries = env_catalogs[env]
+    for name, entry in entries.items():
+        path = filepath(entry)
+        if path is None:  # MLflow metrics: logged to the tracking server
+            continue
+        credentials = entry.get("credentials") or (entry.get("dataset") or {}).get("credentials")
+        if name in SPARK_DATASETS:
+            container = "raw" if name == "raw_tiles" else "aerial"
+            assert path.startswith(f"{scheme}://{container}@{account}/"), (name, path)
+            if not name.endswith(("scoring.predictions", "scoring.completed_chunks")):  # Spark's own FS
+                assert spark_credentials in credentials, name
+        else:
+            assert path.startswith("abfs://aerial/") and files_credentials in credentials, (name, path)
+    assert entries["features"]["type"].endswith("BlobSparkDataset")
+    assert entries["scoring_model"]["type"].endswith("BlobSparkMLModelDataset")
+
+
+def test_an_environment_catalog_holds_only_entries_that_differ_in_kind(project):
+    """An entry that only moves a path belongs in the environment's globals.yml."""
+    from kedro.config import OmegaConfigLoader
+
+    from aerial_kedro.settings import CONFIG_LOADER_ARGS
+
+    base = OmegaConfigLoader(str(project / "conf"), env="base", **CONFIG_LOADER_ARGS)["catalog"]
+    for env in ("azurite", "hdinsight"):
+        for path in (project / "conf" / env).glob("catalog*.yml"):
+            for name, entry in (yaml.safe_load(path.read_text()) or {}).items():
+                if not name.startswith("_"):
+                    assert entry["type"] != base[name]["type"], f"{env}/{path.name}: {name} restates conf/base"
+
+
+def test_azurite_fails_fast_for_every_spark_access(project):
+    """hadoop-azure's 30 retries with back-off would hide a stopped emulator for minutes."""
+    from kedro.config import OmegaConfigLoader
+
+    from aerial_kedro.settings import CONFIG_LOADER_ARGS
+
+    spark = OmegaConfigLoader(str(project / "conf"), env="azurite", **CONFIG_LOADER_ARGS)["spark"]
+    assert spark["spark.hadoop.fs.azure.io.retry.max.retries"] == 1
+    assert spark["spark.hadoop.fs.azure.io.retry.max.backoff.interval"] <= 1000

@@ -10,13 +10,13 @@ import onnxruntime as ort
 import pytest
 from conftest import SAMPLE_TILES
 
+from aerial_kedro.errors import ParameterError
 from aerial_kedro.featurizers import efficientnet_lite as enl
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec, sha256_hex
 from aerial_kedro.pipelines.featurization.nodes import export_featurizer
-from aerial_kedro.validation import ParameterError
 
 LITE0 = "efficientnet_lite0"
 # Small, so that an int8 build (calibration included) takes seconds.

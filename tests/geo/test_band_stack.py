@@ -19,7 +19,7 @@ from aerial_kedro.geo.band_stack import (
     stack_paths,
     stack_uri,
 )
-from aerial_kedro.geo.chip_grid import inspect_raster
+from aerial_kedro.geo.raster_inspection import inspect_raster
 
 PISA = SHARED_DATA / "oscd" / "pisa" / "imgs_1"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from aerial_kedro.geo.chip_grid import grid_extent, plan_chips_from_paths
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import (
     NODATA,
     class_shares,
@@ -19,6 +19,7 @@ from aerial_kedro.geo.class_map import (
     read_class_names,
     write_class_geotiff,
 )
+from aerial_kedro.geo.grid import grid_extent
 from aerial_kedro.geo.palette import (
     EUROSAT_CLASSES,
     EUROSAT_COLORS,

@@ -9,15 +9,10 @@ from conftest import RASTERS, SHARED_DATA
 from pyproj import Geod
 
 from aerial_kedro.geo.band_stack import group_band_files, open_stack
-from aerial_kedro.geo.chip_grid import (
-    ChipGrid,
-    ChipReader,
-    RasterError,
-    grid_extent,
-    inspect_raster,
-    plan_chips_from_paths,
-    utm_crs_for,
-)
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths, utm_crs_for
+from aerial_kedro.geo.chip_reader import ChipReader
+from aerial_kedro.geo.grid import ChipGrid, grid_extent
+from aerial_kedro.geo.raster_inspection import RasterError, inspect_raster
 
 SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 PARTS = sorted(str(p) for p in (RASTERS / "czech-2x2").glob("*.tif"))

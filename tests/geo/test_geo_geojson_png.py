@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from aerial_kedro.geo.chip_grid import plan_chips_from_paths
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA, class_shares, plurality_smooth
 from aerial_kedro.geo.geojson import (
     chips_to_geojson,

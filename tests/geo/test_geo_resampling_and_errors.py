@@ -13,15 +13,10 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from aerial_kedro.geo.chip_grid import (
-    Chip,
-    ChipGrid,
-    ChipReader,
-    RasterError,
-    inspect_raster,
-    inspect_rasters,
-    plan_chips_from_paths,
-)
+from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
+from aerial_kedro.geo.chip_reader import ChipReader
+from aerial_kedro.geo.grid import ChipGrid
+from aerial_kedro.geo.raster_inspection import RasterError, inspect_raster, inspect_rasters
 
 DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
 SCENE = DATA / "rasters" / "czech_s2_tci_20220319.tif"

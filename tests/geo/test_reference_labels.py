@@ -14,7 +14,7 @@ import pytest
 from conftest import SHARED_DATA
 from shapely.geometry import MultiPoint, Point, box
 
-from aerial_kedro.geo.chip_grid import ChipGrid, chip_bounds, chip_id
+from aerial_kedro.geo.grid import ChipGrid, chip_bounds, chip_id
 from aerial_kedro.geo.reference_labels import (
     CHIP_COLUMNS,
     REJECTED_COLUMNS,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.windows import cells_from_windows
 
 CRS = "EPSG:32633"

@@ -16,7 +16,8 @@ import pytest
 import rasterio
 from conftest import RASTERS, run_kedro
 
-from aerial_kedro.geo.chip_grid import ChipGrid, plan_chips_from_paths
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths
+from aerial_kedro.geo.grid import ChipGrid
 
 pytestmark = pytest.mark.slow
 

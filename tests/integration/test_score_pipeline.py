@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.warp
 from conftest import RASTERS, make_project_copy, pisa_bands_of_different_sizes, run_kedro
 from PIL import Image
 
-from aerial_kedro.geo.chip_grid import ChipGrid, grid_extent, plan_chips_from_paths
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths
+from aerial_kedro.geo.grid import ChipGrid, grid_extent
 from aerial_kedro.pipelines.scoring.chip_inference import PREDICTION_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -250,6 +252,9 @@ def test_a_tile_folder_is_scored_without_georeference(
     collection = json.loads((run.reports / "land_use_chips.geojson").read_text())
     assert {feature["geometry"] is None for feature in collection["features"]} == {True}
     assert (run.reports / "land_use_map.png").stat().st_size > 10_000
+    # No footprint, no STAC Item: a note replaces the Item an earlier raster run left there.
+    note = json.loads((run.reports / "land_use_map.stac.json").read_text())
+    assert note["stac_item"] is None and note["run_id"] == run.run_id
 
 
 def test_bad_rasters_are_reported_and_the_good_one_is_scored(spark, trained_project, tmp_path):
@@ -339,3 +344,24 @@ def test_chip_predictions_open_as_geoparquet_in_the_scene_crs(scene_run):
     assert len(chips) == scene_run.shares["chips"]["planned"]
     assert chips.geometry.area.round().eq(640.0 * 640.0).all()
     assert {"chip_id", "predicted_label", "confidence"} <= set(chips.columns)
+
+
+def test_stac_item_describes_the_products_beside_it(scene_run):
+    import pystac
+
+    path = scene_run.reports / "land_use_map.stac.json"
+    item = pystac.Item.from_file(str(path))
+    assert item.id == scene_run.run_id
+    assert set(item.assets) == {"classes", "chips", "chips_geojson", "map", "report"}
+    for asset in item.assets.values():  # relative hrefs: every product sits beside the Item
+        assert (path.parent / Path(asset.href).name).exists(), asset.href
+    with rasterio.open(scene_run.reports / "land_use_classes.tif") as classes:
+        expected = rasterio.warp.transform_bounds(classes.crs, "EPSG:4326", *classes.bounds)
+        assert item.properties["proj:shape"] == [classes.height, classes.width]
+    assert item.bbox == pytest.approx(expected, abs=1e-5)
+    west, south, east, north = item.bbox
+    assert 15.6 < west < east < 15.9 and 50.26 < south < north < 50.38
+    assert item.properties["aerial:model"] == scene_run.shares["model"]
+    assert item.properties["aerial:source"] == scene_run.shares["source"] == str(SCENE)
+    titles = [c["title"] for c in item.assets["classes"].extra_fields["classification:classes"]]
+    assert titles[:-1] == scene_run.shares["classes"]

@@ -4,8 +4,9 @@
   the file's name. Scoring opens GeoTIFF/COG, JPEG 2000 and Erdas Imagine only, each file with
   the one driver its extension names; ``*.vrt`` files only when ``scoring.allow_vrt`` trusts
   them, and raw-band VRTs never.
-* A tiny GeoTIFF can declare a continent-sized extent; planning refuses plans over
-  ``scoring.max_chips`` before enumerating a chip.
+* A tiny GeoTIFF can declare a continent-sized extent; planning cuts chips only where a
+  raster's dataset mask (nodata, alpha, mask band) has valid pixels, found on a reduced-resolution
+  read of bounded cost, and refuses plans over ``scoring.max_chips`` before enumerating a chip.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from conftest import RASTERS
 from rasterio.transform import from_origin
 
-from aerial_kedro.geo.chip_grid import ChipGrid, PlanTooLargeError, inspect_raster, plan_chips
+from aerial_kedro.geo.chip_planning import PlanTooLargeError, plan_chips
+from aerial_kedro.geo.grid import ChipGrid, chips_inside
 from aerial_kedro.geo.raster_access import open_raster
+from aerial_kedro.geo.raster_inspection import inspect_raster
 from aerial_kedro.pipelines.scoring.planning import plan_source
 
+# The hostile corner raster: 5,120 km on a side in SIDE_PX pixels, real pixels in a corner.
+SIDE_PX, CORNER_PX = 51_200, 64
 SECRET = b"top secret bytes that must never become pixels\n" * 200
 
 
@@ -75,3 +81,51 @@ def test_a_tiny_file_declaring_a_huge_extent_is_refused_before_planning(tmp_path
         plan_chips([meta], ChipGrid(), max_chips=100_000)
     with pytest.raises(PlanTooLargeError, match="huge.tif"):
         plan_source(str(path), {"max_chips": 1000})
+
+
+def corner_of_data(path, *, side_px: int, res: float, corner_px: int) -> tuple[float, ...]:
+    """A sparse GeoTIFF declaring ``side_px * res`` on a side, nodata 0, holding real scene
+    pixels in its south-east ``corner_px`` square only; returns that square's bounds."""
+    with rasterio.open(RASTERS / "czech_s2_tci_20220319.tif") as scene:
+        pixels = scene.read(window=((0, corner_px), (0, corner_px)))
+    assert (pixels.max(axis=0) > 0).all()  # every pixel of the corner is data
+    transform = from_origin(0, 6_000_000, res, res)
+    with rasterio.open(path, "w", driver="GTiff", width=side_px, height=side_px, count=3,
+                       dtype="uint8", crs="EPSG:32633", tiled=True, sparse_ok=True, nodata=0,
+                       transform=transform) as dst:  # fmt: skip
+        start = side_px - corner_px
+        dst.write(pixels, window=((start, side_px), (start, side_px)))
+    left, top = transform @ (side_px - corner_px, side_px - corner_px)
+    right, bottom = transform @ (side_px, side_px)
+    return left, bottom, right, top
+
+
+def test_a_huge_mostly_empty_raster_is_planned_only_where_it_has_data(tmp_path):
+    path = tmp_path / "corner.tif"
+    side_px, res = SIDE_PX, 5_120_000 / SIDE_PX  # 5,120 km: 64 M chips of 640 m declared
+    data = corner_of_data(path, side_px=side_px, res=res, corner_px=CORNER_PX)
+    assert path.stat().st_size < 2_000_000
+    meta = inspect_raster(str(path))
+    assert meta.bounds == (0.0, 880_000.0, 5_120_000.0, 6_000_000.0)
+    chips = plan_chips([meta], ChipGrid(), max_chips=10_000)  # the declared extent: refused
+    rows, cols = chips_inside(data, 640.0)
+    in_data = {f"32633_{row}_{col}" for row in rows for col in cols}
+    assert len(in_data) == 100 and {chip.chip_id for chip in chips} == in_data
+    plan, problems, _ = plan_source(str(path), {"max_chips": 10_000})
+    assert not problems and set(plan["chip_id"]) == in_data
+
+
+def test_valid_bounds_never_cut_into_data_read_at_reduced_resolution(tmp_path):
+    # A nodata raster whose written blocks span more than VALID_MASK_MAX_PX: the mask is sampled.
+    path = tmp_path / "sampled.tif"
+    transform = from_origin(0, 6_000_000, 100, 100)
+    with rasterio.open(RASTERS / "czech_s2_tci_20220319.tif") as scene:
+        pixels = scene.read(window=((0, 1000), (0, 1700)))
+    with rasterio.open(path, "w", driver="GTiff", width=4096, height=4096, count=3, dtype="uint8",
+                       crs="EPSG:32633", tiled=True, sparse_ok=True, nodata=0,
+                       transform=transform) as dst:  # fmt: skip
+        dst.write(pixels, window=((2000, 3000), (1100, 2800)))
+        dst.write(pixels[:, :10, :10], window=((100, 110), (3900, 3910)))  # a far speck of data
+    left, bottom, right, top = inspect_raster(str(path)).valid_bounds
+    assert left <= 1100 * 100 and right >= 3910 * 100  # the speck is inside
+    assert bottom <= 6_000_000 - 3000 * 100 and top >= 6_000_000 - 100 * 100

@@ -30,8 +30,8 @@ from aerial_kedro.change.table import (
     PENDING,
     UNREADABLE,
 )
-from aerial_kedro.geo.chip_grid import grid_transform
 from aerial_kedro.geo.class_map import NODATA, ClassRaster
+from aerial_kedro.geo.grid import grid_transform
 from aerial_kedro.geo.palette import class_colors, to_hex, to_rgb
 
 # Colours of the coarse classes (EuroSAT's palette has no names for them).

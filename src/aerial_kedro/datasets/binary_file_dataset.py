@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from aerial_kedro.datasets.fsspec_file import FsspecFileDataset
+from aerial_kedro.datasets.fsspec_file import FsspecFileDataset, replacing
 
 
 class BinaryFileDataset(FsspecFileDataset[bytes, bytes]):
     """Loads and saves one file as ``bytes``.
+
+    A local save writes a scratch file beside the target and renames it into place, so a model
+    being replaced is never read half-written and a failed save keeps the previous file.
 
     Example catalog entry::
 
@@ -22,6 +25,10 @@ class BinaryFileDataset(FsspecFileDataset[bytes, bytes]):
 
     def save(self, data: bytes) -> None:
         path = self._full_path()
-        self._make_local_parent(path)
-        with self._fs.open(path, "wb") as stream:
+        if self._protocol == "file":
+            self._make_local_parent(path)
+            with replacing(path) as scratch, open(scratch, "xb") as stream:
+                stream.write(data)
+            return
+        with self._fs.open(path, "wb") as stream:  # a blob appears only when the upload commits
             stream.write(data)

@@ -35,7 +35,9 @@ from kedro.io.core import AbstractDataset, DatasetError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from aerial_kedro.datasets.run_lock import run_lock
+from aerial_kedro.blob.urls import SCHEMES
+from aerial_kedro.datasets.blob_spark_dataset import BlobAccess, configure_spark, parse_blob_url
+from aerial_kedro.datasets.run_lock import DEFAULT_TIMEOUT_S, run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +147,33 @@ class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
 
     ``load()`` returns a Spark DataFrame of every completed chunk of every run (filter on
     ``run_id``: partition pruning keeps that cheap).
+
+    Each save holds the lock of its run (see :mod:`aerial_kedro.datasets.run_lock`): a file lock
+    locally, a blob lease in Azure Blob storage. ``credentials`` (``account_key``/``sas_token``/
+    ``emulator_endpoint``, as for ``BlobSparkDataset``) are optional there: without them the
+    lease uses what the Spark session already holds for the account. A run waiting for the lock
+    over ``lock_timeout_s`` fails with one line naming the run.
     """
 
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        credentials: dict[str, Any] | None = None,
+        lock_timeout_s: float = DEFAULT_TIMEOUT_S,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self._filepath = filepath.rstrip("/")
+        self._access = BlobAccess.from_credentials(credentials) if credentials else None
+        if self._access is not None and self._filepath.split("://", 1)[0] not in SCHEMES:
+            raise DatasetError(f"'{filepath}': credentials are for Azure Blob URLs only")
+        self._lock_timeout_s = float(lock_timeout_s)
         self.metadata = metadata
+
+    def _configure_spark(self) -> None:
+        """Put the entry's own credentials into the Spark session (other entries may not have)."""
+        if self._access is not None:
+            configure_spark(parse_blob_url(self._filepath, self._access), self._access, None)
 
     def save(self, data: PredictionChunks) -> None:
         if not isinstance(data, PredictionChunks):
@@ -157,9 +181,10 @@ class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
         missing = {RUN_COLUMN, CHUNK_COLUMN} - set(data.frame.columns)
         if missing:
             raise DatasetError(f"PredictionChunks.frame lacks column(s) {sorted(missing)}")
+        self._configure_spark()
         # Two runs of the same input share a run id and its partitions: their writes take turns,
         # and a chunk the other run completed meanwhile is not written twice.
-        with run_lock(self._filepath, data.run_id):
+        with run_lock(self._filepath, data.run_id, self._lock_timeout_s, access=self._access):
             done = self._completed_since(data.run_id, data.chunks, data.started_at)
             chunks = tuple(chunk for chunk in data.chunks if chunk not in done)
             if not chunks:
@@ -204,6 +229,7 @@ class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
             folder.write_text_atomically(f"{partition}/{MARKER_NAME}", json.dumps(marker))
 
     def load(self) -> DataFrame:
+        self._configure_spark()
         done = completed_chunks_at(self._filepath)
         if not done:
             raise DatasetError(f"No completed chunks under '{self._filepath}'")
@@ -222,10 +248,15 @@ class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
         return frame.join(F.broadcast(keys), [RUN_COLUMN, CHUNK_COLUMN], "left_semi")
 
     def _exists(self) -> bool:
+        self._configure_spark()
         return bool(completed_chunks_at(self._filepath))
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
+        return {
+            "filepath": self._filepath,
+            "credentials": repr(self._access),
+            "lock_timeout_s": self._lock_timeout_s,
+        }
 
 
 class ChunkMarkersDataset(AbstractDataset[dict, dict]):

@@ -12,7 +12,7 @@ import rasterio
 import rasterio.shutil
 from kedro.io.core import DatasetError
 
-from aerial_kedro.datasets.fsspec_file import FsspecFileDataset
+from aerial_kedro.datasets.fsspec_file import FsspecFileDataset, replacing
 from aerial_kedro.geo.class_map import ClassRaster, read_class_raster
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,11 @@ class ClassGeoTiffDataset(FsspecFileDataset[ClassRaster, ClassRaster]):
     table, the class names (tags) and the band description are kept; any reader of a plain
     GeoTIFF reads it unchanged.
 
+    A local file is written under a scratch name in the same folder and renamed onto the path
+    (:func:`~aerial_kedro.datasets.fsspec_file.replacing`): readers and concurrent runs see the
+    previous map or the complete new one, and a write that fails leaves the previous map. On
+    Blob storage the upload commits the whole file at once.
+
     Saving a raster without georeference (:meth:`ClassRaster.empty`, e.g. a run over plain
     tiles) writes nothing and removes an older file at the path, so a stale map from a previous
     run is never mistaken for the current result.
@@ -101,7 +106,9 @@ class ClassGeoTiffDataset(FsspecFileDataset[ClassRaster, ClassRaster]):
             return
         if self._protocol == "file":
             self._make_local_parent(path)
-            write_class_cog(data, path, **self._save_args)
+            # Beside, then renamed: a reader or a failure midway never meets half a COG.
+            with replacing(path) as scratch:
+                write_class_cog(data, scratch, **self._save_args)
             return
         with tempfile.TemporaryDirectory() as scratch:
             local = str(Path(scratch) / self._filepath.name)

@@ -1,7 +1,12 @@
-"""The part every single-file dataset on an fsspec filesystem shares: path, filesystem, existence."""
+"""The part every single-file dataset on an fsspec filesystem shares: path, filesystem, existence,
+and replacing a local file in one step."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
@@ -10,6 +15,29 @@ from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_p
 
 _DI = TypeVar("_DI")
 _DO = TypeVar("_DO")
+
+
+@contextmanager
+def replacing(path: str) -> Iterator[str]:
+    """A scratch path beside local ``path``, renamed onto it (``os.replace``) if the block succeeds.
+
+    Writing a product in place truncates it first: a reader (QGIS, a web server, a concurrent
+    run) would see a half-written file, and a writer that fails midway would leave one where the
+    previous good product was. A rename within one folder is atomic on POSIX and Windows, so
+    ``path`` holds the old file or the complete new one, never a part. The scratch name is
+    hidden (``.<name>.<pid>-<random>.part``) and removed when the block raises; the writer
+    creates it, so the product gets the usual permissions. Blob uploads (``put_file``, fsspec
+    ``open("wb")``) need no such step: a blob becomes visible only when its upload commits.
+    """
+    folder, name = os.path.split(path)
+    scratch = os.path.join(folder, f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    try:
+        yield scratch
+        os.replace(scratch, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.remove(scratch)
+        raise
 
 
 class FsspecFileDataset(AbstractDataset[_DI, _DO]):

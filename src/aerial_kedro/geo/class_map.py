@@ -1,7 +1,7 @@
 """Chip predictions -> a georeferenced class raster (one pixel per chip), smoothing and shares.
 
 Pixel ``(i, j)`` of a class grid is chip ``(row0 + i, col0 + j)`` of the global chip grid
-(see :mod:`aerial_kedro.geo.chip_grid`), so its transform is
+(see :mod:`aerial_kedro.geo.grid`), so its transform is
 ``Affine(size, 0, col0 * size, 0, -size, -row0 * size)`` with ``size`` the chip side.
 Classes are uint8 indices into ``class_names``; :data:`NODATA` (255) marks chips that were
 not classified (outside the footprint, empty, or skipped).
@@ -19,7 +19,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from aerial_kedro.geo.chip_grid import grid_transform
+from aerial_kedro.geo.grid import grid_transform
 from aerial_kedro.geo.palette import Color, class_colors, to_hex, to_rgb
 
 NODATA = 255
@@ -55,7 +55,7 @@ def predictions_to_grid(
 ) -> ClassGrid:
     """Place chip predictions on a class grid.
 
-    ``extent`` is ``(row0, col0, n_rows, n_cols)`` (e.g. :func:`chip_grid.grid_extent` of all
+    ``extent`` is ``(row0, col0, n_rows, n_cols)`` (e.g. :func:`grid.grid_extent` of all
     planned chips, so unclassified chips show as nodata); by default the predictions' bounding
     block. Where a chip is predicted more than once, the most confident prediction wins.
     """

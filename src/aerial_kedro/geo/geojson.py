@@ -90,7 +90,7 @@ def chips_to_geojson(
 ) -> dict[str, Any]:
     """A FeatureCollection with one lon/lat polygon per chip.
 
-    Each record (a mapping, a :class:`chip_grid.Chip` or a Spark ``Row``) needs ``minx``,
+    Each record (a mapping, a :class:`chip_planning.Chip` or a Spark ``Row``) needs ``minx``,
     ``miny``, ``maxx``, ``maxy`` in its ``crs`` (the record's ``"crs"`` key, else ``crs``).
     Properties: ``chip_id``, ``row``/``col`` when present, ``class`` (the record's ``class``
     or ``class_names[class_index]``), ``class_index``, ``confidence`` and, if present and

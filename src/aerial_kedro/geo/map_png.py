@@ -190,9 +190,10 @@ def map_figure(
     shares: Mapping[str, float] | None = None,
     *,
     smoothed: np.ndarray | None = None,
-    panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
+    panel_titles: tuple[str, str] | None = None,
     backdrop: np.ndarray | None = None,
     alpha: float = BACKDROP_ALPHA,
+    unit: str = "chip",
 ) -> Figure:
     """A class grid (north up, one cell per chip) as a matplotlib figure; close it when done.
 
@@ -205,8 +206,13 @@ def map_figure(
     grid's extent at any resolution): two panels, the plain imagery and the per-chip classes
     at ``alpha`` over it - the side-by-side imagery is what lets a chip be checked against the
     ground, which a smoothed panel cannot; ``smoothed`` then only contributes its shares.
+
+    ``unit`` names what one grid cell is in the legend and panel titles: ``chip``, or ``cell``
+    when overlapping chips were averaged into cells of the stride (a cell is then smaller than
+    the chip the model saw).
     """
     grid = np.asarray(grid)
+    panel_titles = panel_titles or (f"per {unit}", "smoothed (3x3 plurality)")
     colors = list(colors) if colors is not None else class_colors(class_names)
     n = len(class_names)
     cmap = ListedColormap([to_float_rgb(c) for c in colors[:n]])
@@ -246,9 +252,9 @@ def map_figure(
             handles.append(Patch(facecolor="none", edgecolor="0.3", label="not classified"))
         else:
             handles.append(Patch(facecolor=NODATA_FACE, edgecolor="0.3", label="no data"))
-    legend_title = f"class (share of chips)\nchip = {chip_size_m:g} m"
+    legend_title = f"class (share of {unit}s)\n{unit} = {chip_size_m:g} m"
     if smooth_shares is not None and backdrop is not None:
-        legend_title += ", per chip → 3x3 smoothed"
+        legend_title += f", per {unit} → 3x3 smoothed"
     fig.legend(
         handles=handles,
         loc="outside right center",
@@ -272,9 +278,10 @@ def render_map_png(
     shares: Mapping[str, float] | None = None,
     *,
     smoothed: np.ndarray | None = None,
-    panel_titles: tuple[str, str] = ("per chip", "smoothed (3x3 plurality)"),
+    panel_titles: tuple[str, str] | None = None,
     backdrop: np.ndarray | None = None,
     dpi: int = 150,
+    unit: str = "chip",
 ) -> str:
     """Render :func:`map_figure` to a PNG file; returns ``path``."""
     fig = map_figure(
@@ -287,6 +294,7 @@ def render_map_png(
         smoothed=smoothed,
         panel_titles=panel_titles,
         backdrop=backdrop,
+        unit=unit,
     )
     try:
         fig.savefig(path, dpi=dpi, facecolor="white")

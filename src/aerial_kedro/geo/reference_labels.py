@@ -3,7 +3,7 @@
 A user who wants to train on, or assess a map against, their own imagery draws reference
 labels over it: a point says "the chip here is forest", a polygon "the chips I cover are
 cropland". This module turns such vector data into *labelled chips* of exactly the grid that
-scoring cuts (:mod:`.chip_grid`), so a labelled chip and a scored chip with the same
+scoring cuts (:mod:`.grid`), so a labelled chip and a scored chip with the same
 ``chip_id`` are the same ground square.
 
 * :func:`read_reference_labels` reads GeoJSON (RFC 7946, lon/lat), GeoPackage, Shapefile or a
@@ -40,7 +40,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from aerial_kedro.geo.chip_grid import ChipGrid, crs_key, crs_string
+from aerial_kedro.geo.grid import ChipGrid, crs_key, crs_string
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Overlapping windows -> cells: maps finer than one chip.
 
 With ``scoring.chip_stride_px`` below the chip size, chips are windows that overlap
-(:class:`~aerial_kedro.geo.chip_grid.ChipGrid`): window ``(row, col)`` covers the ``k x k``
+(:class:`~aerial_kedro.geo.grid.ChipGrid`): window ``(row, col)`` covers the ``k x k``
 cells from cell ``(row, col)``. A cell's class probabilities are the mean of the scored windows
 covering it (up to ``k**2``, fewer at the edges): each window sees the cell with other context,
 and averaging them is the usual sliding-window estimate. The cells then stand in for chips in
@@ -18,7 +18,9 @@ import pandas as pd
 import shapely
 from rasterio.warp import transform as warp_transform
 
-from aerial_kedro.geo.chip_grid import ChipGrid, crs_key, footprint, inspect_rasters
+from aerial_kedro.geo.chip_planning import footprint
+from aerial_kedro.geo.grid import ChipGrid, crs_key
+from aerial_kedro.geo.raster_inspection import inspect_rasters
 
 SCORED, EMPTY, UNREADABLE, PENDING = "scored", "empty", "unreadable", "pending"
 # A cell no scored window covers takes the most telling status among its windows.
@@ -88,7 +90,8 @@ def _lon_lat(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def footprints_by_crs(
     sources: Iterable[str], crs_list: Iterable[str]
 ) -> dict[str, shapely.Geometry]:
-    """Union of the rasters' footprints in each CRS of ``crs_list`` (headers only, no pixels)."""
+    """Union of the rasters' footprints in each CRS of ``crs_list`` (headers, plus a
+    reduced-resolution mask read where a raster declares nodata)."""
     metas, _ = inspect_rasters(list(dict.fromkeys(sources)), min_bands=1)
     return {crs: shapely.union_all([footprint(meta, crs) for meta in metas]) for crs in crs_list}
 
@@ -180,3 +183,22 @@ def cells_from_windows(
     ]
     cells["kind"] = "chip"
     return cells
+
+
+def map_cells(
+    windows: pd.DataFrame,
+    grid: ChipGrid,
+    class_names: Sequence[str],
+    max_empty_fraction: float,
+) -> pd.DataFrame:
+    """The cells a map shows of planned, scored ``windows`` (with their ``sources``): windows
+    averaged into cells, and cells mostly outside the rasters dropped by the rule chips are
+    planned with (at most ``max_empty_fraction`` outside). Score maps and change both use it."""
+    if not grid.overlapping:
+        return windows
+    footprints = footprints_by_crs(
+        (path for sources in windows["sources"] for path in sources), windows["crs"].unique()
+    )
+    return cells_from_windows(
+        windows, grid, class_names, footprints=footprints, min_inside=1.0 - max_empty_fraction
+    )

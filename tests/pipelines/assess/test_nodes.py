@@ -11,7 +11,8 @@ from conftest import SHARED_DATA
 from matplotlib.figure import Figure
 
 from aerial_kedro.datasets import OptionalDataset
-from aerial_kedro.geo.chip_grid import ChipGrid, chip_id, chips_inside
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.geo.grid import ChipGrid, chip_id, chips_inside
 from aerial_kedro.geo.reference_labels import ReferenceLabelError
 from aerial_kedro.pipelines.assess.nodes import (
     SAMPLING_NOTE,
@@ -22,7 +23,6 @@ from aerial_kedro.pipelines.assess.nodes import (
     prepare_reference,
     validate_assess_params,
 )
-from aerial_kedro.validation import ParameterError
 
 LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
 SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)  # czech_s2_tci_20220319.tif

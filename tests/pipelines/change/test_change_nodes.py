@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from conftest import RASTERS, SHARED_DATA
 
+from aerial_kedro.errors import ParameterError
 from aerial_kedro.pipelines.change.nodes import changed_chips_geojson, validate_change_params
 from aerial_kedro.pipelines.change.pipeline import create_pipeline
-from aerial_kedro.validation import ParameterError
 
 GOOD = {
     "before": str(RASTERS / "czech_s2_tci_20220316_cloudy.tif"),

@@ -12,7 +12,9 @@ import rasterio
 
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
-from aerial_kedro.geo.chip_grid import Chip, ChipGrid, ChipReader, plan_chips_from_paths
+from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
+from aerial_kedro.geo.chip_reader import ChipReader
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import to_uint8
 from aerial_kedro.pipelines.modeling.nodes import train_classifier
 from aerial_kedro.pipelines.scoring.chip_inference import (

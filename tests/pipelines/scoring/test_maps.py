@@ -14,8 +14,9 @@ from affine import Affine
 
 from aerial_kedro.datasets import ClassGeoTiffDataset
 from aerial_kedro.geo.band_stack import group_band_files
-from aerial_kedro.geo.chip_grid import ChipGrid, plan_chips_from_paths
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA, ClassRaster
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.planning import plan_from_chips, plan_from_tiles
 

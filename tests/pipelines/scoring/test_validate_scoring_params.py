@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aerial_kedro.errors import ParameterError
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-from aerial_kedro.validation import ParameterError
 
 PROJECT = Path(__file__).resolve().parents[3]
 SCENE = PROJECT.parent / "shared" / "data" / "rasters" / "czech_s2_tci_20220319.tif"

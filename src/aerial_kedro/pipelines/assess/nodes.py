@@ -31,7 +31,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from aerial_kedro.assessment.olofsson import AccuracyAssessment, assess_accuracy, error_matrix
-from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.geo.reference_labels import (
     REJECTED_COLUMNS,
@@ -39,7 +40,6 @@ from aerial_kedro.geo.reference_labels import (
     read_reference_labels,
 )
 from aerial_kedro.pipelines.scoring.chip_inference import SCORED
-from aerial_kedro.validation import ParameterError
 
 logger = logging.getLogger(__name__)
 

@@ -56,12 +56,12 @@ from aerial_kedro.change.table import (
     status_counts,
 )
 from aerial_kedro.change.transitions import transition_summary
-from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.preview import source_files
-from aerial_kedro.geo.windows import cells_from_windows, footprints_by_crs
-from aerial_kedro.validation import ParameterError
+from aerial_kedro.geo.windows import map_cells
 
 logger = logging.getLogger(__name__)
 
@@ -159,12 +159,7 @@ def _date_cells(
     outcome = predictions.where(F.col("run_id") == run["run_id"]).select("chip_id", *columns)
     windows = plan.merge(outcome.toPandas(), on="chip_id", how="left")
     windows["status"] = windows["status"].fillna(PENDING)
-    footprints = footprints_by_crs(
-        (path for sources in plan["sources"] for path in sources), plan["crs"].unique()
-    )
-    return cells_from_windows(
-        windows, grid, classes, footprints=footprints, min_inside=1.0 - max_empty_fraction
-    )
+    return map_cells(windows, grid, classes, max_empty_fraction)
 
 
 def _suffixed(cells: pd.DataFrame, date: str) -> pd.DataFrame:

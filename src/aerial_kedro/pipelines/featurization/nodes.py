@@ -28,8 +28,8 @@ def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict
     EfficientNet-Lite featurizers; absent, the plain network is built as before. Every option ends
     up in the spec, so scoring, which loads the stored ONNX + spec, reproduces the features.
     """
+    from aerial_kedro.errors import ParameterError
     from aerial_kedro.featurizers.efficientnet_lite import parse_options
-    from aerial_kedro.validation import ParameterError
 
     options = featurization.get("options") or {}
     try:

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.class_schemes import map_label, resolve_scheme
 from aerial_kedro.featurizers.spec import FeaturizerSpec
-from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.reference_labels import (
     REJECTED_COLUMNS,
     label_planned_chips,

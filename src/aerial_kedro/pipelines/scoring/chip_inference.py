@@ -2,7 +2,7 @@
 
 The driver hands Spark plan rows (metadata: chip bounds and source paths, see
 :mod:`.planning`), one contiguous slice of the plan per task. In the task, a
-:class:`~aerial_kedro.geo.chip_grid.ChipReader` opened once per partition reads each chip's
+:class:`~aerial_kedro.geo.chip_reader.ChipReader` opened once per partition reads each chip's
 window (mosaicking and resampling as needed), near-empty chips are marked ``empty`` and not
 featurized, the rest are converted to the training tiles' 8-bit look (the run's radiometry,
 :mod:`aerial_kedro.geo.radiometry`), their ``cloud_fraction`` measured, and they go through the
@@ -40,7 +40,8 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
-from aerial_kedro.geo.chip_grid import Chip, ChipReader, RasterError, is_empty_chip
+from aerial_kedro.geo.chip_planning import Chip
+from aerial_kedro.geo.chip_reader import ChipReader, is_empty_chip
 from aerial_kedro.geo.radiometry import (
     AUTO,
     Radiometry,
@@ -50,6 +51,7 @@ from aerial_kedro.geo.radiometry import (
     stretch,
     stretched_to_uint8,
 )
+from aerial_kedro.geo.raster_inspection import RasterError
 from aerial_kedro.pipelines.modeling.features import with_feature_vector
 from aerial_kedro.pipelines.scoring.planning import PLAN_COLUMNS, PLAN_SCHEMA
 from aerial_kedro.spark_inference import (
@@ -85,7 +87,7 @@ PREDICTION_COLUMNS = (
 )
 
 
-def read_tile(uri: str) -> ItemRead:
+def read_tile_item(uri: str) -> ItemRead:
     """``(pixels, cloud fraction, status, reason)`` of a plain image file (fsspec URL or path)."""
     try:
         with fsspec.open(uri, "rb") as stream:
@@ -98,17 +100,22 @@ def read_tile(uri: str) -> ItemRead:
     return pixels, cloud_fraction(pixels), status, reason
 
 
-def read_chip(
+def read_chip_item(
     chip: Chip,
     reader: ChipReader,
     max_empty_fraction: float,
     radiometry: Radiometry | str | None = None,
 ) -> ItemRead:
-    """``(8-bit pixels, cloud fraction, status, reason)`` of a chip; pixels outside every source
-    (or nodata, or 0 in every band) count as empty. Emptiness is judged on the source values,
-    before the conversion (a dark pond clipped to 0 by a display range is not nodata); clouds
-    on the converted but unclipped values (:func:`aerial_kedro.geo.radiometry.stretch`), among
-    the valid pixels."""
+    """A chip as a scoring item, judged: ``(8-bit pixels, cloud fraction, status, reason)``.
+
+    Unlike the raw read (:meth:`aerial_kedro.geo.chip_reader.ChipReader.read`: source pixels in
+    the source dtype), a chip nobody can read is ``unreadable`` rather than an error, and a
+    readable one is ``empty`` or converted to the 8-bit look of the training tiles. Pixels
+    outside every source (or nodata, or 0 in every band) count as empty. Emptiness is judged
+    on the source values, before the conversion (a dark pond clipped to 0 by a display range
+    is not nodata); clouds on the converted but unclipped values
+    (:func:`aerial_kedro.geo.radiometry.stretch`), among the valid pixels.
+    """
     try:
         pixels, valid = reader.read_with_mask(chip)
     except (RasterError, ValueError) as error:
@@ -143,8 +150,8 @@ def read_item(
     radiometry: Radiometry | str | None = None,
 ) -> ItemRead:
     if row["kind"] == "tile":
-        return read_tile(row["source"])
-    return read_chip(chip_from_row(row), reader, max_empty_fraction, radiometry)
+        return read_tile_item(row["source"])
+    return read_chip_item(chip_from_row(row), reader, max_empty_fraction, radiometry)
 
 
 def dihedral(pixels: np.ndarray, index: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Run outcome (a few numbers per chip, on the driver) -> class raster, GeoJSON, map figure, shares.
+"""Run outcome (a few numbers per chip, on the driver) -> class raster, GeoJSON, map figure,
+shares, and the STAC Item describing them.
 
 Only ``chip_id, status, class_index, confidence`` of each chip are collected from Spark; the
 geometry comes from the plan, which the driver already holds. The PNG map is drawn over a
@@ -9,7 +10,9 @@ side), read with the change figure's :func:`~aerial_kedro.change.figure.read_pre
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +22,7 @@ from matplotlib.figure import Figure
 from rasterio.errors import RasterioError
 
 from aerial_kedro.change.figure import read_preview
-from aerial_kedro.geo.chip_grid import ChipGrid
+from aerial_kedro.datasets.class_geotiff_dataset import write_class_cog
 from aerial_kedro.geo.class_map import (
     ClassRaster,
     class_shares,
@@ -27,10 +30,11 @@ from aerial_kedro.geo.class_map import (
     predictions_to_grid,
 )
 from aerial_kedro.geo.geojson import chips_to_geojson, unlocated_feature_collection
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.map_png import map_figure, shares_figure
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.geo.radiometry import Radiometry
-from aerial_kedro.geo.windows import cells_from_windows, footprints_by_crs
+from aerial_kedro.geo.stac import CLASSES_ASSET, map_stac_item
 from aerial_kedro.pipelines.scoring.chip_inference import EMPTY, SCORED, UNREADABLE
 
 OUTCOME_COLUMNS = ("chip_id", "status", "class_index", "confidence")
@@ -66,19 +70,6 @@ def chip_outcomes(
     table = plan.merge(outcome[list(columns)], on="chip_id", how="left")
     table["status"] = table["status"].fillna(PENDING)
     return table
-
-
-def window_cells(
-    table: pd.DataFrame, grid: ChipGrid, class_names: Sequence[str], max_empty_fraction: float
-) -> pd.DataFrame:
-    """Overlapping windows -> the cells of the map (:mod:`aerial_kedro.geo.windows`); cells
-    mostly outside the imagery are dropped by the rule chips are planned with."""
-    footprints = footprints_by_crs(
-        (path for sources in table["sources"] for path in sources), table["crs"].unique()
-    )
-    return cells_from_windows(
-        table, grid, class_names, footprints=footprints, min_inside=1.0 - max_empty_fraction
-    )
 
 
 def status_counts(table: pd.DataFrame) -> dict[str, int]:
@@ -225,9 +216,11 @@ def raster_map_figure(
     sources: Sequence[str] = (),
     bands: Sequence[int] = (1, 2, 3),
     radiometry: Radiometry | None = None,
+    unit: str = "chip",
 ) -> Figure:
     """The PNG map: the classes over the imagery of ``sources`` (opaque classes without any),
-    shown through the run's ``radiometry`` (what the model saw)."""
+    shown through the run's ``radiometry`` (what the model saw); ``unit``: ``cell`` when
+    overlapping chips were averaged into cells."""
     return map_figure(
         raster.classes,
         raster.class_names,
@@ -237,8 +230,42 @@ def raster_map_figure(
         class_shares(raster.classes, raster.class_names),
         smoothed=smoothed,
         backdrop=read_backdrop(raster, sources, bands, radiometry=radiometry),
+        unit=unit,
     )
 
 
 def tiles_figure(shares: Mapping[str, float], class_names: Sequence[str], title: str) -> Figure:
     return shares_figure(shares, class_names, title=title)
+
+
+# The files of the map products (catalog_scoring.yml, catalog_change.yml), by STAC asset key. The
+# Item is saved in the same folder, so these relative names are its asset hrefs.
+MAP_PRODUCTS = {
+    CLASSES_ASSET: "land_use_classes.tif",
+    "chips": "land_use_chips.geoparquet",
+    "chips_geojson": "land_use_chips.geojson",
+    "map": "land_use_map.png",
+    "report": "class_shares.json",
+}
+
+
+def map_stac_item_of_run(
+    raster: ClassRaster, run_id: str, properties: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The STAC Item of a run's map products (:data:`MAP_PRODUCTS`), as a dict.
+
+    rio-stac reads the footprint and projection from a file: ``raster`` is written to a scratch
+    COG exactly as the class GeoTIFF dataset writes it, so the Item describes the saved map.
+    """
+    with tempfile.TemporaryDirectory(prefix="aerial_kedro_stac_") as scratch:
+        path = write_class_cog(raster, str(Path(scratch) / MAP_PRODUCTS[CLASSES_ASSET]))
+        return map_stac_item(run_id, path, MAP_PRODUCTS, properties)
+
+
+def no_stac_item(run_id: str) -> dict[str, Any]:
+    """What stands in for the STAC Item of a run without a georeferenced map (plain tiles)."""
+    return {
+        "run_id": run_id,
+        "stac_item": None,
+        "reason": "the run scored plain tiles: no georeferenced map to describe",
+    }

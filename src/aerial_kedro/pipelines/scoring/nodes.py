@@ -2,13 +2,14 @@
 
 Nodes, in order:
 
-1. :func:`validate_scoring_params` - one clear line per bad parameter, before any work.
+1. :func:`validate_scoring_params` - the typed settings later nodes read
+   (:class:`.settings.ScoringSettings`); one clear line per bad parameter, before any work.
 2. :func:`describe_model` - class order and identity of the trained featurizer + classifier
    (loading them first also fails fast, with "run train first", when they do not exist).
 3. :func:`plan_scoring` - list ``score_source``; band files (``*_B04/_B03/_B02``, or
    ``scoring.band_files``) are stacked into one RGB raster; rasters: read their headers (never
    pixels), resolve the radiometric conversion to 8 bits (``scoring.radiometry``) and plan the
-   chip grid over their union (:func:`aerial_kedro.geo.chip_grid.plan_chips`; geographic
+   chip grid over their union (:func:`aerial_kedro.geo.chip_planning.plan_chips`; geographic
    sources on their UTM zone, edge chips down to ``1 - max_empty_fraction`` cover); plain
    tiles: list them. Unusable rasters go to ``rejected_rasters``. The plan is cut into chunks
    and named by a run id (:mod:`.planning`, :func:`.planning.plan_source`).
@@ -17,8 +18,11 @@ Nodes, in order:
    few chunks (:mod:`.chip_inference`); the dataset writes them with dynamic partition
    overwrite and marks each chunk complete after the commit
    (:mod:`aerial_kedro.datasets.chunked_parquet_dataset`).
-5. :func:`build_map_products` - collects four numbers per chip of the run and writes the class
-   GeoTIFF, GeoJSON, PNG map and class shares.
+5. :func:`collect_map_table` - collects four numbers per chip of the run (the plan holds the
+   rest) into the table every map product is drawn from; then one node per product:
+   :func:`make_class_raster` (class COG), :func:`make_chips_geojson`, :func:`draw_map_png`,
+   :func:`report_class_shares` and :func:`describe_map_products` (the STAC Item of them all);
+   :func:`run_predictions` feeds the GeoParquet, which the Spark tasks write.
 
 Resuming: the run id hashes the plan, chunking and model, so running the same scoring again
 finds the chunks an interrupted run completed (``scoring.completed_chunks``, the markers of the
@@ -30,9 +34,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -44,10 +47,10 @@ from pyspark.sql import functions as F
 from aerial_kedro.blob.urls import redact_url
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.featurizers.spec import FeaturizerSpec
-from aerial_kedro.geo.band_stack import COLOURS
-from aerial_kedro.geo.chip_grid import ChipGrid
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
-from aerial_kedro.geo.radiometry import Radiometry, parse_radiometry
+from aerial_kedro.geo.grid import ChipGrid
+from aerial_kedro.geo.radiometry import Radiometry
+from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name, predictor
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.chip_inference import (
@@ -59,11 +62,8 @@ from aerial_kedro.pipelines.scoring.chip_inference import (
 )
 from aerial_kedro.pipelines.scoring.planning import (
     PLAN_SCHEMA,
-    RADIOMETRY_MATCH_MODES,
-    SOURCE_KINDS,
     describe_problems,
     group_into_jobs,
-    is_gdal_path,
     make_run_id,
     matched_radiometry,
     pending_chunks,
@@ -73,149 +73,36 @@ from aerial_kedro.pipelines.scoring.planning import (
     source_slug,
     task_count,
 )
+from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 from aerial_kedro.spark_inference import task_slots
-from aerial_kedro.validation import ParameterError
 
 logger = logging.getLogger(__name__)
-
-_INT_SETTINGS = ("chip_px", "chunk_size", "batch_size", "tasks_per_slot")
-_OPTIONAL_INT_SETTINGS = ("chunks_per_job", "threads_per_task", "max_chunks", "max_chips")
-_BOOL_SETTINGS = ("smoothing", "restart", "allow_vrt")
 
 
 # --------------------------------------------------------------------------- 1. parameters
 
 
 def validate_scoring_params(
-    score_source: Any, scoring: dict[str, Any], radiometry_reference: Any = None
-) -> dict[str, Any]:
+    score_source: Any, scoring: Mapping[str, Any] | None, radiometry_reference: Any = None
+) -> ScoringSettings:
     """Check ``score_source``, the ``scoring`` block and ``radiometry_reference`` (a source whose
-    pixels the source's are matched to, or null); return normalised settings.
+    pixels the source's are matched to, or null): the typed settings every later node reads.
 
-    Raises :class:`aerial_kedro.validation.ParameterError` naming the first bad key.
+    Raises :class:`aerial_kedro.errors.ParameterError`, one line naming the first bad key.
     """
-    settings: dict[str, Any] = {"score_source": _check_source(score_source)}
-    settings["radiometry_reference"] = (
-        None if radiometry_reference in (None, "") else _check_source(radiometry_reference,
-                                                                      "radiometry_reference")
-    )  # fmt: skip
-    settings["model"] = _check_name("scoring.model", scoring.get("model"))
-    kind = scoring.get("source_kind", "auto")
-    if kind not in SOURCE_KINDS:
-        raise ParameterError(
-            f"scoring.source_kind: '{kind}' is not allowed; allowed values: {', '.join(SOURCE_KINDS)}"
-        )
-    settings["source_kind"] = kind
-    for key in _INT_SETTINGS:
-        settings[key] = _check_int(f"scoring.{key}", scoring.get(key), 1)
-    for key in _OPTIONAL_INT_SETTINGS:
-        value = scoring.get(key)
-        settings[key] = None if value is None else _check_int(f"scoring.{key}", value, 1)
-    for key in _BOOL_SETTINGS:
-        value = scoring.get(key, False)
-        if not isinstance(value, bool):
-            raise ParameterError(f"scoring.{key}: '{value}' is not true or false")
-        settings[key] = value
-    settings["chip_stride_px"] = _check_stride(scoring.get("chip_stride_px"), settings["chip_px"])
-    settings["resolution"] = _check_positive("scoring.resolution", scoring.get("resolution"))
-    fraction = _check_positive("scoring.max_empty_fraction", scoring.get("max_empty_fraction"))
-    if fraction > 1:
-        raise ParameterError(f"scoring.max_empty_fraction: {fraction} is outside (0, 1]")
-    settings["max_empty_fraction"] = fraction
-    settings["bands"] = _check_bands(scoring.get("bands"))
-    try:
-        radiometry = parse_radiometry(scoring.get("radiometry", "auto"))
-    except ValueError as error:
-        raise ParameterError(f"scoring.radiometry: {error}") from None
-    settings["radiometry"] = radiometry if isinstance(radiometry, str) else radiometry.to_dict()
-    settings["band_files"] = _check_band_files(scoring.get("band_files"))
-    match = scoring.get("radiometry_match", "when_hazier")
-    if match not in RADIOMETRY_MATCH_MODES:
-        raise ParameterError(f"scoring.radiometry_match: '{match}' is not allowed; allowed "
-                             f"values: {', '.join(RADIOMETRY_MATCH_MODES)}")  # fmt: skip
-    settings["radiometry_match"] = match
-    return settings
-
-
-def _check_stride(value: Any, chip_px: int) -> int | None:
-    """``scoring.chip_stride_px``: null or ``chip_px`` = chips side by side; a divisor of
-    ``chip_px`` = overlapping windows, the map drawn in cells of that many pixels."""
-    if value is None or value == chip_px:
-        return None
-    stride = _check_int("scoring.chip_stride_px", value, 1)
-    if chip_px % stride:
-        raise ParameterError(
-            f"scoring.chip_stride_px: {stride} does not divide scoring.chip_px {chip_px} "
-            f"(e.g. {chip_px // 2} for half a chip)"
-        )
-    return stride
-
-
-def _check_band_files(value: Any) -> dict[str, str] | None:
-    if value is None or value == {}:
-        return None
-    if (
-        not isinstance(value, dict)
-        or set(value) != set(COLOURS)
-        or not all(isinstance(path, str) and path for path in value.values())
-    ):
-        raise ParameterError(
-            f"scoring.band_files: '{value}' is not a mapping {{red: path, green: path, blue: path}}"
-        )
-    return dict(value)
-
-
-def _check_source(source: Any, key: str = "score_source") -> str:
-    if not source or not isinstance(source, str):
-        raise ParameterError(
-            f"{key}: not set; pass --params={key}=PATH "
-            "(a raster, a folder of rasters or a folder of tiles)"
-        )
-    if "://" not in source and not is_gdal_path(source) and not Path(source).exists():
-        raise ParameterError(f"{key}: '{source}' does not exist")
-    return source
-
-
-def _check_name(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ParameterError(f"{key}: '{value}' is not a model name (e.g. logistic_regression)")
-    return value
-
-
-def _check_int(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(f"{key}: '{value}' is not an integer >= {minimum}")
-    return value
-
-
-def _check_positive(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ParameterError(f"{key}: '{value}' is not a positive number")
-    return float(value)
-
-
-def _check_bands(value: Any) -> list[int]:
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 3
-        or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in value)
-    ):
-        raise ParameterError(
-            f"scoring.bands: '{value}' is not three 1-based band numbers (R, G, B)"
-        )
-    return list(value)
+    return ScoringSettings.from_params(score_source, scoring, radiometry_reference)
 
 
 # --------------------------------------------------------------------------- 2. model
 
 
 def describe_model(
-    scoring_model: PipelineModel, featurizer_spec: dict[str, Any], settings: dict[str, Any]
+    scoring_model: PipelineModel, featurizer_spec: dict[str, Any], settings: ScoringSettings
 ) -> dict[str, Any]:
     """Class order, classifier type and an identity key of the trained model pair."""
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     info = {
-        "model": settings["model"],
+        "model": settings.model,
         "classifier": classifier_name(scoring_model),
         "classes": class_names(scoring_model),
         "featurizer": spec.name,
@@ -232,22 +119,22 @@ def describe_model(
 
 
 def plan_scoring(
-    settings: dict[str, Any], model_info: dict[str, Any]
+    settings: ScoringSettings, model_info: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, str]]]:
     """Plan every chip (or tile) to score: ``(plan, run description, rejected rasters)``."""
-    source = settings["score_source"]
+    source = settings.score_source
     # What is printed, stored in tags and reports, or names the run: never a SAS token.
     public_source = redact_url(source)
-    radiometry_param = settings.get("radiometry", "auto")
-    plan, problems, radiometry = plan_source(source, settings)
+    plain = settings.model_dump()  # planning reads the settings as a mapping of plain values
+    plan, problems, radiometry = plan_source(source, plain)
     kind = "tiles" if len(plan) and plan["kind"].iloc[0] == "tile" else "rasters"
-    reference, radiometry_fit = settings.get("radiometry_reference"), None
+    reference, radiometry_fit = settings.radiometry_reference, None
     if reference and radiometry is not None and not plan.empty:
-        radiometry, radiometry_fit = matched_radiometry(plan, radiometry, reference, settings)
+        radiometry, radiometry_fit = matched_radiometry(plan, radiometry, reference, plain)
         _log_radiometry_fit(redact_url(reference), radiometry_fit)
     inputs = sorted({path for sources in plan["sources"] for path in sources})
     if radiometry is not None and radiometry.name != "none":
-        how = "auto: not 8-bit" if radiometry_param == "auto" else "declared"
+        how = "auto: not 8-bit" if settings.radiometry == "auto" else "declared"
         if radiometry_fit and radiometry_fit["applied"]:
             how = f"matched to {redact_url(reference)}"
         logger.info(
@@ -261,7 +148,7 @@ def plan_scoring(
     if plan.empty:
         detail = f": {describe_problems(problems)}" if problems else ""
         raise ValueError(f"score_source '{public_source}': nothing to score{detail}")
-    identity = run_identity(plan, settings, model_info["model_key"], radiometry)
+    identity = run_identity(plan, plain, model_info["model_key"], radiometry)
     run = {
         "run_id": make_run_id(public_source, identity),
         "source": public_source,
@@ -272,16 +159,18 @@ def plan_scoring(
         "n_inputs": len(inputs),
         "n_rejected": len(problems),
         "radiometry": None if radiometry is None else radiometry.to_dict(),
-        "chip_stride_px": settings.get("chip_stride_px"),
-        "max_empty_fraction": settings["max_empty_fraction"],
+        "chip_stride_px": settings.chip_stride_px,
+        "max_empty_fraction": settings.max_empty_fraction,
         "radiometry_reference": redact_url(reference) if reference else None,
         "radiometry_fit": radiometry_fit,
+        # When this run started (UTC): the STAC Item's datetime. Not part of the identity.
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     logger.info(
         "Planned %d %ss from %d %s (%d rejected) in %d chunk(s) of <= %d: run %s",
         len(plan), "chip" if kind == "rasters" else "tile", len(inputs),
         "raster(s)" if kind == "rasters" else "file(s)", len(problems), run["n_chunks"],
-        settings["chunk_size"], run["run_id"],
+        settings.chunk_size, run["run_id"],
     )  # fmt: skip
     return plan, run, problems
 
@@ -296,16 +185,16 @@ def score_chunks(
     chip_plan: pd.DataFrame,
     scoring_run: dict[str, Any],
     completed_chunks: dict[str, list[int]],
-    settings: dict[str, Any],
+    settings: ScoringSettings,
     model_info: dict[str, Any],
 ) -> Iterator[PredictionChunks]:
     """Yield the not-yet-completed chunks of the run, a Spark job's worth at a time."""
     run_id = scoring_run["run_id"]
-    done = [] if settings["restart"] else completed_chunks.get(run_id, [])
-    todo = pending_chunks(scoring_run["n_chunks"], done, settings["max_chunks"])
+    done = [] if settings.restart else completed_chunks.get(run_id, [])
+    todo = pending_chunks(scoring_run["n_chunks"], done, settings.max_chunks)
     spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
     slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
-    jobs = group_into_jobs(todo, settings["chunks_per_job"] or 2 * slots)
+    jobs = group_into_jobs(todo, settings.chunks_per_job or 2 * slots)
     logger.info(
         "Run %s: %d chunk(s), %d already complete, scoring %d now in %d Spark job(s)",
         run_id, scoring_run["n_chunks"], len(done), len(todo), len(jobs),
@@ -314,14 +203,14 @@ def score_chunks(
         return
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     onnx_broadcast = spark.sparkContext.broadcast(featurizer_onnx)
-    threads = settings["threads_per_task"] or cpus_per_task
+    threads = settings.threads_per_task or cpus_per_task
     started, items_done = time.perf_counter(), 0
     run_started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     classifier = predictor(scoring_model)
     try:
         for number, job in enumerate(jobs, start=1):
             rows = chip_plan[chip_plan["chunk"].isin(job)]
-            n_tasks = task_count(len(rows), slots, settings["tasks_per_slot"])
+            n_tasks = task_count(len(rows), slots, settings.tasks_per_slot)
             items = spark.createDataFrame(
                 spark.sparkContext.parallelize(plan_records(rows), n_tasks), PLAN_SCHEMA
             )
@@ -329,10 +218,10 @@ def score_chunks(
                 items,
                 onnx_broadcast,
                 spec,
-                batch_size=settings["batch_size"],
+                batch_size=settings.batch_size,
                 threads=threads,
-                max_empty_fraction=settings["max_empty_fraction"],
-                bands=settings["bands"],
+                max_empty_fraction=settings.max_empty_fraction,
+                bands=settings.bands,
                 radiometry=scoring_run.get("radiometry"),
             )
             predictions = classify(
@@ -358,26 +247,33 @@ def score_chunks(
         "Scored %d items in %.1f s: %.1f chips/s on %d task slot(s) x %d thread(s)",
         items_done, total, items_done / max(total, 1e-9), slots, threads,
     )  # fmt: skip
-    if settings["max_chunks"] is not None and len(todo) < scoring_run["n_chunks"] - len(done):
+    if settings.max_chunks is not None and len(todo) < scoring_run["n_chunks"] - len(done):
         logger.warning(
             "Stopped after %d chunk(s) (scoring.max_chunks); run again to score the rest",
             len(todo),
         )
 
 
-# --------------------------------------------------------------------------- 5. products
+# --------------------------------------------------------------------------- 5. map products
+# One node per product, so the pipeline reads as the DAG: the table of the run's chips (or
+# cells) is collected once from Spark; each product is then drawn from it on the driver.
 
 
-def build_map_products(
+def collect_map_table(
     scoring_predictions: DataFrame,
     chip_plan: pd.DataFrame,
     scoring_run: dict[str, Any],
     model_info: dict[str, Any],
-    settings: dict[str, Any],
-) -> tuple[ClassRaster, dict[str, Any], Figure, dict[str, Any]]:
-    """Class GeoTIFF, GeoJSON, PNG map and class shares of the run's completed chunks."""
+    settings: ScoringSettings,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``(table, chip counts)``: the plan joined with four numbers per chip of the run's
+    completed chunks (every product is drawn from it) and the chips by status.
+
+    With overlapping windows the table holds the map's cells, each the mean of its windows;
+    the counts are always of the planned chips.
+    """
     run_id = scoring_run["run_id"]
-    grid = ChipGrid(settings["chip_px"], settings["resolution"], settings.get("chip_stride_px"))
+    grid = _grid(settings)
     # Overlapping windows are averaged into cells: their probabilities are needed then.
     columns = (*maps.OUTCOME_COLUMNS, "probabilities") if grid.overlapping else maps.OUTCOME_COLUMNS
     outcome = scoring_predictions.where(F.col("run_id") == run_id).select(*columns).toPandas()
@@ -386,65 +282,143 @@ def build_map_products(
     _log_counts(run_id, counts)
     if counts[UNREADABLE]:
         _log_unreadable(scoring_predictions.where(F.col("run_id") == run_id))
+    if _in_cells(settings, scoring_run):  # the map products are drawn in cells
+        table = map_cells(table, grid, model_info["classes"], settings.max_empty_fraction)
+    return table, counts
+
+
+def make_class_raster(
+    map_table: pd.DataFrame,
+    scoring_run: dict[str, Any],
+    model_info: dict[str, Any],
+    settings: ScoringSettings,
+) -> tuple[ClassRaster, ClassRaster]:
+    """The class raster twice: kept in memory (``class_raster``, read by the map, the report
+    and the STAC Item) and saved as the COG (``class_geotiff``).
+
+    Two outputs because the later nodes must not read the COG back: a run over plain tiles has
+    no georeference, so its raster is :meth:`ClassRaster.empty` and no file is written.
+    """
     classes = model_info["classes"]
-    title = maps.map_title(scoring_run["source_name"], counts, model_info["model"])
-    in_cells = grid.overlapping and scoring_run["kind"] != "tiles"
-    if in_cells:  # the map products are drawn in cells, each the mean of its windows
-        table = maps.window_cells(table, grid, classes, settings["max_empty_fraction"])
-    shares = maps.shares_of_scored(table, classes)
+    if scoring_run["kind"] == "tiles":
+        raster = ClassRaster.empty(classes)
+        return raster, raster
+    grid = _grid(settings)
+    crs = maps.primary_crs(map_table)
+    if map_table["crs"].nunique() > 1:
+        logger.warning(
+            "Rasters in %d CRSs: the GeoTIFF and PNG show %s; predictions and GeoJSON hold all",
+            map_table["crs"].nunique(), crs,
+        )  # fmt: skip
+    tags = {"run_id": scoring_run["run_id"], "source": scoring_run["source"],
+            "model": model_info["model"], "featurizer": model_info["featurizer"],
+            "chip_size_m": grid.size, "cell_size_m": grid.cell_size}  # fmt: skip
+    raster = maps.class_raster(map_table, crs, classes, grid, tags)
+    return raster, raster
+
+
+def make_chips_geojson(map_table: pd.DataFrame, model_info: dict[str, Any]) -> dict[str, Any]:
+    """Scored chips (or cells) as lon/lat polygons with class and confidence (tiles: no geometry)."""
+    return maps.chips_geojson(map_table, model_info["classes"])
+
+
+def draw_map_png(
+    class_raster: ClassRaster,
+    map_table: pd.DataFrame,
+    chip_counts: dict[str, int],
+    scoring_run: dict[str, Any],
+    model_info: dict[str, Any],
+    settings: ScoringSettings,
+) -> Figure:
+    """The PNG map: classes over the scene (raw and smoothed); tiles: a bar chart of shares."""
+    classes = model_info["classes"]
+    title = maps.map_title(scoring_run["source_name"], chip_counts, model_info["model"])
+    if scoring_run["kind"] == "tiles":
+        return maps.tiles_figure(maps.shares_of_scored(map_table, classes), classes, title)
+    radiometry = scoring_run.get("radiometry")
+    return maps.raster_map_figure(
+        class_raster,
+        maps.smoothed_classes(class_raster) if settings.smoothing else None,
+        _grid(settings).cell_size,
+        title,
+        maps.plan_sources(map_table, maps.primary_crs(map_table)),
+        settings.bands,
+        radiometry=Radiometry.from_dict(radiometry) if radiometry else None,
+        unit="cell" if _in_cells(settings, scoring_run) else "chip",
+    )
+
+
+def report_class_shares(
+    map_table: pd.DataFrame,
+    chip_counts: dict[str, int],
+    class_raster: ClassRaster,
+    scoring_run: dict[str, Any],
+    model_info: dict[str, Any],
+    settings: ScoringSettings,
+) -> dict[str, Any]:
+    """The run's report: chip counts, class shares (raw and smoothed) and the map's grid."""
+    classes = model_info["classes"]
     report: dict[str, Any] = {
-        "run_id": run_id,
+        "run_id": scoring_run["run_id"],
         "source": scoring_run["source"],
         "kind": scoring_run["kind"],
         "model": model_info["model"],
         "classifier": model_info["classifier"],
         "featurizer": model_info["featurizer"],
         "classes": classes,
-        "chips": counts,
-        "complete": counts[maps.PENDING] == 0,
+        "chips": chip_counts,
+        "complete": chip_counts[maps.PENDING] == 0,
         "rejected_rasters": scoring_run["n_rejected"],
         "radiometry": (scoring_run.get("radiometry") or {}).get("name"),
-        "shares": shares,
-        "smoothing": settings["smoothing"],
+        "shares": maps.shares_of_scored(map_table, classes),
+        "smoothing": settings.smoothing,
         "shares_smoothed": None,
     }
-    if in_cells:
-        report["cells"] = maps.status_counts(table)
+    if _in_cells(settings, scoring_run):
+        report["cells"] = maps.status_counts(map_table)
     if scoring_run["kind"] == "tiles":
-        raster = ClassRaster.empty(classes)
-        return (
-            raster,
-            maps.chips_geojson(table, classes),
-            maps.tiles_figure(shares, classes, title),
-            report,
-        )
-
-    crs = maps.primary_crs(table)
-    if table["crs"].nunique() > 1:
-        logger.warning(
-            "Rasters in %d CRSs: the GeoTIFF and PNG show %s; predictions and GeoJSON hold all",
-            table["crs"].nunique(), crs,
-        )  # fmt: skip
-    tags = {"run_id": run_id, "source": scoring_run["source"], "model": model_info["model"],
-            "featurizer": model_info["featurizer"], "chip_size_m": grid.size,
-            "cell_size_m": grid.cell_size}  # fmt: skip
-    raster = maps.class_raster(table, crs, classes, grid, tags)
-    smoothed = maps.smoothed_classes(raster) if settings["smoothing"] else None
-    if smoothed is not None:
-        report["shares_smoothed"] = class_shares(smoothed, classes)
+        return report
+    if settings.smoothing:
+        report["shares_smoothed"] = class_shares(maps.smoothed_classes(class_raster), classes)
+    grid = _grid(settings)
     report["map"] = {
-        "crs": crs,
-        "transform": list(raster.transform)[:6],
-        "shape": list(raster.classes.shape),
+        "crs": class_raster.crs,
+        "transform": list(class_raster.transform)[:6],
+        "shape": list(class_raster.classes.shape),
         "chip_size_m": grid.size,
         "cell_size_m": grid.cell_size,
     }
-    radiometry = scoring_run.get("radiometry")
-    figure = maps.raster_map_figure(
-        raster, smoothed, grid.cell_size, title, maps.plan_sources(table, crs), settings["bands"],
-        radiometry=Radiometry.from_dict(radiometry) if radiometry else None,
-    )  # fmt: skip
-    return raster, maps.chips_geojson(table, classes), figure, report
+    return report
+
+
+def describe_map_products(
+    class_raster: ClassRaster, scoring_run: dict[str, Any], model_info: dict[str, Any]
+) -> dict[str, Any]:
+    """The STAC Item of the map products (:func:`.maps.map_stac_item_of_run`), saved beside them.
+
+    A run over plain tiles has no georeferenced map, and a STAC Item must have a footprint: it
+    gets a short note instead (not a Feature, so STAC tools refuse it rather than misread it),
+    which also replaces the Item of an earlier run at the path, as the class GeoTIFF's removal
+    does.
+    """
+    if not class_raster.is_georeferenced:
+        return maps.no_stac_item(scoring_run["run_id"])
+    properties = {
+        "datetime": scoring_run["started_at"],
+        "aerial:model": model_info["model"],
+        "aerial:featurizer": model_info["featurizer"],
+        "aerial:source": scoring_run["source"],  # redacted of SAS tokens by plan_scoring
+    }
+    return maps.map_stac_item_of_run(class_raster, scoring_run["run_id"], properties)
+
+
+def _grid(settings: ScoringSettings) -> ChipGrid:
+    return ChipGrid(settings.chip_px, settings.resolution, settings.chip_stride_px)
+
+
+def _in_cells(settings: ScoringSettings, scoring_run: dict[str, Any]) -> bool:
+    """Overlapping windows of rasters are mapped in cells, each the mean of its windows."""
+    return _grid(settings).overlapping and scoring_run["kind"] != "tiles"
 
 
 def _log_radiometry_fit(reference: str, fit: dict[str, Any]) -> None:

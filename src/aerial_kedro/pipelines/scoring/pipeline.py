@@ -1,9 +1,14 @@
 from kedro.pipeline import Pipeline, node
 
 from aerial_kedro.pipelines.scoring.nodes import (
-    build_map_products,
+    collect_map_table,
+    describe_map_products,
     describe_model,
+    draw_map_png,
+    make_chips_geojson,
+    make_class_raster,
     plan_scoring,
+    report_class_shares,
     run_predictions,
     score_chunks,
     validate_scoring_params,
@@ -51,11 +56,43 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="predictions",
                 name="score_chunks",
             ),
+            # The map products: one table collected from Spark, then one node per product.
             node(
-                build_map_products,
+                collect_map_table,
                 inputs=["predictions", "chip_plan", "run", "model_info", "settings"],
-                outputs=["class_geotiff", "chips_geojson", "map_png", "class_shares"],
-                name="build_map_products",
+                outputs=["map_table", "chip_counts"],
+                name="collect_map_table",
+            ),
+            node(
+                make_class_raster,
+                inputs=["map_table", "run", "model_info", "settings"],
+                # In memory for the nodes below, and saved as the COG (none for plain tiles).
+                outputs=["class_raster", "class_geotiff"],
+                name="make_class_raster",
+            ),
+            node(
+                make_chips_geojson,
+                inputs=["map_table", "model_info"],
+                outputs="chips_geojson",
+                name="make_chips_geojson",
+            ),
+            node(
+                draw_map_png,
+                inputs=["class_raster", "map_table", "chip_counts", "run", "model_info", "settings"],
+                outputs="map_png",
+                name="draw_map_png",
+            ),
+            node(
+                report_class_shares,
+                inputs=["map_table", "chip_counts", "class_raster", "run", "model_info", "settings"],
+                outputs="class_shares",
+                name="report_class_shares",
+            ),
+            node(
+                describe_map_products,
+                inputs=["class_raster", "run", "model_info"],
+                outputs="stac_item",
+                name="describe_map_products",
             ),
             node(
                 run_predictions,

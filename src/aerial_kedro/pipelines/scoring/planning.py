@@ -2,7 +2,7 @@
 
 A *plan* is a pandas DataFrame with one row per work item, in a deterministic order:
 
-* ``kind = "chip"``: a chip of the global chip grid (:mod:`aerial_kedro.geo.chip_grid`) covered
+* ``kind = "chip"``: a chip of the global chip grid (:mod:`aerial_kedro.geo.grid`) covered
   (at least ``1 - max_empty_fraction`` of it) by the union of the source rasters, read on an
   executor from ``sources`` (a mosaic when several; a ``stack:[...]`` source is one file per
   band, :mod:`aerial_kedro.geo.band_stack`);
@@ -39,15 +39,11 @@ from aerial_kedro.geo.band_stack import (
     is_stack_uri,
     stack_from_mapping,
 )
-from aerial_kedro.geo.chip_grid import (
-    Chip,
-    ChipGrid,
-    RasterMeta,
-    inspect_rasters,
-    plan_chips,
-)
+from aerial_kedro.geo.chip_planning import Chip, plan_chips
+from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import AUTO, Radiometry, parse_radiometry, resolve_radiometry
 from aerial_kedro.geo.raster_access import is_vrt_file
+from aerial_kedro.geo.raster_inspection import RasterMeta, inspect_rasters
 from aerial_kedro.geo.relative_radiometry import match_radiometry
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
@@ -163,7 +159,7 @@ def _relative_id(path: str, root: str) -> str:
 
 
 def plan_from_chips(chips: Sequence[Chip], chunk_size: int) -> pd.DataFrame:
-    """The plan of planned chips (already sorted by :func:`geo.chip_grid.plan_chips`)."""
+    """The plan of planned chips (already sorted by :func:`geo.chip_planning.plan_chips`)."""
     records = [
         {
             "chip_id": chip.chip_id,
@@ -396,7 +392,8 @@ def raster_inputs(
 def plan_source(
     source: str | Mapping[str, Any], settings: Mapping[str, Any] | None = None
 ) -> tuple[pd.DataFrame, list[dict[str, str]], Radiometry | None]:
-    """Plan one source: ``(plan, problems, radiometry)``; driver-side, headers only, no pixels.
+    """Plan one source: ``(plan, problems, radiometry)``; driver-side: headers, plus a
+    reduced-resolution mask read where a raster declares nodata.
 
     ``source`` is a raster, a folder of rasters or band files, or a folder of plain tiles (as
     ``score_source``). ``settings`` holds the :data:`PLAN_DEFAULTS` keys (missing = default;

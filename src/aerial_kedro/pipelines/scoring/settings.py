@@ -1,0 +1,256 @@
+"""The scoring parameters as one typed value: :class:`ScoringSettings`.
+
+``params:scoring`` plus the sources read through it (``score_source``, ``radiometry_reference``)
+become a frozen pydantic model: each field's type and constraints are its check, and a failure
+is reported as today, one :class:`~aerial_kedro.errors.ParameterError` line naming the key::
+
+    scoring.chip_px: 'abc' is not an integer >= 1
+
+Why not Kedro's own typed node parameters (Kedro 1.7, ``kedro.validation.ParameterValidator``):
+Kedro converts a ``params:`` input annotated with a model while it builds the catalog, before
+any hook, and reports a failure as a multi-line ``ParameterValidationError`` ("Parameter
+validation failed:" / "- Parameter 'scoring': Failed to instantiate ScoringSettings ...") that
+is neither a ``ParameterError`` nor one line naming ``scoring.<key>``; it also validates one
+parameter at a time, so ``score_source`` could not be checked with the block, and it puts model
+objects into ``catalog.load("parameters")``, which the run-level checks read as plain values.
+So the model is built by the scoring pipeline's first node and by
+:func:`aerial_kedro.validation.validate_run` (before Spark starts) with
+:meth:`ScoringSettings.from_params`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.geo.band_stack import COLOURS
+from aerial_kedro.geo.radiometry import parse_radiometry
+from aerial_kedro.pipelines.scoring.planning import (
+    RADIOMETRY_MATCH_MODES,
+    SOURCE_KINDS,
+    is_gdal_path,
+)
+
+# Fields given beside the `scoring` block, named without the `scoring.` prefix.
+TOP_LEVEL_KEYS = ("score_source", "radiometry_reference")
+
+
+@dataclass(frozen=True)
+class Says:
+    """How any failure of a field reads after ``<key>: ``; ``{value}`` is the value given.
+
+    Attached to a field's type (``Annotated`` metadata, which pydantic ignores), so the
+    message lives beside the constraint it explains.
+    """
+
+    template: str
+
+
+def _choice(values: tuple[str, ...]) -> Any:
+    return Annotated[
+        Literal[values],  # type: ignore[valid-type]  # Literal[("a", "b")] == Literal["a", "b"]
+        Says(f"'{{value}}' is not allowed; allowed values: {', '.join(values)}"),
+    ]
+
+
+def _tuple_as_list(value: Any) -> Any:
+    # Strict lists refuse tuples, which callers in Python may pass for `bands`.
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if value == {} else value
+
+
+Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
+Flag = Annotated[bool, Says("'{value}' is not true or false")]
+Positive = Annotated[float, Field(gt=0), Says("'{value}' is not a positive number")]
+Bands = Annotated[
+    list[Annotated[int, Field(ge=1)]],
+    BeforeValidator(_tuple_as_list),
+    Field(min_length=3, max_length=3),
+    Says("'{value}' is not three 1-based band numbers (R, G, B)"),
+]
+BandFiles = Annotated[
+    dict[Literal[COLOURS], Annotated[str, Field(min_length=1)]],  # type: ignore[valid-type]
+    Field(min_length=len(COLOURS)),
+    Says("'{value}' is not a mapping {{red: path, green: path, blue: path}}"),
+]
+ModelName = Annotated[
+    str, Field(pattern=r"\S"), Says("'{value}' is not a model name (e.g. logistic_regression)")
+]
+
+
+class ScoringSettings(BaseModel):
+    """Validated scoring settings; build with :meth:`from_params`.
+
+    Field order is check order: the first bad key in this order is the one reported.
+    ``radiometry`` holds ``"auto"`` or the resolved conversion as plain values
+    (:meth:`aerial_kedro.geo.radiometry.Radiometry.to_dict`); ``chip_stride_px`` is ``None``
+    when chips sit side by side (null or equal to ``chip_px``); ``band_files`` is ``None``
+    unless the three colour files are given.
+    """
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    score_source: str
+    radiometry_reference: str | None = None
+    model: ModelName
+    source_kind: _choice(SOURCE_KINDS) = "auto"  # type: ignore[valid-type]
+    chip_px: Count
+    chunk_size: Count
+    batch_size: Count
+    tasks_per_slot: Count
+    chunks_per_job: Count | None = None
+    threads_per_task: Count | None = None
+    max_chunks: Count | None = None
+    max_chips: Count | None = None
+    smoothing: Flag = False
+    restart: Flag = False
+    allow_vrt: Flag = False
+    chip_stride_px: Count | None = None
+    resolution: Positive
+    max_empty_fraction: Positive
+    bands: Bands
+    radiometry: str | dict[str, Any] = "auto"
+    band_files: Annotated[BandFiles | None, BeforeValidator(_empty_as_none)] = None
+    radiometry_match: _choice(RADIOMETRY_MATCH_MODES) = "when_hazier"  # type: ignore[valid-type]
+
+    @classmethod
+    def from_params(
+        cls,
+        score_source: Any,
+        scoring: Mapping[str, Any] | None,
+        radiometry_reference: Any = None,
+    ) -> ScoringSettings:
+        """Settings from ``params:scoring`` and the sources read through it.
+
+        Raises :class:`~aerial_kedro.errors.ParameterError`, one line naming the first bad key
+        (``scoring.<field>``, or ``score_source`` / ``radiometry_reference``).
+        """
+        raw = {
+            **(scoring or {}),
+            "score_source": score_source,
+            "radiometry_reference": radiometry_reference,
+        }
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise ParameterError(_one_line(error.errors()[0], raw)) from None
+
+    @field_validator("score_source", "radiometry_reference", mode="plain")
+    @classmethod
+    def _source_exists(cls, source: Any, info: ValidationInfo) -> str | None:
+        """A local source must exist; URLs and GDAL paths are listed (and checked) later."""
+        key = info.field_name
+        if key == "radiometry_reference" and source in (None, ""):
+            return None
+        if not source or not isinstance(source, str):
+            raise ValueError(
+                f"not set; pass --params={key}=PATH "
+                "(a raster, a folder of rasters or a folder of tiles)"
+            )
+        if "://" not in source and not is_gdal_path(source) and not Path(source).exists():
+            raise ValueError(f"'{source}' does not exist")
+        return source
+
+    @field_validator("chip_stride_px")
+    @classmethod
+    def _stride_divides_chip(cls, stride: int | None, info: ValidationInfo) -> int | None:
+        """Null or ``chip_px`` = chips side by side (``None``); a divisor of ``chip_px`` =
+        overlapping windows, the map drawn in cells of that many pixels."""
+        chip_px = info.data.get("chip_px")
+        if stride is None or chip_px is None:
+            return stride
+        if stride == chip_px:
+            return None
+        if chip_px % stride:
+            raise ValueError(
+                f"{stride} does not divide scoring.chip_px {chip_px} "
+                f"(e.g. {chip_px // 2} for half a chip)"
+            )
+        return stride
+
+    @field_validator("max_empty_fraction")
+    @classmethod
+    def _fraction_at_most_one(cls, fraction: float) -> float:
+        if fraction > 1:
+            raise ValueError(f"{fraction} is outside (0, 1]")
+        return fraction
+
+    @field_validator("radiometry", mode="plain")
+    @classmethod
+    def _radiometry(cls, value: Any) -> str | dict[str, Any]:
+        """``auto`` (resolved per raster when planning) or a declared conversion, as plain
+        values; :func:`~aerial_kedro.geo.radiometry.parse_radiometry` says what is wrong."""
+        radiometry = parse_radiometry(value)
+        return radiometry if isinstance(radiometry, str) else radiometry.to_dict()
+
+    # A read-only mapping view, for callers still written against the former settings dict
+    # (``settings["chip_px"]``, ``settings.get("bands")``, planning's ``Mapping`` parameters).
+    # New code reads attributes.
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # keys, as a Mapping's
+        return iter(type(self).model_fields)
+
+    def __len__(self) -> int:
+        return len(type(self).model_fields)
+
+    __contains__ = Mapping.__contains__
+    keys = Mapping.keys
+    items = Mapping.items
+    values = Mapping.values
+    get = Mapping.get
+
+
+Mapping.register(ScoringSettings)
+
+
+def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
+    """``<key>: <what is wrong>`` for pydantic's first error.
+
+    A validator's ``ValueError`` is its own message; any other failure of a field (wrong type,
+    out of range, missing) reads as the field's :class:`Says`, with the value as given.
+    """
+    field = str(error["loc"][0])
+    key = field if field in TOP_LEVEL_KEYS else f"scoring.{field}"
+    says = _says(ScoringSettings.model_fields[field])
+    if error["type"] == "value_error":
+        detail = str(error.get("ctx", {}).get("error", error["msg"]))
+    elif says is not None:
+        detail = says.template.format(value=raw.get(field))
+    else:
+        detail = error["msg"]
+    return f"{key}: {detail}".replace("\n", " ")
+
+
+def _says(field: FieldInfo) -> Says | None:
+    """The :class:`Says` of a field, also when its type is wrapped (``Count | None``)."""
+    pending: list[Any] = [*field.metadata, field.annotation]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, Says):
+            return item
+        pending.extend(getattr(item, "__metadata__", ()))
+        pending.extend(get_args(item))
+    return None

@@ -1,0 +1,98 @@
+"""Issue 13 item 7: a single-file product is replaced in one step, never seen half-written.
+
+The project's own single-file datasets write locally under a hidden scratch name beside the
+product and rename it into place (``os.replace``). So a reader or a concurrent run meets the
+previous product or the complete new one, and a write that fails or is killed midway leaves the
+previous product as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import rasterio
+from kedro.io.core import DatasetError
+from rasterio.transform import from_origin
+
+from aerial_kedro.datasets import BinaryFileDataset, ClassGeoTiffDataset
+from aerial_kedro.datasets.fsspec_file import replacing
+from aerial_kedro.geo.class_map import ClassRaster
+
+NAMES = ("Forest", "Crops", "Urban", "Water")
+
+
+def class_raster(height: int, width: int) -> ClassRaster:
+    """Four classes in stripes, 10 m pixels in UTM 33N (where the project's Czech scenes lie)."""
+    classes = (np.arange(height * width).reshape(height, width) // 7 % len(NAMES)).astype(np.uint8)
+    return ClassRaster(classes, from_origin(500000, 5500000, 10, 10), "EPSG:32633", NAMES)
+
+
+def test_a_block_that_raises_leaves_the_old_file_and_no_scratch(tmp_path):
+    product = tmp_path / "class_shares.json"
+    product.write_text('{"old": true}')
+    with pytest.raises(RuntimeError, match="renderer failed"), replacing(str(product)) as scratch:
+        with open(scratch, "w") as stream:
+            stream.write('{"new": ')
+        raise RuntimeError("renderer failed")
+    assert product.read_text() == '{"old": true}'
+    assert os.listdir(tmp_path) == ["class_shares.json"]
+
+
+def test_a_failed_class_geotiff_save_keeps_the_previous_map(tmp_path):
+    path = tmp_path / "land_use_classes.tif"
+    ClassGeoTiffDataset(filepath=str(path)).save(class_raster(128, 192))
+    before = path.read_bytes()
+    # GDAL refuses the block size only once the COG copy has begun (it first clears the target).
+    failing = ClassGeoTiffDataset(filepath=str(path), save_args={"BLOCKSIZE": 100})
+    with pytest.raises(DatasetError):
+        failing.save(class_raster(128, 192))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["land_use_classes.tif"]
+
+
+def test_a_failed_binary_save_keeps_the_previous_model(tmp_path):
+    path = tmp_path / "featurizer.onnx"
+    dataset = BinaryFileDataset(filepath=str(path))
+    dataset.save(b"model-1")
+    with pytest.raises(DatasetError):
+        dataset.save("not bytes")  # type: ignore[arg-type]
+    assert dataset.load() == b"model-1"
+    assert os.listdir(tmp_path) == ["featurizer.onnx"]
+
+
+WRITER = """
+import sys
+import numpy as np
+from rasterio.transform import from_origin
+from aerial_kedro.datasets import ClassGeoTiffDataset
+from aerial_kedro.geo.class_map import ClassRaster
+blocks = np.random.default_rng(0).integers(0, 4, (375, 375), dtype=np.uint8)
+classes = np.repeat(np.repeat(blocks, 8, 0), 8, 1)  # 3000 x 3000 px: a second or two of GDAL
+raster = ClassRaster(classes, from_origin(500000, 5500000, 10, 10), "EPSG:32633", tuple("ABCD"))
+ClassGeoTiffDataset(filepath=sys.argv[1]).save(raster)
+"""
+
+
+def test_a_class_geotiff_write_killed_midway_leaves_the_previous_map(tmp_path):
+    path = tmp_path / "land_use_classes.tif"
+    ClassGeoTiffDataset(filepath=str(path)).save(class_raster(128, 192))
+    before = path.read_bytes()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+    deadline = time.monotonic() + 60
+    while not [name for name in os.listdir(tmp_path) if ".part" in name]:
+        assert writer.poll() is None and time.monotonic() < deadline, "the writer never started"
+        time.sleep(0.02)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=10)
+    assert path.read_bytes() == before
+    with rasterio.open(path) as written:
+        assert written.shape == (128, 192)
+    # What the killed writer leaves is a hidden scratch file, never the product's name.
+    assert all(name.startswith(".land_use_classes.tif.") for name in os.listdir(tmp_path)
+               if name != "land_use_classes.tif")  # fmt: skip
