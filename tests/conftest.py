@@ -12,6 +12,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SAMPLE_TILES = SHARED_DATA / "eurosat-sample"
 RASTERS = SHARED_DATA / "rasters"
+CZECH_SCENE = RASTERS / "czech_s2_tci_20220319.tif"  # 1783 x 1159 px at 10 m, EPSG:32633
+CZECH_PARTS = sorted((RASTERS / "czech-2x2").glob("*.tif"))  # the same scene cut 2x2
+CZECH_SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)
 
 PISA_BEFORE = SHARED_DATA / "oscd" / "pisa" / "imgs_1"  # uint16, one file per band, EPSG:4326
 

@@ -96,3 +96,33 @@ def test_a_class_geotiff_write_killed_midway_leaves_the_previous_map(tmp_path):
     # What the killed writer leaves is a hidden scratch file, never the product's name.
     assert all(name.startswith(".land_use_classes.tif.") for name in os.listdir(tmp_path)
                if name != "land_use_classes.tif")  # fmt: skip
+
+
+def test_a_report_that_fails_to_serialise_keeps_the_previous_report(tmp_path):
+    from kedro_datasets.json import JSONDataset as KedroJSONDataset
+
+    from aerial_kedro.datasets import JSONDataset
+
+    previous = {"shares": {"Forest": 0.5}}
+    unserialisable = {"shares": {"Forest": 0.6}, "extent": object()}
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+    for dataset_type, path in ((JSONDataset, ours), (KedroJSONDataset, theirs)):
+        dataset = dataset_type(filepath=str(path))
+        dataset.save(previous)
+        with pytest.raises(DatasetError):
+            dataset.save(unserialisable)
+    # kedro-datasets' own JSONDataset leaves a truncated document; ours keeps the previous one.
+    truncated = theirs.read_text()
+    assert '"Forest": 0.6' in truncated and truncated.rstrip().endswith('"extent":')
+    assert JSONDataset(filepath=str(ours)).load() == previous
+    assert sorted(os.listdir(tmp_path)) == ["ours.json", "theirs.json"]
+
+
+def test_json_reports_round_trip_with_save_args_and_new_folders(tmp_path):
+    from aerial_kedro.datasets import JSONDataset
+
+    path = tmp_path / "08_reporting" / "scoring" / "class_shares.json"
+    dataset = JSONDataset(filepath=str(path), save_args={"indent": 2})
+    dataset.save({"Forest": 0.25, "Water": 0.75})
+    assert dataset.load() == {"Forest": 0.25, "Water": 0.75}
+    assert path.read_text().startswith('{\n  "Forest"')

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from conftest import CZECH_PARTS as PARTS
+from conftest import CZECH_SCENE as SCENE
+from conftest import CZECH_SCENE_BOUNDS as SCENE_BOUNDS
+from conftest import RASTERS
 
 from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
 from aerial_kedro.geo.chip_reader import ChipReader, is_empty_chip, read_chip, read_chips
 
-DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
-RASTERS = DATA / "rasters"
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
-PARTS = sorted((RASTERS / "czech-2x2").glob("*.tif"))
-
 pytestmark = pytest.mark.skipif(not SCENE.exists(), reason=f"test rasters not found in {RASTERS}")
-
-# The scene: 1783 x 1159 px at 10 m, EPSG:32633.
-SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)
-
-
-@pytest.fixture(scope="module")
-def scene_chips() -> list[Chip]:
-    chips, problems = plan_chips_from_paths([str(SCENE)])
-    assert problems == []
-    return chips
 
 
 def test_chip_pixels_match_the_raster_window(scene_chips):

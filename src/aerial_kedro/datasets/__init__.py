@@ -1,5 +1,6 @@
 """Kedro datasets that kedro-datasets lacks: raw bytes (ONNX models), Spark ML models,
 resumable chunked Parquet, class rasters as COGs, chip bounds as GeoParquet written by Spark,
+JSON reports written whole or not at all,
 and a wrapper for entries that may not exist yet."""
 
 from aerial_kedro.datasets.binary_file_dataset import BinaryFileDataset
@@ -10,6 +11,7 @@ from aerial_kedro.datasets.chunked_parquet_dataset import (
 )
 from aerial_kedro.datasets.class_geotiff_dataset import ClassGeoTiffDataset
 from aerial_kedro.datasets.geoparquet_dataset import GeoParquetDataset
+from aerial_kedro.datasets.json_dataset import JSONDataset
 from aerial_kedro.datasets.optional_dataset import OptionalDataset
 from aerial_kedro.datasets.spark_ml_model_dataset import SparkMLModelDataset
 
@@ -19,6 +21,7 @@ __all__ = [
     "ChunkedParquetDataset",
     "ClassGeoTiffDataset",
     "GeoParquetDataset",
+    "JSONDataset",
     "OptionalDataset",
     "PredictionChunks",
     "SparkMLModelDataset",
