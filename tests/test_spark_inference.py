@@ -41,7 +41,8 @@ def test_progress_counter_counts_every_tile_rejected_ones_included(spark, sample
 
 
 def test_items_are_featurized_in_bounded_batches_in_order(sample_tiles, efficientnet_lite0):
-    from aerial_kedro.spark_inference import EMPTY, SCORED, infer_items, read_tile_bytes
+    from aerial_kedro.chip_rows import EMPTY, SCORED
+    from aerial_kedro.spark_inference import infer_items, read_tile_bytes
 
     onnx_bytes, spec = efficientnet_lite0
     featurizer = OnnxFeaturizer(onnx_bytes, spec)

@@ -7,7 +7,7 @@ Featurization (tile bytes, :func:`featurize_tiles_spark`) and scoring (raster ch
   windows in scoring), and resized to the network's input size at once
   (:func:`fit_to_input`), so a worker holds at most one full-size decode plus ``batch_size``
   input-size arrays, never a whole Arrow batch of decoded pixels (:func:`infer_items`);
-* every item ends with one status of one vocabulary (:data:`ITEM_STATUSES`), and a reason when
+* every item ends with one status of one vocabulary (:data:`aerial_kedro.chip_rows.ITEM_STATUSES`), and a reason when
   it was not featurized: ``scored`` (went through the network), ``empty`` (read, but mostly
   nodata), ``unreadable`` (could not be read or decoded), ``rejected`` (refused before reading,
   e.g. a repeated or dangling tile listing);
@@ -27,6 +27,7 @@ import pandas as pd
 from pyspark import Accumulator
 from pyspark.sql import DataFrame
 
+from aerial_kedro.chip_rows import REJECTED, SCORED, UNREADABLE
 from aerial_kedro.featurizers.decode import TileDecodeError, decode_tile
 from aerial_kedro.featurizers.preprocess import resize_rgb
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
@@ -34,8 +35,6 @@ from aerial_kedro.featurizers.spec import FeaturizerSpec
 
 logger = logging.getLogger(__name__)
 
-SCORED, EMPTY, UNREADABLE, REJECTED = "scored", "empty", "unreadable", "rejected"
-ITEM_STATUSES = (SCORED, EMPTY, UNREADABLE, REJECTED)
 
 # (8-bit HWC pixels or None, cloud fraction or None, status, reason): what reading one item gives.
 ItemRead = tuple[np.ndarray | None, float | None, str, str | None]

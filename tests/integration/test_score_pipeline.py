@@ -24,9 +24,9 @@ import rasterio.warp
 from conftest import RASTERS, make_project_copy, pisa_bands_of_different_sizes, run_kedro
 from PIL import Image
 
+from aerial_kedro.chip_rows import PREDICTION_COLUMNS
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid, grid_extent
-from aerial_kedro.pipelines.scoring.chip_inference import PREDICTION_COLUMNS
 
 pytestmark = pytest.mark.slow
 

@@ -21,15 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aerial_kedro.change.table import (
-    AFTER_ONLY,
-    BEFORE_ONLY,
-    BOTH_SCORED,
-    CLOUDY,
-    EMPTY,
-    PENDING,
-    UNREADABLE,
-)
+from aerial_kedro.change.table import AFTER_ONLY, BEFORE_ONLY, BOTH_SCORED, CLOUDY
+from aerial_kedro.chip_rows import EMPTY, PENDING, UNREADABLE
 from aerial_kedro.geo.class_map import NODATA, ClassRaster
 from aerial_kedro.geo.grid import grid_transform
 from aerial_kedro.geo.palette import class_colors, to_hex, to_rgb

@@ -29,11 +29,11 @@ from aerial_kedro.change.scores import (
     check_method,
     make_grouping,
 )
+from aerial_kedro.chip_rows import EMPTY, PENDING, UNREADABLE
 
 DATES = ("before", "after")
 BOTH_SCORED, CLOUDY = "both_scored", "cloudy"
 BEFORE_ONLY, AFTER_ONLY = "before_only", "after_only"
-UNREADABLE, PENDING, EMPTY = "unreadable", "pending", "empty"
 STATUSES = (BOTH_SCORED, CLOUDY, BEFORE_ONLY, AFTER_ONLY, UNREADABLE, PENDING, EMPTY)
 SCORED, ABSENT = "scored", "absent"
 

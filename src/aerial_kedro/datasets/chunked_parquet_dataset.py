@@ -36,13 +36,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aerial_kedro.blob.urls import SCHEMES
+from aerial_kedro.chip_rows import CHUNK_COLUMN, RUN_COLUMN
 from aerial_kedro.datasets.blob_spark_dataset import BlobAccess, configure_spark, parse_blob_url
 from aerial_kedro.datasets.run_lock import DEFAULT_TIMEOUT_S, run_lock
 
 logger = logging.getLogger(__name__)
 
-RUN_COLUMN = "run_id"
-CHUNK_COLUMN = "chunk"
 MARKER_NAME = "_COMPLETE.json"
 
 

@@ -18,11 +18,11 @@ import pandas as pd
 import shapely
 from rasterio.warp import transform as warp_transform
 
+from aerial_kedro.chip_rows import EMPTY, PENDING, SCORED, UNREADABLE
 from aerial_kedro.geo.chip_planning import footprint
 from aerial_kedro.geo.grid import ChipGrid, crs_key
 from aerial_kedro.geo.raster_inspection import inspect_rasters
 
-SCORED, EMPTY, UNREADABLE, PENDING = "scored", "empty", "unreadable", "pending"
 # A cell no scored window covers takes the most telling status among its windows.
 _STATUS_PRIORITY = (UNREADABLE, PENDING, EMPTY)
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import rasterio
 
+from aerial_kedro.chip_rows import PLAN_SCHEMA
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
@@ -25,7 +26,6 @@ from aerial_kedro.pipelines.scoring.chip_inference import (
     featurize_items_spark,
 )
 from aerial_kedro.pipelines.scoring.planning import (
-    PLAN_SCHEMA,
     plan_from_chips,
     plan_from_tiles,
     plan_records,

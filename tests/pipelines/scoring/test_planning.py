@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from conftest import pisa_bands_of_different_sizes
 
+from aerial_kedro.chip_rows import PLAN_COLUMNS
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import PRESETS
 from aerial_kedro.pipelines.scoring.planning import (
-    PLAN_COLUMNS,
     assign_chunks,
     group_into_jobs,
     list_source_files,

@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from aerial_kedro.assessment.olofsson import AccuracyAssessment, assess_accuracy, error_matrix
+from aerial_kedro.chip_rows import SCORED
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.palette import class_colors
@@ -39,7 +40,6 @@ from aerial_kedro.geo.reference_labels import (
     label_planned_chips,
     read_reference_labels,
 )
-from aerial_kedro.pipelines.scoring.chip_inference import SCORED
 
 logger = logging.getLogger(__name__)
 

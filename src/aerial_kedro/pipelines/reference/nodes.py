@@ -21,6 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from aerial_kedro.chip_rows import PLAN_SCHEMA, SCORED
 from aerial_kedro.class_schemes import map_label, resolve_scheme
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.grid import ChipGrid
@@ -30,9 +31,9 @@ from aerial_kedro.geo.reference_labels import (
     read_reference_labels,
 )
 from aerial_kedro.pipelines.reference.split import spatial_block_split
-from aerial_kedro.pipelines.scoring.chip_inference import SCORED, featurize_items_spark
+from aerial_kedro.pipelines.scoring.chip_inference import featurize_items_spark
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-from aerial_kedro.pipelines.scoring.planning import PLAN_SCHEMA, plan_records, plan_source
+from aerial_kedro.pipelines.scoring.planning import plan_records, plan_source
 from aerial_kedro.spark_inference import task_slots
 
 logger = logging.getLogger(__name__)

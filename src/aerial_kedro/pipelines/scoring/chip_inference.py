@@ -38,6 +38,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from aerial_kedro.chip_rows import EMPTY, PLAN_COLUMNS, PLAN_SCHEMA, SCORED, UNREADABLE
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_planning import Chip
@@ -53,11 +54,7 @@ from aerial_kedro.geo.radiometry import (
 )
 from aerial_kedro.geo.raster_inspection import RasterError
 from aerial_kedro.pipelines.modeling.features import with_feature_vector
-from aerial_kedro.pipelines.scoring.planning import PLAN_COLUMNS, PLAN_SCHEMA
 from aerial_kedro.spark_inference import (
-    EMPTY,
-    SCORED,
-    UNREADABLE,
     ItemRead,
     cached_featurizer,
     infer_items,
@@ -70,21 +67,6 @@ FEATURES_SCHEMA = (
 )
 N_DIHEDRAL = 8
 
-# Columns of a predictions row, besides the partition columns run_id and chunk.
-PREDICTION_COLUMNS = (
-    *(column for column in PLAN_COLUMNS if column not in ("seq", "chunk")),
-    "status",
-    "reason",
-    "cloud_fraction",
-    "predicted_label",
-    "class_index",
-    "confidence",
-    "probabilities",
-    "classes",
-    "entropy",
-    "model",
-    "featurizer",
-)
 
 
 def read_tile_item(uri: str) -> ItemRead:

@@ -22,6 +22,8 @@ from matplotlib.figure import Figure
 from rasterio.errors import RasterioError
 
 from aerial_kedro.change.figure import read_preview
+from aerial_kedro.chip_rows import EMPTY, PENDING, SCORED, UNREADABLE
+from aerial_kedro.chip_rows import MAP_OUTCOME_COLUMNS as OUTCOME_COLUMNS
 from aerial_kedro.datasets.class_geotiff_dataset import write_class_cog
 from aerial_kedro.geo.class_map import (
     ClassRaster,
@@ -35,10 +37,7 @@ from aerial_kedro.geo.map_png import map_figure, shares_figure
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.geo.stac import CLASSES_ASSET, map_stac_item
-from aerial_kedro.pipelines.scoring.chip_inference import EMPTY, SCORED, UNREADABLE
 
-OUTCOME_COLUMNS = ("chip_id", "status", "class_index", "confidence")
-PENDING = "pending"
 # Long side of the imagery under the PNG map: enough for a 5-inch panel at 150 dpi (x2), and
 # a bound on memory whatever the source's size (a county mosaic is never read at full size).
 BACKDROP_MAX_PX = 1500

@@ -45,6 +45,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aerial_kedro.blob.urls import redact_url
+from aerial_kedro.chip_rows import (
+    EMPTY,
+    MAP_OUTCOME_COLUMNS,
+    PENDING,
+    PLAN_SCHEMA,
+    SCORED,
+    UNREADABLE,
+)
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
@@ -54,14 +62,10 @@ from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name, predictor
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.chip_inference import (
-    EMPTY,
-    SCORED,
-    UNREADABLE,
     classify,
     featurize_items_spark,
 )
 from aerial_kedro.pipelines.scoring.planning import (
-    PLAN_SCHEMA,
     describe_problems,
     group_into_jobs,
     make_run_id,
@@ -275,7 +279,7 @@ def collect_map_table(
     run_id = scoring_run["run_id"]
     grid = _grid(settings)
     # Overlapping windows are averaged into cells: their probabilities are needed then.
-    columns = (*maps.OUTCOME_COLUMNS, "probabilities") if grid.overlapping else maps.OUTCOME_COLUMNS
+    columns = (*MAP_OUTCOME_COLUMNS, "probabilities") if grid.overlapping else MAP_OUTCOME_COLUMNS
     outcome = scoring_predictions.where(F.col("run_id") == run_id).select(*columns).toPandas()
     table = maps.chip_outcomes(chip_plan, outcome, columns)
     counts = maps.status_counts(table)
@@ -367,7 +371,7 @@ def report_class_shares(
         "featurizer": model_info["featurizer"],
         "classes": classes,
         "chips": chip_counts,
-        "complete": chip_counts[maps.PENDING] == 0,
+        "complete": chip_counts[PENDING] == 0,
         "rejected_rasters": scoring_run["n_rejected"],
         "radiometry": (scoring_run.get("radiometry") or {}).get("name"),
         "shares": maps.shares_of_scored(map_table, classes),
@@ -441,7 +445,7 @@ def _log_counts(run_id: str, counts: dict[str, int]) -> None:
     logger.info(
         "Run %s: %d planned = %d scored + %d empty (skipped) + %d unreadable + %d pending",
         run_id, counts["planned"], counts[SCORED], counts[EMPTY], counts[UNREADABLE],
-        counts[maps.PENDING],
+        counts[PENDING],
     )  # fmt: skip
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from aerial_kedro.chip_rows import PLAN_COLUMNS
 from aerial_kedro.geo.band_stack import (
     check_band_files,
     group_band_files,
@@ -50,30 +51,6 @@ RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 TILE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 SOURCE_KINDS = ("auto", "rasters", "tiles")
 
-PLAN_COLUMNS = (
-    "seq",
-    "chunk",
-    "chip_id",
-    "kind",
-    "source",
-    "sources",
-    "crs",
-    "row",
-    "col",
-    "minx",
-    "miny",
-    "maxx",
-    "maxy",
-    "lon",
-    "lat",
-    "chip_px",
-    "resolution",
-)
-PLAN_SCHEMA = (
-    "seq long, chunk int, chip_id string, kind string, source string, sources array<string>, "
-    "crs string, row int, col int, minx double, miny double, maxx double, maxy double, "
-    "lon double, lat double, chip_px int, resolution double"
-)
 
 
 # --------------------------------------------------------------------------- listing
