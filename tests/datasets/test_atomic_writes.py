@@ -126,3 +126,68 @@ def test_json_reports_round_trip_with_save_args_and_new_folders(tmp_path):
     dataset.save({"Forest": 0.25, "Water": 0.75})
     assert dataset.load() == {"Forest": 0.25, "Water": 0.75}
     assert path.read_text().startswith('{\n  "Forest"')
+
+
+def _reads_while_saving(path, save, saves: int) -> list[bytes]:
+    """Everything a reader polling ``path`` sees while ``save`` runs ``saves`` times."""
+    import threading
+
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                seen.append(path.read_bytes())
+            except FileNotFoundError:
+                pass
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        for index in range(saves):
+            save(index)
+    finally:
+        done.set()
+        reader.join()
+    return seen
+
+
+def test_a_reader_never_sees_a_half_written_map_png(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aerial_kedro.datasets import MatplotlibDataset
+
+    path = tmp_path / "land_use_map.png"
+    dataset = MatplotlibDataset(filepath=str(path), save_args={"dpi": 100})
+
+    def save(index: int) -> None:
+        figure, axes = plt.subplots(figsize=(6, 4))
+        axes.imshow(np.random.default_rng(index).random((200, 300)))
+        dataset.save(figure)
+
+    seen = _reads_while_saving(path, save, saves=15)
+    assert seen, "the reader never ran"
+    assert all(image.startswith(b"\x89PNG") and image.endswith(b"IEND\xaeB`\x82") for image in seen)
+    assert os.listdir(tmp_path) == ["land_use_map.png"]
+
+
+def test_a_reader_never_sees_a_half_written_csv(tmp_path):
+    import pandas as pd
+
+    from aerial_kedro.datasets import CSVDataset
+
+    path = tmp_path / "rejected_labels.csv"
+    dataset = CSVDataset(filepath=str(path))
+    rows = 20_000
+
+    def save(index: int) -> None:
+        dataset.save(pd.DataFrame({"label_id": range(rows), "reason": [f"run {index}"] * rows}))
+
+    seen = _reads_while_saving(path, save, saves=8)
+    assert seen, "the reader never ran"
+    assert {text.count(b"\n") for text in seen} == {rows + 1}
+    assert len(dataset.load()) == rows
