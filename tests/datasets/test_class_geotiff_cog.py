@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
-from conftest import RASTERS
+from conftest import CZECH_SCENE as SCENE
 from rasterio.enums import Resampling
 
 from aerial_kedro.datasets import ClassGeoTiffDataset
@@ -14,7 +14,6 @@ from aerial_kedro.geo.class_map import NODATA, ClassRaster
 
 cogeo = pytest.importorskip("rio_cogeo.cogeo", reason="rio-cogeo (dev extra) validates COGs")
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 NAMES = ("Forest", "Crops", "Urban", "Water")
 
 

@@ -11,13 +11,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import rasterio
-from conftest import RASTERS
+from conftest import CZECH_SCENE as SCENE
 from kedro.io.core import DatasetError
 from pyproj import CRS, Transformer
 
 from aerial_kedro.datasets import GeoParquetDataset
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 CHIP_M = 640.0
 SCHEMA = (
     "chip_id string, crs string, minx double, miny double, maxx double, maxy double, "

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from conftest import CZECH_SCENE as SCENE
 
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import (
@@ -27,9 +26,6 @@ from aerial_kedro.geo.palette import (
     to_hex,
     to_rgb,
 )
-
-DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
-SCENE = DATA / "rasters" / "czech_s2_tci_20220319.tif"
 
 N = NODATA
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from conftest import CZECH_SCENE as SCENE
 from conftest import RASTERS, SHARED_DATA
 from pyproj import Geod
 
@@ -14,7 +15,6 @@ from aerial_kedro.geo.chip_reader import ChipReader
 from aerial_kedro.geo.grid import ChipGrid, grid_extent
 from aerial_kedro.geo.raster_inspection import RasterError, inspect_raster
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 PARTS = sorted(str(p) for p in (RASTERS / "czech-2x2").glob("*.tif"))
 SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)
 OSCD = SHARED_DATA / "oscd"

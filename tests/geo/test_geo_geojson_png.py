@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from conftest import CZECH_SCENE as SCENE
 from PIL import Image
 
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
@@ -29,9 +29,6 @@ from aerial_kedro.geo.map_png import (
     shares_figure,
 )
 from aerial_kedro.geo.palette import EUROSAT_CLASSES, class_colors, to_float_rgb
-
-DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
-SCENE = DATA / "rasters" / "czech_s2_tci_20220319.tif"
 
 
 def _ring_area(ring: list[list[float]]) -> float:

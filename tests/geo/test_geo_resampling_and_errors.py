@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from conftest import CZECH_SCENE as SCENE
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -17,9 +17,6 @@ from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
 from aerial_kedro.geo.chip_reader import ChipReader
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.raster_inspection import RasterError, inspect_raster, inspect_rasters
-
-DATA = Path(os.environ.get("AERIAL_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
-SCENE = DATA / "rasters" / "czech_s2_tci_20220319.tif"
 
 pytestmark = pytest.mark.skipif(not SCENE.exists(), reason=f"test raster not found: {SCENE}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from conftest import CZECH_SCENE as SCENE
 from conftest import RASTERS
 from rasterio.transform import from_origin
 
@@ -12,7 +13,6 @@ from aerial_kedro.geo.chip_planning import plan_chips
 from aerial_kedro.geo.grid import ChipGrid, chips_inside
 from aerial_kedro.geo.raster_inspection import VALID_MASK_MAX_PX, RasterMeta, inspect_raster
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 REAL_SCENES = sorted(str(p) for p in [*RASTERS.glob("*.tif"), *RASTERS.glob("czech-2x2/*.tif")])
 
 

@@ -10,14 +10,13 @@ import pystac.validation
 import pytest
 import rasterio
 from affine import Affine
-from conftest import RASTERS
+from conftest import CZECH_SCENE as SCENE
 from rasterio.warp import transform_bounds
 
 from aerial_kedro.datasets.class_geotiff_dataset import write_class_cog
 from aerial_kedro.geo.class_map import NODATA, ClassRaster
 from aerial_kedro.geo.stac import asset_kind, map_stac_item
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 CLASS_NAMES = ("AnnualCrop", "Forest", "Herbaceous Vegetation")
 CHIP = 640.0
 PRODUCTS = {

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import RASTERS, SHARED_DATA, run_kedro
+from conftest import CZECH_SCENE as SCENE
+from conftest import SHARED_DATA, run_kedro
 
 pytestmark = pytest.mark.slow
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
 REPORTS = "data/08_reporting/assessment"
 KEYS = {

@@ -22,13 +22,13 @@ import pytest
 import rasterio
 from azure.storage.blob import ContainerClient
 from blob.azurite import HADOOP_AZURE_JARS, Azurite, require
-from conftest import RASTERS, make_project_copy, run_kedro
+from conftest import CZECH_SCENE as SCENE
+from conftest import make_project_copy, run_kedro
 from PIL import Image
 
 pytestmark = pytest.mark.slow
 
 TILES_URL = "wasb://raw@devstoreaccount1.blob.localhost/eurosat-sample"
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 # Fewer trees than conf/base (150) keep this test short; the blob I/O is the same.
 SMALL_FOREST = {"random_forest.classifier.hyperparameters.numTrees": 20}
 

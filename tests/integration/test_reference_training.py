@@ -6,12 +6,12 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import RASTERS, SAMPLE_TILES, SHARED_DATA, make_project_copy, run_kedro
+from conftest import CZECH_SCENE as SCENE
+from conftest import SAMPLE_TILES, SHARED_DATA, make_project_copy, run_kedro
 
 pytestmark = pytest.mark.slow
 
 LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 COARSE = ["built", "cropland", "forest", "grassland", "water"]
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.warp
+from conftest import CZECH_SCENE as SCENE
 from conftest import RASTERS, make_project_copy, pisa_bands_of_different_sizes, run_kedro
 from PIL import Image
 
@@ -30,7 +31,6 @@ from aerial_kedro.geo.grid import ChipGrid, grid_extent
 
 pytestmark = pytest.mark.slow
 
-SCENE = RASTERS / "czech_s2_tci_20220319.tif"
 PARTS = RASTERS / "czech-2x2"
 SCENE_BOUNDS = (543100.0, 5567910.0, 560930.0, 5579500.0)
 PISA = RASTERS.parent / "oscd" / "pisa" / "imgs_1"  # uint16, one file per band, EPSG:4326

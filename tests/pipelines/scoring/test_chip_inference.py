@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from conftest import SHARED_DATA as DATA
 
 from aerial_kedro.chip_rows import PLAN_SCHEMA
 from aerial_kedro.featurizers.decode import decode_tile
@@ -32,7 +33,6 @@ from aerial_kedro.pipelines.scoring.planning import (
     plan_source,
 )
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 PART = DATA / "rasters" / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 TILE_CLASSES = ("Forest", "Residential", "SeaLake")
 

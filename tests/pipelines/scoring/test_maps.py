@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
+from conftest import RASTERS
 
 from aerial_kedro.datasets import ClassGeoTiffDataset
 from aerial_kedro.geo.band_stack import group_band_files
@@ -20,7 +20,6 @@ from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.planning import plan_from_chips, plan_from_tiles
 
-RASTERS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "rasters"
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 PISA = RASTERS.parent / "oscd" / "pisa" / "imgs_1"
 CLASSES = ["Forest", "Residential", "SeaLake"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import pisa_bands_of_different_sizes
+from conftest import RASTERS, pisa_bands_of_different_sizes
 
 from aerial_kedro.chip_rows import PLAN_COLUMNS
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
@@ -29,7 +29,6 @@ from aerial_kedro.pipelines.scoring.planning import (
     task_count,
 )
 
-RASTERS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "rasters"
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 SETTINGS = {
     "chip_px": 64,

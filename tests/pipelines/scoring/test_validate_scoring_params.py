@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CZECH_SCENE as SCENE
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
 
 PROJECT = Path(__file__).resolve().parents[3]
-SCENE = PROJECT.parent / "shared" / "data" / "rasters" / "czech_s2_tci_20220319.tif"
 
 
 @pytest.fixture
