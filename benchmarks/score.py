@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aerial_kedro.pipelines.scoring.settings import ScoringSettings
+
 ROOT = Path(__file__).resolve().parents[1]
 RASTERS = ROOT.parent / "shared" / "data" / "rasters"
 DEFAULT_RASTERS = [
@@ -104,9 +106,7 @@ def start_spark(cores: int):
     )
 
 
-def settings_for(rasters: list[Path], args: argparse.Namespace) -> dict:
-    from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-
+def settings_for(rasters: list[Path], args: argparse.Namespace) -> ScoringSettings:
     scoring = {
         "model": args.model,
         "chip_px": 64,
@@ -122,7 +122,7 @@ def settings_for(rasters: list[Path], args: argparse.Namespace) -> dict:
         "restart": True,
         "smoothing": False,
     }
-    return validate_scoring_params(str(rasters[0]), scoring)
+    return ScoringSettings.from_params(str(rasters[0]), scoring)
 
 
 def spark_round(
@@ -169,7 +169,7 @@ def plan_all(rasters, settings, info):
     from aerial_kedro.geo.grid import ChipGrid
     from aerial_kedro.pipelines.scoring.planning import plan_from_chips
 
-    grid = ChipGrid(settings["chip_px"], settings["resolution"])
+    grid = ChipGrid(settings.chip_px, settings.resolution)
     chips = []
     for raster in rasters:
         planned, problems = plan_chips_from_paths([str(raster)], grid)
@@ -177,7 +177,7 @@ def plan_all(rasters, settings, info):
             raise SystemExit(f"cannot plan {raster}: {problems[0]}")
         chips += planned
     # Chip ids repeat when two rasters share a footprint; they are separate items here.
-    plan = plan_from_chips(chips, settings["chunk_size"])
+    plan = plan_from_chips(chips, settings.chunk_size)
     run = {"run_id": "benchmark", "n_chunks": int(plan["chunk"].max()) + 1}
     return chips, plan, run
 

@@ -4,6 +4,7 @@ up chip by chip (so every expected number can be counted by hand), in a real Spa
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -95,7 +96,7 @@ def test_assess_map_counts_and_estimates(spark, reference, plan):
         predictions,
         plan,
         {"run_id": "czech-test", "kind": "rasters", "source": "czech.tif"},
-        {"chip_px": 64, "resolution": 10.0},
+        SimpleNamespace(chip_px=64, resolution=10.0),  # the scoring settings assess reads
         {"model": "logistic_regression", "featurizer": "efficientnet_lite0"},
         labels,
         training,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pydantic
@@ -128,18 +127,12 @@ def test_sources_are_named_without_the_scoring_prefix(scoring, tmp_path):
     assert vsi.score_source == "/vsiaz/imagery/scene.tif" and vsi.radiometry_reference == str(PART)
 
 
-def test_callers_of_the_former_dict_still_read_it_as_a_mapping(scoring):
-    # planning, assess, change, reference and benchmarks/score.py index the settings.
+def test_planning_takes_the_settings_values(scoring):
+    # Planning (also used by reference and change) takes plain values: the settings' dump.
     settings = ScoringSettings.from_params(str(PART), {**scoring, "chunk_size": 8})
-    assert isinstance(settings, Mapping)
-    assert settings["chip_px"] == 64 and settings.get("chip_stride_px", 1) is None
-    assert settings.get("no_such_key", "default") == "default" and "bands" in settings
-    assert dict(settings) == settings.model_dump() and len(settings) == len(dict(settings))
-    with pytest.raises(KeyError):
-        settings["no_such_key"]
-    from_settings = plan_source(settings)  # the source taken from settings["score_source"]
-    from_dict = plan_source(str(PART), settings.model_dump())
-    assert from_settings[0].equals(from_dict[0]) and len(from_settings[0]) > 0
+    assert not hasattr(settings, "__getitem__")  # read by attribute, not as the former dict
+    plan, problems, _ = plan_source(settings.score_source, settings.model_dump())
+    assert problems == [] and len(plan) > 0 and plan["chunk"].max() == (len(plan) - 1) // 8
 
 
 def test_kedro_leaves_the_scoring_parameters_to_the_first_node():

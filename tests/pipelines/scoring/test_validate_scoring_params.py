@@ -25,20 +25,20 @@ def scoring() -> dict:
 
 def test_defaults_are_valid(scoring):
     settings = validate_scoring_params(str(SCENE), scoring)
-    assert settings["score_source"] == str(SCENE)
-    assert settings["chip_px"] == 64 and settings["resolution"] == 10.0
-    assert settings["max_chunks"] is None and settings["chunks_per_job"] is None
-    assert settings["smoothing"] is True and settings["bands"] == [1, 2, 3]
-    assert settings["radiometry"] == "auto" and settings["band_files"] is None
+    assert settings.score_source == str(SCENE)
+    assert settings.chip_px == 64 and settings.resolution == 10.0
+    assert settings.max_chunks is None and settings.chunks_per_job is None
+    assert settings.smoothing is True and settings.bands == [1, 2, 3]
+    assert settings.radiometry == "auto" and settings.band_files is None
 
 
 def test_declared_radiometry_is_normalised_to_plain_values(scoring):
     scoring["radiometry"] = "sentinel2_l2a_offset"
     settings = validate_scoring_params(str(SCENE), scoring)
-    assert settings["radiometry"]["name"] == "sentinel2_l2a_offset"
-    assert settings["radiometry"]["offset"] == -0.1
+    assert settings.radiometry["name"] == "sentinel2_l2a_offset"
+    assert settings.radiometry["offset"] == -0.1
     scoring["radiometry"] = {"scale": 2.75e-5, "offset": -0.2, "min": 0, "max": 0.3}
-    custom = validate_scoring_params(str(SCENE), scoring)["radiometry"]
+    custom = validate_scoring_params(str(SCENE), scoring).radiometry
     assert custom["name"] == "custom" and custom["max"] == [0.3, 0.3, 0.3]
 
 
@@ -75,4 +75,4 @@ def test_source_must_exist(scoring, tmp_path):
     with pytest.raises(ParameterError, match="score_source: not set"):
         validate_scoring_params(None, scoring)
     remote = validate_scoring_params("abfs://imagery/scene.tif", scoring)
-    assert remote["score_source"] == "abfs://imagery/scene.tif"  # listed (and checked) later
+    assert remote.score_source == "abfs://imagery/scene.tif"  # listed (and checked) later

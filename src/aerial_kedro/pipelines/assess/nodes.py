@@ -40,6 +40,7 @@ from aerial_kedro.geo.reference_labels import (
     label_planned_chips,
     read_reference_labels,
 )
+from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def assess_map(
     predictions: DataFrame,
     chip_plan: pd.DataFrame,
     scoring_run: Mapping[str, Any],
-    scoring_settings: Mapping[str, Any],
+    scoring_settings: ScoringSettings,
     model_info: Mapping[str, Any],
     labels: gpd.GeoDataFrame,
     training_chips: Any,
@@ -224,7 +225,7 @@ def assess_map(
             "assess needs a scored raster source"
         )
     run_id = scoring_run["run_id"]
-    grid = ChipGrid(scoring_settings["chip_px"], scoring_settings["resolution"])
+    grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
     inside, outside, rejected = label_planned_chips(labels, chip_plan, grid, settings["min_cover"])
     outcomes = reference_chip_outcomes(predictions, run_id, inside["chip_id"].tolist())
     table = inside.merge(outcomes, on="chip_id", how="left")

@@ -62,6 +62,7 @@ from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.preview import source_files
 from aerial_kedro.geo.windows import map_cells
+from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ def build_change_products(
     before_plan: pd.DataFrame,
     after_plan: pd.DataFrame,
     model_info: dict[str, Any],
-    scoring: dict[str, Any],
+    scoring: ScoringSettings,
 ) -> tuple[ClassRaster, dict[str, Any], Figure]:
     """Change GeoTIFF (source CRS, one pixel per chip), changed chips GeoJSON, PNG."""
     groups = _groups(change, model_info)
@@ -321,7 +322,7 @@ def build_change_products(
     in_crs = chip_table[chip_table["crs"] == crs]
     present = pd.Series(chip_codes(in_crs, codes)).value_counts()
     counts = {int(code): int(n) for code, n in present.items()}
-    bands = scoring.get("bands", [1, 2, 3])
+    bands = scoring.bands
     imagery = [
         _preview(before_plan, raster, f"before: {display_name(before_run['source'])}", bands),
         _preview(after_plan, raster, f"after: {display_name(after_run['source'])}", bands),

@@ -66,10 +66,10 @@ def cut_reference_chips(
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
     settings = validate_scoring_params(reference_rasters, scoring)
-    plan, problems, radiometry = plan_source(settings)
+    plan, problems, radiometry = plan_source(settings.score_source, settings.model_dump())
     for problem in problems:
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
-    grid = ChipGrid(settings["chip_px"], settings["resolution"])
+    grid = ChipGrid(settings.chip_px, settings.resolution)
     planned = plan[plan["kind"] == "chip"]
     inside, _, rejects = label_planned_chips(labels, planned, grid, float(min_cover))
     source_labels = labels.set_index("label_id")["source_label"]
@@ -133,10 +133,10 @@ def featurize_reference_chips(
             items,
             onnx_broadcast,
             spec,
-            batch_size=settings["batch_size"],
-            threads=settings["threads_per_task"] or cpus_per_task,
-            max_empty_fraction=settings["max_empty_fraction"],
-            bands=settings["bands"],
+            batch_size=settings.batch_size,
+            threads=settings.threads_per_task or cpus_per_task,
+            max_empty_fraction=settings.max_empty_fraction,
+            bands=settings.bands,
             radiometry=radiometry or None,
             augment=bool(reference["augment"]) and split == "train",
         )

@@ -20,7 +20,7 @@ So the model is built by the scoring pipeline's first node and by
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -200,30 +200,6 @@ class ScoringSettings(BaseModel):
         values; :func:`~aerial_kedro.geo.radiometry.parse_radiometry` says what is wrong."""
         radiometry = parse_radiometry(value)
         return radiometry if isinstance(radiometry, str) else radiometry.to_dict()
-
-    # A read-only mapping view, for callers still written against the former settings dict
-    # (``settings["chip_px"]``, ``settings.get("bands")``, planning's ``Mapping`` parameters).
-    # New code reads attributes.
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in type(self).model_fields:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # keys, as a Mapping's
-        return iter(type(self).model_fields)
-
-    def __len__(self) -> int:
-        return len(type(self).model_fields)
-
-    __contains__ = Mapping.__contains__
-    keys = Mapping.keys
-    items = Mapping.items
-    values = Mapping.values
-    get = Mapping.get
-
-
-Mapping.register(ScoringSettings)
 
 
 def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
