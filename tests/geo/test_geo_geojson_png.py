@@ -24,7 +24,6 @@ from aerial_kedro.geo.map_png import (
     NODATA_FACE,
     class_overlay,
     map_figure,
-    nice_scale_length_km,
     render_map_png,
     shares_figure,
 )
@@ -100,10 +99,20 @@ def test_geojson_with_class_names_in_records_and_default_crs():
         chips_to_geojson(recs)
 
 
-def test_nice_scale_length():
-    assert nice_scale_length_km(17.3) == 5
-    assert nice_scale_length_km(3.0) == 0.5
-    assert nice_scale_length_km(400) == 100
+def test_every_panel_has_a_scale_bar_in_the_axes_km(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib_scalebar.scalebar import ScaleBar
+
+    grid = np.zeros((10, 20), dtype=np.int16)
+    figure = map_figure(grid, ["Forest"], chip_size_m=640.0, smoothed=grid)
+    try:
+        for axes in figure.axes:
+            (bar,) = [artist for artist in axes.artists if isinstance(artist, ScaleBar)]
+            # the panels are drawn in km (x from 0 to 20 chips x 0.64 km): one axis unit = 1 km
+            assert (bar.dx, bar.units) == (1, "km") and axes.get_xlim() == (0, 12.8)
+        figure.savefig(tmp_path / "map.png")  # the bar picks its length when drawn
+    finally:
+        plt.close(figure)
 
 
 @pytest.mark.parametrize("two_panels", [False, True])

@@ -19,57 +19,22 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib_scalebar.scalebar import ScaleBar  # noqa: E402
 
 from aerial_kedro.geo.class_map import NODATA, class_shares  # noqa: E402
 from aerial_kedro.geo.palette import Color, class_colors, to_float_rgb  # noqa: E402
 
 NODATA_FACE = "#e6e6e6"
-_NICE_KM = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-def nice_scale_length_km(map_width_km: float, fraction: float = 0.3) -> float:
-    """The largest 1-2-5 length (km) not longer than ``fraction`` of the map width."""
-    target = map_width_km * fraction
-    fitting = [v for v in _NICE_KM if v <= target]
-    return float(fitting[-1] if fitting else _NICE_KM[0])
-
-
-def _format_km(km: float) -> str:
-    return f"{km:g} km" if km >= 1 else f"{km * 1000:g} m"
-
-
-def _draw_scale_bar(ax: Axes, width_km: float, height_km: float) -> None:
-    length = nice_scale_length_km(width_km)
-    x0, y0 = 0.05 * width_km, 0.06 * height_km
-    bar_h = 0.018 * max(height_km, width_km * 0.5)
-    pad = 0.02 * width_km
-    ax.add_patch(
-        Rectangle(
-            (x0 - pad, y0 - pad),
-            length + 2 * pad,
-            bar_h + pad + 0.08 * height_km,
-            facecolor="white",
-            edgecolor="none",
-            alpha=0.8,
-            zorder=3,
-        )
+def _draw_scale_bar(ax: Axes) -> None:
+    """A scale bar in the lower left (matplotlib-scalebar picks a 1-2-5 length); axes are in km."""
+    bar = ScaleBar(
+        1, "km", location="lower left", length_fraction=0.3, box_alpha=0.8,
+        font_properties={"size": 9, "weight": "bold"},
     )
-    half = length / 2
-    ax.add_patch(Rectangle((x0, y0), half, bar_h, facecolor="black", edgecolor="black", zorder=4))
-    ax.add_patch(
-        Rectangle((x0 + half, y0), half, bar_h, facecolor="white", edgecolor="black", zorder=4)
-    )
-    ax.text(
-        x0 + half,
-        y0 + bar_h + 0.012 * height_km,
-        _format_km(length),
-        ha="center",
-        va="bottom",
-        fontsize=9,
-        fontweight="bold",
-        zorder=5,
-    )
+    ax.add_artist(bar)
 
 
 def _draw_north_arrow(ax: Axes) -> None:
@@ -115,7 +80,7 @@ def _finish_panel(ax: Axes, width_km: float, height_km: float, title: str | None
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=11)
-    _draw_scale_bar(ax, width_km, height_km)
+    _draw_scale_bar(ax)
     _draw_north_arrow(ax)
 
 
