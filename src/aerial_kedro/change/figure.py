@@ -22,10 +22,10 @@ from affine import Affine  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from aerial_kedro.geo.class_map import NODATA, ClassRaster  # noqa: E402
-from aerial_kedro.geo.map_png import NODATA_FACE, nice_scale_length_km  # noqa: E402
+from aerial_kedro.geo.map_png import NODATA_FACE, draw_scale_bar  # noqa: E402
 from aerial_kedro.geo.palette import to_float_rgb  # noqa: E402
 from aerial_kedro.geo.preview import read_rgb  # noqa: E402
 from aerial_kedro.geo.radiometry import Radiometry  # noqa: E402
@@ -82,18 +82,6 @@ def preview_grid(raster: ClassRaster, max_pixels: int = 900) -> tuple[Affine, tu
     return transform, (rows * per_chip, cols * per_chip)
 
 
-def _scale_bar(ax: Axes, width_km: float, height_km: float) -> None:
-    length = nice_scale_length_km(width_km, 0.25)
-    x0, y0 = 0.04 * width_km, 0.05 * height_km
-    bar_h = 0.02 * max(height_km, width_km * 0.5)
-    ax.add_patch(Rectangle((x0 - 0.02 * width_km, y0 - 0.02 * height_km), length + 0.04 * width_km,
-                           bar_h + 0.11 * height_km, facecolor="white", alpha=0.8, zorder=3))  # fmt: skip
-    ax.add_patch(Rectangle((x0, y0), length, bar_h, facecolor="black", zorder=4))
-    label = f"{length:g} km" if length >= 1 else f"{length * 1000:g} m"
-    ax.text(x0 + length / 2, y0 + bar_h + 0.01 * height_km, label, ha="center", va="bottom",
-            fontsize=8, fontweight="bold", zorder=5)  # fmt: skip
-
-
 def _panel(
     ax: Axes, image: np.ndarray, extent: tuple[float, ...], title: str, **kwargs: Any
 ) -> None:
@@ -102,7 +90,7 @@ def _panel(
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    _scale_bar(ax, extent[1], extent[3])
+    draw_scale_bar(ax, length_fraction=0.25, font_size=8)
 
 
 def _class_image(grid: np.ndarray, colors: Sequence[str]) -> tuple[np.ndarray, dict[str, Any]]:

@@ -28,11 +28,12 @@ from aerial_kedro.geo.palette import Color, class_colors, to_float_rgb  # noqa: 
 NODATA_FACE = "#e6e6e6"
 
 
-def _draw_scale_bar(ax: Axes) -> None:
-    """A scale bar in the lower left (matplotlib-scalebar picks a 1-2-5 length); axes are in km."""
+def draw_scale_bar(ax: Axes, length_fraction: float = 0.3, font_size: int = 9) -> None:
+    """A scale bar in the lower left of axes drawn in km (matplotlib-scalebar picks a round length
+    up to ``length_fraction`` of the panel)."""
     bar = ScaleBar(
-        1, "km", location="lower left", length_fraction=0.3, box_alpha=0.8,
-        font_properties={"size": 9, "weight": "bold"},
+        1, "km", location="lower left", length_fraction=length_fraction, box_alpha=0.8,
+        font_properties={"size": font_size, "weight": "bold"},
     )
     ax.add_artist(bar)
 
@@ -80,7 +81,7 @@ def _finish_panel(ax: Axes, width_km: float, height_km: float, title: str | None
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=11)
-    _draw_scale_bar(ax)
+    draw_scale_bar(ax)
     _draw_north_arrow(ax)
 
 
