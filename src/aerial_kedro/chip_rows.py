@@ -11,6 +11,9 @@ SCORED, EMPTY, UNREADABLE, REJECTED = "scored", "empty", "unreadable", "rejected
 PENDING = "pending"
 ITEM_STATUSES = (SCORED, EMPTY, UNREADABLE, REJECTED)
 
+# Where a chip is: its id, CRS, grid cell and bounds in that CRS (every chip table starts so).
+CHIP_PLACE_COLUMNS = ("chip_id", "crs", "row", "col", "minx", "miny", "maxx", "maxy")
+
 # A plan row: one chip of the global chip grid (or one plain tile), the chunk it is scored in,
 # its bounds in its CRS and its centre in lon/lat.
 PLAN_COLUMNS = (

@@ -29,7 +29,7 @@ from aerial_kedro.change.scores import (
     check_method,
     make_grouping,
 )
-from aerial_kedro.chip_rows import EMPTY, PENDING, UNREADABLE
+from aerial_kedro.chip_rows import CHIP_PLACE_COLUMNS, EMPTY, PENDING, UNREADABLE
 
 DATES = ("before", "after")
 BOTH_SCORED, CLOUDY = "both_scored", "cloudy"
@@ -37,7 +37,7 @@ BEFORE_ONLY, AFTER_ONLY = "before_only", "after_only"
 STATUSES = (BOTH_SCORED, CLOUDY, BEFORE_ONLY, AFTER_ONLY, UNREADABLE, PENDING, EMPTY)
 SCORED, ABSENT = "scored", "absent"
 
-GEOMETRY_COLUMNS = ("chip_id", "crs", "row", "col", "minx", "miny", "maxx", "maxy", "lon", "lat")
+GEOMETRY_COLUMNS = (*CHIP_PLACE_COLUMNS, "lon", "lat")
 # Per-date columns a chip outcome carries (``<name>_before`` / ``<name>_after`` once joined).
 OUTCOME_COLUMNS = (
     "status",

@@ -40,23 +40,12 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from aerial_kedro.chip_rows import CHIP_PLACE_COLUMNS
 from aerial_kedro.geo.grid import ChipGrid, crs_key, crs_string
 
 logger = logging.getLogger(__name__)
 
-CHIP_COLUMNS = (
-    "chip_id",
-    "crs",
-    "row",
-    "col",
-    "minx",
-    "miny",
-    "maxx",
-    "maxy",
-    "label",
-    "cover",
-    "label_ids",
-)
+CHIP_COLUMNS = (*CHIP_PLACE_COLUMNS, "label", "cover", "label_ids")
 REJECTED_COLUMNS = ("label_id", "label", "reason", "chip_id")
 
 VECTOR_EXTENSIONS = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".kml", ".gml")

@@ -27,9 +27,9 @@ GOOD = {
 
 def test_good_parameters_pass():
     settings = validate_change_params(GOOD)
-    assert settings["threshold"] == 0.5 and settings["groups"] is None
+    assert settings.threshold == 0.5 and settings.groups is None
     with_reference = {**GOOD, "reference": str(SHARED_DATA / "oscd/pisa/change_labels.tif")}
-    assert validate_change_params(with_reference)["reference_min_fraction"] == 0.1
+    assert validate_change_params(with_reference).reference_min_fraction == 0.1
 
 
 @pytest.mark.parametrize(

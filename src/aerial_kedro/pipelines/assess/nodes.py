@@ -32,7 +32,6 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.assessment.olofsson import AccuracyAssessment, assess_accuracy, error_matrix
 from aerial_kedro.chip_rows import SCORED
-from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.geo.reference_labels import (
@@ -40,6 +39,7 @@ from aerial_kedro.geo.reference_labels import (
     label_planned_chips,
     read_reference_labels,
 )
+from aerial_kedro.pipelines.assess.settings import AssessSettings
 from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ SAMPLING_NOTE = (
 )
 NOT_SCORED = "not scored yet"
 OUTSIDE = "outside"
-SCHEME_CHOICES = ("auto", "none")
 
 REFERENCE_CHIP_COLUMNS = (
     "chip_id",
@@ -72,56 +71,21 @@ REFERENCE_CHIP_COLUMNS = (
 
 def validate_assess_params(
     reference_labels: Any, reference_class_field: Any, min_cover: Any, assess: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Normalised assess settings; :class:`ParameterError` naming the first bad key."""
-    if not reference_labels or not isinstance(reference_labels, str):
-        raise ParameterError(
-            "reference_labels: not set; pass --params=reference_labels=PATH (GeoJSON, GeoPackage, "
-            "Shapefile or CSV of lon/lat points, local or URL)"
-        )
-    if not isinstance(reference_class_field, str) or not reference_class_field.strip():
-        raise ParameterError(
-            f"reference_class_field: '{reference_class_field}' is not a field name"
-        )
-    if isinstance(min_cover, bool) or not isinstance(min_cover, int | float):
-        raise ParameterError(f"min_cover: '{min_cover}' is not a number in (0, 1]")
-    if not 0 < float(min_cover) <= 1:
-        raise ParameterError(f"min_cover: {min_cover} is outside (0, 1]")
-    exclude = assess.get("exclude_training_chips", True)
-    if not isinstance(exclude, bool):
-        raise ParameterError(f"assess.exclude_training_chips: '{exclude}' is not true or false")
-    scheme = assess.get("class_scheme", "auto")
-    _check_scheme(scheme)
-    return {
-        "reference_labels": reference_labels,
-        "class_field": reference_class_field,
-        "min_cover": float(min_cover),
-        "exclude_training_chips": exclude,
-        "class_scheme": scheme,
-    }
-
-
-def _check_scheme(scheme: Any) -> None:
-    if isinstance(scheme, str) and scheme in SCHEME_CHOICES:
-        return
-    from aerial_kedro.class_schemes import ClassSchemeError, resolve_scheme
-
-    try:
-        resolve_scheme(scheme)
-    except ClassSchemeError as error:
-        raise ParameterError(f"assess.{error} (or auto, none)") from None
+) -> AssessSettings:
+    """Typed assess settings (:class:`AssessSettings`); a bad key raises a one-line error."""
+    return AssessSettings.from_params(reference_labels, reference_class_field, min_cover, assess)
 
 
 def prepare_reference(
     reference_labels: Any, reference_class_field: Any, min_cover: Any, assess: Mapping[str, Any]
-) -> tuple[dict[str, Any], gpd.GeoDataFrame]:
+) -> tuple[AssessSettings, gpd.GeoDataFrame]:
     """Check the parameters and read the labels, before any Spark work: ``(settings, labels)``."""
     settings = validate_assess_params(reference_labels, reference_class_field, min_cover, assess)
-    labels = read_reference_labels(settings["reference_labels"], settings["class_field"])
+    labels = read_reference_labels(settings.reference_labels, settings.class_field)
     counts = labels["label"].value_counts().to_dict()
     logger.info(
         "Reference labels %s: %d features, classes %s",
-        settings["reference_labels"], len(labels), counts,
+        settings.reference_labels, len(labels), counts,
     )  # fmt: skip
     return settings, labels
 
@@ -216,7 +180,7 @@ def assess_map(
     model_info: Mapping[str, Any],
     labels: gpd.GeoDataFrame,
     training_chips: Any,
-    settings: Mapping[str, Any],
+    settings: AssessSettings,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """``(accuracy report, reference chips table, rejected labels, MLflow metrics)`` of the run."""
     if scoring_run["kind"] != "rasters":
@@ -226,7 +190,7 @@ def assess_map(
         )
     run_id = scoring_run["run_id"]
     grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
-    inside, outside, rejected = label_planned_chips(labels, chip_plan, grid, settings["min_cover"])
+    inside, outside, rejected = label_planned_chips(labels, chip_plan, grid, settings.min_cover)
     outcomes = reference_chip_outcomes(predictions, run_id, inside["chip_id"].tolist())
     table = inside.merge(outcomes, on="chip_id", how="left")
     table["status"] = table["status"].fillna(NOT_SCORED)
@@ -235,13 +199,13 @@ def assess_map(
 
     strata_chips = stratum_chip_counts(predictions, run_id)
     scheme, mapping = class_mapping(
-        sorted(strata_chips), sorted(table["label"].unique()), settings["class_scheme"]
+        sorted(strata_chips), sorted(table["label"].unique()), settings.class_scheme
     )
     table["reference_class"] = table["label"].map(mapping)
     table["map_class"] = table["predicted_label"].map(lambda c: mapping.get(c) if c else None)
 
-    excluded = training_chip_ids(training_chips) if settings["exclude_training_chips"] else set()
-    if settings["exclude_training_chips"] and training_chips is None:
+    excluded = training_chip_ids(training_chips) if settings.exclude_training_chips else set()
+    if settings.exclude_training_chips and training_chips is None:
         logger.info("No reference_training_chips table: no chip is left out as a training chip")
     table["use"] = np.select(
         [table["chip_id"].isin(excluded), table["status"] == SCORED],
@@ -268,9 +232,9 @@ def assess_map(
             "score_source": scoring_run["source"],
             "model": model_info.get("model"),
             "featurizer": model_info.get("featurizer"),
-            "reference_labels": settings["reference_labels"],
-            "class_field": settings["class_field"],
-            "min_cover": settings["min_cover"],
+            "reference_labels": settings.reference_labels,
+            "class_field": settings.class_field,
+            "min_cover": settings.min_cover,
             "class_scheme": scheme,
             "class_mapping": {k: v for k, v in mapping.items() if k != v},
             "chip_size_m": grid.size,

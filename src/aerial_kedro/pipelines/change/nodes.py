@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,7 @@ from aerial_kedro.change.reference import (
     reference_truth,
     vector_changed_fraction,
 )
-from aerial_kedro.change.scores import METHODS, check_method, make_grouping
+from aerial_kedro.change.scores import make_grouping
 from aerial_kedro.change.table import (
     BOTH_SCORED,
     CLOUDY,
@@ -56,68 +55,25 @@ from aerial_kedro.change.table import (
     status_counts,
 )
 from aerial_kedro.change.transitions import transition_summary
-from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.preview import source_files
 from aerial_kedro.geo.windows import map_cells
+from aerial_kedro.pipelines.change.settings import ChangeSettings
 from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
 
-_FRACTIONS = ("threshold", "confidence_floor", "max_cloud_fraction")
 _RASTER_FILE = re.compile(r"\.(tiff?|vrt|jp2|img)$", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- 1. parameters
 
 
-def validate_change_params(change: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``change`` block checked and normalised; :class:`ParameterError` names the bad key."""
-    settings = dict(change)
-    for date in DATES:
-        source = settings.get(date)
-        if not source or not isinstance(source, str):
-            raise ParameterError(f"change.{date}: not set; pass --params=change.{date}=PATH")
-    for key in _FRACTIONS:
-        settings[key] = _fraction(f"change.{key}", settings.get(key))
-    try:
-        settings["score"] = check_method(str(settings.get("score")))
-    except ValueError as error:
-        raise ParameterError(f"change.score: {error}; e.g. {', '.join(METHODS)}") from None
-    if not isinstance(settings.get("require_class_change"), bool):
-        raise ParameterError(
-            f"change.require_class_change: '{settings.get('require_class_change')}' "
-            "is not true or false"
-        )
-    groups = settings.get("groups")
-    if groups is not None and not (
-        isinstance(groups, Mapping) and all(isinstance(v, str) and v for v in groups.values())
-    ):
-        raise ParameterError("change.groups: not a mapping {model class: coarse class}")
-    settings["groups"] = dict(groups) if groups is not None else None
-    reference = settings.get("reference")
-    if reference is not None:
-        if not isinstance(reference, str) or (
-            "://" not in reference and not Path(reference).is_file()
-        ):
-            raise ParameterError(f"change.reference: '{reference}' is not a file")
-        min_fraction = _fraction("change.reference_min_fraction",
-                                 settings.get("reference_min_fraction"))  # fmt: skip
-        if min_fraction <= 0:
-            raise ParameterError("change.reference_min_fraction: must be > 0")
-        settings["reference_min_fraction"] = min_fraction
-        value = settings.get("reference_change_value")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParameterError(f"change.reference_change_value: '{value}' is not an integer")
-    return settings
-
-
-def _fraction(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ParameterError(f"{key}: '{value}' is not a number in [0, 1]")
-    return float(value)
+def validate_change_params(change: Mapping[str, Any]) -> ChangeSettings:
+    """The ``change`` block checked and typed; :class:`ParameterError` names the bad key."""
+    return ChangeSettings.from_params(change)
 
 
 # --------------------------------------------------------------------------- 2. chip table
@@ -177,7 +133,7 @@ def compare_dates(
     after_run: dict[str, Any],
     after_plan: pd.DataFrame,
     after_model: dict[str, Any],
-    change: dict[str, Any],
+    change: ChangeSettings,
 ) -> pd.DataFrame:
     """The chip table: both dates' chips joined by chip id, with status and change score."""
     _check_runs((before_run, after_run), (before_model, after_model))
@@ -209,9 +165,8 @@ def compare_dates(
     if "cloud_fraction_before" not in outcomes.columns:
         # Runs scored before scoring wrote `cloud_fraction`: no chip can be `cloudy` then.
         logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
-    table = chip_changes(
-        outcomes, before_plan, after_plan, before_model["classes"], settings_from_params(change)
-    )
+    settings = settings_from_params(change.model_dump())  # plain values for the domain code
+    table = chip_changes(outcomes, before_plan, after_plan, before_model["classes"], settings)
     counts = status_counts(table)
     logger.info(
         "Change %s -> %s: %d chips, %d both scored, %d changed; %s",
@@ -225,13 +180,13 @@ def compare_dates(
 # --------------------------------------------------------------------------- 3. transitions
 
 
-def _groups(change: Mapping[str, Any], model: Mapping[str, Any]) -> tuple[str, ...]:
-    return make_grouping(model["classes"], change["groups"]).groups
+def _groups(change: ChangeSettings, model: Mapping[str, Any]) -> tuple[str, ...]:
+    return make_grouping(model["classes"], change.groups).groups
 
 
 def summarize_transitions(
     chip_table: pd.DataFrame,
-    change: dict[str, Any],
+    change: ChangeSettings,
     before_run: dict[str, Any],
     after_run: dict[str, Any],
     model_info: dict[str, Any],
@@ -243,11 +198,11 @@ def summarize_transitions(
         "after": _run_description(after_run),
         "model": model_info["model"],
         "featurizer": model_info["featurizer"],
-        "score": change["score"],
-        "threshold": change["threshold"],
-        "confidence_floor": change["confidence_floor"],
-        "require_class_change": change["require_class_change"],
-        "max_cloud_fraction": change["max_cloud_fraction"],
+        "score": change.score,
+        "threshold": change.threshold,
+        "confidence_floor": change.confidence_floor,
+        "require_class_change": change.require_class_change,
+        "max_cloud_fraction": change.max_cloud_fraction,
         "cloud_fraction_measured": bool(chip_table["cloud_fraction_before"].notna().any()),
         **summary,
     }
@@ -300,7 +255,7 @@ def _preview(
 
 def build_change_products(
     chip_table: pd.DataFrame,
-    change: dict[str, Any],
+    change: ChangeSettings,
     before_run: dict[str, Any],
     after_run: dict[str, Any],
     before_plan: pd.DataFrame,
@@ -316,7 +271,7 @@ def build_change_products(
     chip_size = grid.cell_size
     tags = {"before": before_run["source"], "after": after_run["source"],
             "before_run_id": before_run["run_id"], "after_run_id": after_run["run_id"],
-            "score": change["score"], "threshold": change["threshold"],
+            "score": change.score, "threshold": change.threshold,
             "model": model_info["model"]}  # fmt: skip
     raster = change_raster(chip_table, crs, chip_size, codes, tags)
     in_crs = chip_table[chip_table["crs"] == crs]
@@ -330,8 +285,8 @@ def build_change_products(
     status = status_counts(chip_table)
     changed = int(chip_table["changed"].sum())
     summary = [
-        f"score {change['score']} >= {change['threshold']:g}"
-        f" (confidence floor {change['confidence_floor']:g})",
+        f"score {change.score} >= {change.threshold:g}"
+        f" (confidence floor {change.confidence_floor:g})",
         f"compared {status[BOTH_SCORED]} chips, changed {changed}",
         f"cloudy {status[CLOUDY]}, one date only {status['before_only'] + status['after_only']}",
         f"chip = {grid.size:g} m"
@@ -373,13 +328,13 @@ def changed_chips_geojson(chip_table: pd.DataFrame) -> dict[str, Any]:
 
 def assess_change(
     chip_table: pd.DataFrame,
-    change: dict[str, Any],
+    change: ChangeSettings,
     before_plan: pd.DataFrame,
     after_plan: pd.DataFrame,
     after_run: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Detection metrics against ``change.reference`` (JSON, MLflow metrics); empty without one."""
-    reference = change.get("reference")
+    reference = change.reference
     if not reference:
         return {"reference": None}, {}
     imagery = [p for s in _sources(after_plan, _primary_crs(chip_table)) for p in source_files(s)]
@@ -389,19 +344,19 @@ def assess_change(
         fractions = vector_changed_fraction(reference, compared)
         origin = reference
     else:
-        mask = read_reference_mask(reference, change["reference_change_value"], imagery)
+        mask = read_reference_mask(reference, change.reference_change_value, imagery)
         grid = run_grid(after_run, after_plan)
         fractions = chip_changed_fraction(mask, compared, grid.stride, grid.resolution)
         origin = mask.georeferenced_from
-    truth = reference_truth(fractions, change["reference_min_fraction"])
+    truth = reference_truth(fractions, change.reference_min_fraction)
     rows = compared.merge(truth, on="chip_id", how="inner")
     metrics = {
         "reference": reference,
         "georeferenced_from": origin,
-        "reference_min_fraction": change["reference_min_fraction"],
-        "threshold": change["threshold"],
-        "score": change["score"],
-        "confidence_floor": change["confidence_floor"],
+        "reference_min_fraction": change.reference_min_fraction,
+        "threshold": change.threshold,
+        "score": change.score,
+        "confidence_floor": change.confidence_floor,
         "chip_status": status_counts(chip_table),
         **detection_metrics(
             rows["reference_changed"].to_numpy(dtype=bool),

@@ -21,9 +21,8 @@ So the model is built by the scoring pipeline's first node and by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -34,12 +33,12 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.radiometry import parse_radiometry
+from aerial_kedro.parameters import Flag, Says, one_line
 from aerial_kedro.pipelines.scoring.planning import (
     RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
@@ -48,17 +47,6 @@ from aerial_kedro.pipelines.scoring.planning import (
 
 # Fields given beside the `scoring` block, named without the `scoring.` prefix.
 TOP_LEVEL_KEYS = ("score_source", "radiometry_reference")
-
-
-@dataclass(frozen=True)
-class Says:
-    """How any failure of a field reads after ``<key>: ``; ``{value}`` is the value given.
-
-    Attached to a field's type (``Annotated`` metadata, which pydantic ignores), so the
-    message lives beside the constraint it explains.
-    """
-
-    template: str
 
 
 def _choice(values: tuple[str, ...]) -> Any:
@@ -78,7 +66,6 @@ def _empty_as_none(value: Any) -> Any:
 
 
 Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
-Flag = Annotated[bool, Says("'{value}' is not true or false")]
 Positive = Annotated[float, Field(gt=0), Says("'{value}' is not a positive number")]
 Bands = Annotated[
     list[Annotated[int, Field(ge=1)]],
@@ -203,30 +190,10 @@ class ScoringSettings(BaseModel):
 
 
 def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
-    """``<key>: <what is wrong>`` for pydantic's first error.
-
-    A validator's ``ValueError`` is its own message; any other failure of a field (wrong type,
-    out of range, missing) reads as the field's :class:`Says`, with the value as given.
-    """
-    field = str(error["loc"][0])
-    key = field if field in TOP_LEVEL_KEYS else f"scoring.{field}"
-    says = _says(ScoringSettings.model_fields[field])
-    if error["type"] == "value_error":
-        detail = str(error.get("ctx", {}).get("error", error["msg"]))
-    elif says is not None:
-        detail = says.template.format(value=raw.get(field))
-    else:
-        detail = error["msg"]
-    return f"{key}: {detail}".replace("\n", " ")
+    """``<key>: <what is wrong>`` for pydantic's first error (see
+    :func:`aerial_kedro.parameters.one_line`): sources by name, the rest as ``scoring.<field>``."""
+    return one_line(ScoringSettings, error, raw, _key)
 
 
-def _says(field: FieldInfo) -> Says | None:
-    """The :class:`Says` of a field, also when its type is wrapped (``Count | None``)."""
-    pending: list[Any] = [*field.metadata, field.annotation]
-    while pending:
-        item = pending.pop(0)
-        if isinstance(item, Says):
-            return item
-        pending.extend(getattr(item, "__metadata__", ()))
-        pending.extend(get_args(item))
-    return None
+def _key(field: str) -> str:
+    return field if field in TOP_LEVEL_KEYS else f"scoring.{field}"

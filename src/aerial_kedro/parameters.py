@@ -1,0 +1,72 @@
+"""What the typed parameter settings share: a failure as one line naming the key.
+
+Each pipeline's settings (:mod:`aerial_kedro.pipelines.scoring.settings`,
+:mod:`aerial_kedro.pipelines.assess.settings`) is a frozen pydantic model whose fields carry
+their check in their type. Pydantic reports a failure as a multi-line ``ValidationError`` in its
+own words; users see instead one :class:`~aerial_kedro.errors.ParameterError` line in the words
+the project always used::
+
+    scoring.chip_px: 'abc' is not an integer >= 1
+
+:func:`one_line` writes that line from pydantic's first error and the field's :class:`Says`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+
+@dataclass(frozen=True)
+class Says:
+    """How any failure of a field reads after ``<key>: ``; ``{value}`` is the value given,
+    ``{key}`` the full key.
+
+    Attached to a field's type (``Annotated`` metadata, which pydantic ignores), so the
+    message lives beside the constraint it explains.
+    """
+
+    template: str
+
+
+Flag = Annotated[bool, Says("'{value}' is not true or false")]
+
+
+def one_line(
+    model: type[BaseModel],
+    error: ErrorDetails,
+    raw: Mapping[str, Any],
+    key: Callable[[str], str],
+) -> str:
+    """``<key>: <what is wrong>`` for pydantic's first ``error`` validating ``raw`` as ``model``.
+
+    ``key`` names a field as the user wrote it (``scoring.chip_px``, ``reference_class_field``).
+    A validator's ``ValueError`` is its own message; any other failure of a field (wrong type,
+    out of range, missing) reads as the field's :class:`Says`, with the value as given.
+    """
+    field = str(error["loc"][0])
+    says = field_says(model.model_fields[field])
+    if error["type"] == "value_error":
+        detail = str(error.get("ctx", {}).get("error", error["msg"]))
+    elif says is not None:
+        detail = says.template.format(value=raw.get(field), key=key(field))
+    else:
+        detail = error["msg"]
+    return f"{key(field)}: {detail}".replace("\n", " ")
+
+
+def field_says(field: FieldInfo) -> Says | None:
+    """The :class:`Says` of a field, also when its type is wrapped (``Count | None``)."""
+    pending: list[Any] = [*field.metadata, field.annotation]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, Says):
+            return item
+        pending.extend(getattr(item, "__metadata__", ()))
+        pending.extend(get_args(item))
+    return None

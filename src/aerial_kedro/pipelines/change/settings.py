@@ -1,0 +1,143 @@
+"""The change parameters as one typed value: :class:`ChangeSettings`.
+
+``params:change`` becomes a frozen pydantic model, like the scoring block
+(:mod:`aerial_kedro.pipelines.scoring.settings`): each field's type and constraints are its check,
+and a failure is reported as before, one :class:`~aerial_kedro.errors.ParameterError` line naming
+the key::
+
+    change.threshold: '1.5' is not a number in [0, 1]
+
+A key missing from the block reads as if it were null (the former hand-written check read every
+key with ``.get``). The model is built by the change pipeline's first node and by
+:func:`aerial_kedro.validation.validate_run` (before Spark starts) with
+:meth:`ChangeSettings.from_params`; the pure domain code (:mod:`aerial_kedro.change`) gets plain
+values (:meth:`~pydantic.BaseModel.model_dump`), never the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from aerial_kedro.change.scores import METHODS, check_method
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.parameters import Flag, Says, one_line
+
+PREFIX = "change"
+# Read only with a `reference`: without one they are not checked and hold None.
+REFERENCE_KEYS = ("reference_min_fraction", "reference_change_value")
+
+
+def _mapping_as_dict(value: Any) -> Any:
+    # Strict dicts refuse other mappings, which callers in Python may pass for `groups`.
+    return dict(value) if isinstance(value, Mapping) and not isinstance(value, dict) else value
+
+
+Source = Annotated[str, Field(min_length=1), Says("not set; pass --params={key}=PATH")]
+Fraction = Annotated[float, Field(ge=0, le=1), Says("'{value}' is not a number in [0, 1]")]
+Integer = Annotated[int, Says("'{value}' is not an integer")]
+Groups = Annotated[
+    dict[str, Annotated[str, Field(min_length=1)]],
+    BeforeValidator(_mapping_as_dict),
+    Says("not a mapping {{model class: coarse class}}"),
+]
+
+
+class ChangeSettings(BaseModel):
+    """Validated change settings; build with :meth:`from_params`.
+
+    Field order is check order: the first bad key in this order is the one reported. ``groups``
+    is ``None`` for the default grouping, ``{}`` to compare the model's own classes.
+    ``reference_min_fraction`` and ``reference_change_value`` are ``None`` without a
+    ``reference`` (they are read only with one). Other keys of the block (the dates'
+    ``radiometry_reference``, read by the scoring pipelines) are ignored.
+    """
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    before: Source
+    after: Source
+    threshold: Fraction
+    confidence_floor: Fraction
+    max_cloud_fraction: Fraction
+    score: str = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    require_class_change: Flag
+    groups: Groups | None = None
+    reference: str | None = None
+    reference_min_fraction: Fraction | None = Field(default=None, validate_default=True)
+    reference_change_value: Integer | None = Field(default=None, validate_default=True)
+
+    @classmethod
+    def from_params(cls, change: Mapping[str, Any] | None) -> ChangeSettings:
+        """Settings from ``params:change``.
+
+        Raises :class:`~aerial_kedro.errors.ParameterError`, one line naming the first bad key
+        (``change.<field>``).
+        """
+        raw = dict(change or {})
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise ParameterError(_one_line(error.errors()[0], raw)) from None
+
+    @field_validator("score", mode="plain")
+    @classmethod
+    def _known_score(cls, score: Any) -> str:
+        """``tv``, ``hellinger`` or ``gain:<group>``; the group is checked against the model's
+        classes when comparing, as only then are they known."""
+        try:
+            return check_method(str(score))
+        except ValueError as error:
+            raise ValueError(f"{error}; e.g. {', '.join(METHODS)}") from None
+
+    @field_validator("reference", mode="plain")
+    @classmethod
+    def _reference_is_file(cls, reference: Any) -> str | None:
+        """A local reference must be a file; a URL is read (and checked) when assessing."""
+        if reference is None:
+            return None
+        if not isinstance(reference, str) or (
+            "://" not in reference and not Path(reference).is_file()
+        ):
+            raise ValueError(f"'{reference}' is not a file")
+        return reference
+
+    @field_validator(*REFERENCE_KEYS, mode="wrap")
+    @classmethod
+    def _only_with_reference(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """Checked only with a ``reference`` (then null is as wrong as any other non-number);
+        without one, or when the reference itself failed, ``None``."""
+        if info.data.get("reference") is None:
+            return None
+        if value is None:
+            # Not a value_error: reads as the field's `Says`, like any other wrong type.
+            raise PydanticCustomError("required_with_reference", "required with change.reference")
+        return handler(value)
+
+    @field_validator("reference_min_fraction")
+    @classmethod
+    def _above_zero(cls, fraction: float | None) -> float | None:
+        """0 would make every chip with one changed pixel a reference change."""
+        if fraction is not None and fraction <= 0:
+            raise ValueError("must be > 0")
+        return fraction
+
+
+def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
+    """``change.<key>: <what is wrong>`` for pydantic's first error."""
+    return one_line(ChangeSettings, error, raw, key=lambda field: f"{PREFIX}.{field}")

@@ -1,0 +1,135 @@
+"""The typed change settings: what the types accept, how a failure reads (as the former
+hand-written check did, one line naming the key), and that the domain code gets plain values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pydantic
+import pytest
+import yaml
+from conftest import PROJECT_ROOT, SHARED_DATA
+
+from aerial_kedro.change.scores import DEFAULT_GROUPS
+from aerial_kedro.change.table import settings_from_params
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.pipelines.change.settings import ChangeSettings
+
+REFERENCE = str(SHARED_DATA / "oscd/pisa/change_labels.tif")
+
+
+@pytest.fixture
+def change() -> dict:
+    """The `change` block of conf/base/parameters_change.yml (interpolations left as text)."""
+    return yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_change.yml").read_text())["change"]
+
+
+def _fails(change: dict, **changes: object) -> str:
+    with pytest.raises(ParameterError) as error:
+        ChangeSettings.from_params({**change, **changes})
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_the_configured_block_becomes_typed_attributes(change):
+    settings = ChangeSettings.from_params(change)
+    assert settings.before.endswith("czech_s2_tci_20220316_cloudy.tif")
+    assert (settings.score, settings.threshold, settings.confidence_floor) == ("tv", 0.5, 0.5)
+    assert settings.max_cloud_fraction == 0.2 and settings.require_class_change is False
+    assert settings.groups is not None and settings.groups["Residential"] == "built"
+    # Without a reference its two settings are not read, so not checked either.
+    assert settings.reference is None and settings.reference_min_fraction is None
+    assert settings.reference_change_value is None
+    assert not hasattr(settings, "radiometry_reference")  # the scoring pipelines read that
+    with pytest.raises(pydantic.ValidationError):
+        settings.threshold = 0.9  # frozen: every node reads the same settings
+
+
+def test_integers_are_fractions_and_mappings_are_groups(change):
+    settings = ChangeSettings.from_params({**change, "threshold": 1, "groups": {}})
+    assert repr(settings.threshold) == "1.0" and settings.groups == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("before", None, "change.before: not set; pass --params=change.before=PATH"),
+        ("after", "", "change.after: not set; pass --params=change.after=PATH"),
+        ("threshold", 1.5, "change.threshold: '1.5' is not a number in [0, 1]"),
+        # Strict types: YAML's true is not 1, "0.5" is not 0.5.
+        ("confidence_floor", True, "change.confidence_floor: 'True' is not a number in [0, 1]"),
+        ("max_cloud_fraction", "0.5", "change.max_cloud_fraction: '0.5' is not a number in [0, 1]"),
+        ("max_cloud_fraction", float("nan"),
+         "change.max_cloud_fraction: 'nan' is not a number in [0, 1]"),
+        ("score", "cosine", "change.score: change score 'cosine' is not allowed; allowed: tv, "
+         "hellinger, gain:<group>; e.g. tv, hellinger"),
+        ("require_class_change", "yes", "change.require_class_change: 'yes' is not true or false"),
+        ("groups", {"Forest": 3}, "change.groups: not a mapping {model class: coarse class}"),
+        ("groups", {"Forest": ""}, "change.groups: not a mapping {model class: coarse class}"),
+        ("groups", ["Forest"], "change.groups: not a mapping {model class: coarse class}"),
+        ("reference", "nowhere.tif", "change.reference: 'nowhere.tif' is not a file"),
+        ("reference", 3, "change.reference: '3' is not a file"),
+    ],
+)  # fmt: skip
+def test_a_failure_is_one_line_naming_the_key(change, key, value, message):
+    assert _fails(change, **{key: value}) == message
+
+
+def test_a_missing_key_reads_as_null(change):
+    for key, message in [
+        ("score", "change.score: change score 'None' is not allowed"),
+        ("threshold", "change.threshold: 'None' is not a number in [0, 1]"),
+        ("before", "change.before: not set"),
+    ]:
+        assert _fails({k: v for k, v in change.items() if k != key}).startswith(message)
+    assert ChangeSettings.from_params({**change, "groups": None}).groups is None
+
+
+def test_the_first_bad_key_in_check_order_is_reported(change):
+    bad = {**change, "reference": "nowhere.tif", "score": "cosine", "threshold": 2}
+    assert _fails(bad).startswith("change.threshold:")
+    assert _fails(bad, after=None).startswith("change.after:")
+    assert _fails({}) == "change.before: not set; pass --params=change.before=PATH"
+
+
+def test_reference_settings_are_checked_only_with_a_reference(change):
+    ignored = ChangeSettings.from_params({**change, "reference_min_fraction": "x"})
+    assert ignored.reference_min_fraction is None
+    settings = ChangeSettings.from_params({**change, "reference": REFERENCE})
+    assert (settings.reference_min_fraction, settings.reference_change_value) == (0.1, 2)
+    with_reference = {**change, "reference": REFERENCE}
+    assert _fails(with_reference, reference_min_fraction=0) == (
+        "change.reference_min_fraction: must be > 0"
+    )
+    assert _fails(with_reference, reference_min_fraction=None) == (
+        "change.reference_min_fraction: 'None' is not a number in [0, 1]"
+    )
+    assert _fails(with_reference, reference_change_value=2.0) == (
+        "change.reference_change_value: '2.0' is not an integer"
+    )
+    missing = {k: v for k, v in with_reference.items() if k != "reference_change_value"}
+    assert _fails(missing) == "change.reference_change_value: 'None' is not an integer"
+    # A bad reference is reported, not its settings.
+    assert _fails(change, reference="nowhere.tif", reference_change_value=None).startswith(
+        "change.reference:"
+    )
+    # Blob references are read (and checked) when assessing.
+    url = "https://account.blob.core.windows.net/labels/change.tif"
+    assert ChangeSettings.from_params({**change, "reference": url}).reference == url
+
+
+def test_the_domain_code_takes_the_settings_values(change):
+    settings = ChangeSettings.from_params({**change, "groups": None, "score": "gain:built"})
+    assert not hasattr(settings, "__getitem__")  # read by attribute, not as the former dict
+    domain = settings_from_params(settings.model_dump())
+    assert (domain.method, domain.threshold, domain.max_cloud_fraction) == ("gain:built", 0.5, 0.2)
+    assert domain.groups == dict(DEFAULT_GROUPS)
+
+
+def test_the_domain_code_imports_no_pydantic():
+    code = (
+        "import sys; import aerial_kedro.change.table, aerial_kedro.change.scores; "
+        "assert 'pydantic' not in sys.modules and 'kedro' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
