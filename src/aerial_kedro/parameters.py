@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -35,6 +35,23 @@ class Says:
 
 
 Flag = Annotated[bool, Says("'{value}' is not true or false")]
+OpenFraction = Annotated[float, Says("'{value}' is not a number in (0, 1)")]
+Fraction = Annotated[float, Says("'{value}' is not a number in (0, 1]")]
+
+
+def choice(values: tuple[str, ...]) -> Any:
+    """A field taking one of ``values``; anything else reads ``'x' is not allowed; allowed values: ...``."""
+    return Annotated[
+        Literal[values],  # type: ignore[valid-type]  # Literal[("a", "b")] == Literal["a", "b"]
+        Says(f"'{{value}}' is not allowed; allowed values: {', '.join(values)}"),
+    ]
+
+
+def in_unit_interval(value: Any, number: float, allow_one: bool) -> float:
+    """``number`` (``value`` as validated) if in (0, 1) or (0, 1]; else ValueError showing ``value``."""
+    if not (0.0 < number < 1.0 or (allow_one and number == 1.0)):
+        raise ValueError(f"{value} is outside (0, {'1]' if allow_one else '1)'}")
+    return number
 
 
 def one_line(

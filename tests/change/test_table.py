@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aerial_kedro.change.table import ChangeSettings, chip_changes, status_counts
+from aerial_kedro.change.table import ChangeCriteria, chip_changes, status_counts
 from aerial_kedro.change.transitions import chip_areas_km2, transition_summary
 from aerial_kedro.geo.palette import EUROSAT_CLASSES
 
@@ -69,7 +69,7 @@ def table() -> pd.DataFrame:
         outcome("after", (-10, 9), "scored", "Industrial"),        # after only
     ])  # fmt: skip
     joined = before.merge(after, on="chip_id", how="outer")
-    settings = ChangeSettings(threshold=0.5, max_cloud_fraction=0.3)
+    settings = ChangeCriteria(threshold=0.5, max_cloud_fraction=0.3)
     return chip_changes(joined, plan(before_cells), plan(after_cells), EUROSAT_CLASSES, settings)
 
 
@@ -113,17 +113,17 @@ def test_require_class_change_and_floor_change_the_flag():
     )
     joined["probabilities_after"] = [[0.45] + [0.0] * 4 + [0.55] + [0.0] * 4]
     cells = plan([(0, 0)])
-    loose = chip_changes(joined, cells, cells, EUROSAT_CLASSES, ChangeSettings(threshold=0.5))
+    loose = chip_changes(joined, cells, cells, EUROSAT_CLASSES, ChangeCriteria(threshold=0.5))
     assert loose["changed"].item() and loose["change_score"].item() == pytest.approx(0.55)
     strict = chip_changes(joined, cells, cells, EUROSAT_CLASSES,
-                          ChangeSettings(threshold=0.5, confidence_floor=0.6))  # fmt: skip
+                          ChangeCriteria(threshold=0.5, confidence_floor=0.6))  # fmt: skip
     assert strict["change_score"].item() == 0.0 and not strict["changed"].item()
 
 
 def test_a_chip_scored_but_in_no_plan_is_an_error():
     joined = pd.DataFrame([outcome("before", (5, 5), "scored", "Forest")])
     with pytest.raises(ValueError, match="in no plan"):
-        chip_changes(joined, plan([(0, 0)]), plan([(0, 0)]), EUROSAT_CLASSES, ChangeSettings())
+        chip_changes(joined, plan([(0, 0)]), plan([(0, 0)]), EUROSAT_CLASSES, ChangeCriteria())
 
 
 def test_transitions_count_only_changed_chips_as_moving_area(table):

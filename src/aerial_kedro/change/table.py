@@ -50,7 +50,7 @@ OUTCOME_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class ChangeSettings:
+class ChangeCriteria:
     """How chips are compared; see ``conf/base/parameters_change.yml`` for the measured choice."""
 
     threshold: float = 0.5
@@ -132,7 +132,7 @@ def chip_changes(
     before_plan: pd.DataFrame,
     after_plan: pd.DataFrame,
     classes: Sequence[str],
-    settings: ChangeSettings,
+    criteria: ChangeCriteria,
 ) -> pd.DataFrame:
     """One row per chip planned on either date, with both dates' outcome and the change.
 
@@ -143,8 +143,8 @@ def chip_changes(
     (the model's classes), ``coarse_before``/``coarse_after`` and ``coarse_confidence_*``,
     ``change_score`` (null unless ``both_scored``) and ``changed``.
     """
-    grouping = make_grouping(classes, settings.groups)
-    check_method(settings.method, grouping.groups)
+    grouping = make_grouping(classes, criteria.groups)
+    check_method(criteria.method, grouping.groups)
     geometry = _geometry([before_plan, after_plan])
     unknown = set(joined["chip_id"]) - set(geometry["chip_id"])
     if unknown:
@@ -161,7 +161,7 @@ def chip_changes(
     table["status_after"] = _date_status(table, "after", set(after_plan["chip_id"]))
     cloud_b = pd.to_numeric(table["cloud_fraction_before"], errors="coerce")
     cloud_a = pd.to_numeric(table["cloud_fraction_after"], errors="coerce")
-    cloudy = (cloud_b > settings.max_cloud_fraction) | (cloud_a > settings.max_cloud_fraction)
+    cloudy = (cloud_b > criteria.max_cloud_fraction) | (cloud_a > criteria.max_cloud_fraction)
     table["status"] = combined_status(table["status_before"], table["status_after"], cloudy)
     for date in DATES:
         label = table[f"predicted_label_{date}"].astype(object)
@@ -177,12 +177,12 @@ def chip_changes(
             _stack(table.loc[both, "probabilities_before"], len(classes)),
             _stack(table.loc[both, "probabilities_after"], len(classes)),
             grouping,
-            method=settings.method,
-            confidence_floor=settings.confidence_floor,
+            method=criteria.method,
+            confidence_floor=criteria.confidence_floor,
         )
     table["change_score"] = score
-    changed = both & (score >= settings.threshold)
-    if settings.require_class_change:
+    changed = both & (score >= criteria.threshold)
+    if criteria.require_class_change:
         changed &= table["coarse_before"] != table["coarse_after"]
     table["changed"] = changed.astype(bool)
     for date in DATES:
@@ -229,9 +229,9 @@ def status_counts(table: pd.DataFrame) -> dict[str, int]:
     return {"planned": len(table), **{s: int(counts.get(s, 0)) for s in STATUSES}}
 
 
-def settings_from_params(params: Mapping[str, Any]) -> ChangeSettings:
-    """:class:`ChangeSettings` from the ``change`` parameter block (already validated)."""
-    return ChangeSettings(
+def criteria_from_params(params: Mapping[str, Any]) -> ChangeCriteria:
+    """:class:`ChangeCriteria` from the ``change`` parameter block (already validated)."""
+    return ChangeCriteria(
         threshold=float(params["threshold"]),
         method=str(params["score"]),
         confidence_floor=float(params["confidence_floor"]),

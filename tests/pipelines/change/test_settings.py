@@ -12,7 +12,7 @@ import yaml
 from conftest import PROJECT_ROOT, SHARED_DATA
 
 from aerial_kedro.change.scores import DEFAULT_GROUPS
-from aerial_kedro.change.table import settings_from_params
+from aerial_kedro.change.table import criteria_from_params
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.pipelines.change.settings import ChangeSettings
 
@@ -122,7 +122,7 @@ def test_reference_settings_are_checked_only_with_a_reference(change):
 def test_the_domain_code_takes_the_settings_values(change):
     settings = ChangeSettings.from_params({**change, "groups": None, "score": "gain:built"})
     assert not hasattr(settings, "__getitem__")  # read by attribute, not as the former dict
-    domain = settings_from_params(settings.model_dump())
+    domain = criteria_from_params(settings.model_dump())
     assert (domain.method, domain.threshold, domain.max_cloud_fraction) == ("gain:built", 0.5, 0.2)
     assert domain.groups == dict(DEFAULT_GROUPS)
 

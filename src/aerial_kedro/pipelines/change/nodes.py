@@ -51,7 +51,7 @@ from aerial_kedro.change.table import (
     OUTCOME_COLUMNS,
     PENDING,
     chip_changes,
-    settings_from_params,
+    criteria_from_params,
     status_counts,
 )
 from aerial_kedro.change.transitions import transition_summary
@@ -165,8 +165,8 @@ def compare_dates(
     if "cloud_fraction_before" not in outcomes.columns:
         # Runs scored before scoring wrote `cloud_fraction`: no chip can be `cloudy` then.
         logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
-    settings = settings_from_params(change.model_dump())  # plain values for the domain code
-    table = chip_changes(outcomes, before_plan, after_plan, before_model["classes"], settings)
+    criteria = criteria_from_params(change.model_dump())  # plain values for the domain code
+    table = chip_changes(outcomes, before_plan, after_plan, before_model["classes"], criteria)
     counts = status_counts(table)
     logger.info(
         "Change %s -> %s: %d chips, %d both scored, %d changed; %s",

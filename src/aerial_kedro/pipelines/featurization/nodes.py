@@ -11,14 +11,17 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.pipelines.featurization.settings import (
+    BACKENDS,
+    FeaturizationBlock,
+    FeaturizationSettings,
+)
 from aerial_kedro.pipelines.featurization.synapseml_backend import featurize_tiles_synapseml
 from aerial_kedro.progress import progress_logger
 from aerial_kedro.spark_inference import featurize_tiles_spark, task_slots
 
 logger = logging.getLogger(__name__)
 
-# ort: onnxruntime in the Python workers (default). synapseml: SynapseML's ONNXModel in the JVM.
-BACKENDS = ("ort", "synapseml")
 
 
 def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict]:
@@ -28,18 +31,12 @@ def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict
     EfficientNet-Lite featurizers; absent, the plain network is built as before. Every option ends
     up in the spec, so scoring, which loads the stored ONNX + spec, reproduces the features.
     """
-    from aerial_kedro.errors import ParameterError
-    from aerial_kedro.featurizers.efficientnet_lite import parse_options
-
-    options = featurization.get("options") or {}
-    try:
-        parse_options(options)
-    except ValueError as error:
-        raise ParameterError(str(error)) from None
+    settings = FeaturizationSettings.from_params(featurizer, featurization)
+    options = settings.options or {}
     if options and not featurizer.startswith("efficientnet_lite"):
         logger.warning("featurization.options apply to efficientnet_lite* only; %s ignores them", featurizer)
         options = None
-    onnx_bytes, spec = build_featurizer(featurizer, featurization.get("onnx_file"), options)
+    onnx_bytes, spec = build_featurizer(featurizer, settings.onnx_file, options)
     logger.info(
         "Featurizer %s: input %dpx, %d features, onnx sha256 %s (source %s; options %s)",
         spec.name, spec.input_size, spec.feature_dim, spec.onnx_sha256[:12], spec.source,
@@ -60,21 +57,22 @@ def featurize_tiles(
     Returns ``features`` (tile_id, label, split, features, featurizer) and ``rejected_tiles``
     (tile_id, uri, label, reason, featurizer) for tiles that could not be decoded.
     """
+    settings = FeaturizationBlock.from_params(featurization)
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     spark = raw_tiles.sparkSession
     slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
-    threads = int(featurization.get("threads_per_task") or cpus_per_task)
-    partitions = slots * int(featurization["partitions_per_core"])
+    threads = settings.threads_per_task or cpus_per_task
+    partitions = slots * settings.partitions_per_core
     contents = raw_tiles.select(F.col("path").alias("uri"), "content")
     # Left join: a tile listed but never scanned (Spark skips empty files) arrives with null content
     # and is rejected as "empty file" instead of vanishing.
     tiles = tile_index.join(contents, on="uri", how="left")
 
-    backend = featurization.get("backend") or "ort"
+    backend = settings.backend
     started = time.perf_counter()
     with progress_logger(spark, tile_index.count(), "featurize", counted=backend == "ort") as progress:
         results = run_backend(
-            backend, tiles, featurizer_onnx, spec, int(featurization["batch_size"]), threads, partitions,
+            backend, tiles, featurizer_onnx, spec, settings.batch_size, threads, partitions,
             progress=progress.counter,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         seen = results.count()

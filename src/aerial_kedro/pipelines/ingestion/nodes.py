@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from aerial_kedro.class_schemes import check_labels, describe_scheme, resolve_scheme
+from aerial_kedro.pipelines.ingestion.settings import IngestionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ INDEX_COLUMNS = ("tile_id", "uri", "label", "source_label", "split", "reason")
 
 
 def build_tile_index(
-    raw_tiles: DataFrame, ingestion: dict, seed: int, class_scheme: str | dict[str, Any] = "eurosat"
+    raw_tiles: DataFrame, ingestion: Mapping[str, Any], seed: int, class_scheme: str | dict[str, Any] = "eurosat"
 ) -> DataFrame:
     """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``source_label``,
     ``split``, ``reason``.
@@ -43,11 +44,12 @@ def build_tile_index(
     ``ingestion.test_fraction`` of each class (at least one tile when the class has two) goes to
     ``split = "test"``. Assignment depends only on tile ids and the seed, not on partitioning.
     """
+    settings = IngestionSettings.from_params(ingestion)
     spark = raw_tiles.sparkSession
     kept, rejected = audit_listing(sorted(normalise_uri(uri) for uri in raw_tiles.inputFiles()))
     tiles = label_tiles(spark.createDataFrame([(uri,) for uri in kept], "uri string"))
-    sampled = stratified_sample(tiles, float(ingestion["sample_frac"]), seed)
-    indexed = assign_split(sampled, float(ingestion["test_fraction"]), seed)
+    sampled = stratified_sample(tiles, settings.sample_frac, seed)
+    indexed = assign_split(sampled, settings.test_fraction, seed)
     mapping = resolve_scheme(class_scheme)
     mapped = apply_class_scheme(indexed, mapping).withColumn("reason", F.lit(None).cast("string"))
     _log_class_counts(mapped)

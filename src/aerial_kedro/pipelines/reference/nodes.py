@@ -30,6 +30,7 @@ from aerial_kedro.geo.reference_labels import (
     label_planned_chips,
     read_reference_labels,
 )
+from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split
 from aerial_kedro.pipelines.scoring.chip_inference import featurize_items_spark
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
@@ -58,20 +59,23 @@ def cut_reference_chips(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """``(reference_chips, rejected_labels, radiometry)``: plan rows of the labelled chips with
     label and split, and the pixel conversion the reference rasters are read with."""
-    if not reference_labels:
+    settings = ReferenceSettings.from_params(
+        reference_labels, reference_rasters, reference_class_field, min_cover, reference
+    )
+    if not settings.labels:
         logger.info("No reference_labels: training on tile folders only")
         return _no_chips()
     mapping = resolve_scheme(class_scheme)
-    labels = read_reference_labels(reference_labels, reference_class_field)
+    labels = read_reference_labels(settings.labels, settings.class_field)
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
-    settings = validate_scoring_params(reference_rasters, scoring)
-    plan, problems, radiometry = plan_source(settings.score_source, settings.model_dump())
+    scoring_settings = validate_scoring_params(settings.rasters, scoring)
+    plan, problems, radiometry = plan_source(scoring_settings.score_source, scoring_settings.model_dump())
     for problem in problems:
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
-    grid = ChipGrid(settings.chip_px, settings.resolution)
+    grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
     planned = plan[plan["kind"] == "chip"]
-    inside, _, rejects = label_planned_chips(labels, planned, grid, float(min_cover))
+    inside, _, rejects = label_planned_chips(labels, planned, grid, settings.min_cover)
     source_labels = labels.set_index("label_id")["source_label"]
     rejects["label"] = rejects["label_id"].map(source_labels)  # the label as the user wrote it
     table = planned.merge(inside[["chip_id", "label", "cover", "label_ids"]], on="chip_id")
@@ -79,7 +83,7 @@ def cut_reference_chips(
         ", ".join(sorted({str(source_labels.get(i, "")) for i in ids})) for ids in table["label_ids"]
     ]
     table["split"] = spatial_block_split(
-        table, float(reference["test_fraction"]), int(reference["block_chips"]), seed
+        table, settings.test_fraction, settings.block_chips, seed
     ).to_numpy()
     _log_reference(table, rejects)
     return (

@@ -38,7 +38,7 @@ from pydantic_core import ErrorDetails
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.radiometry import parse_radiometry
-from aerial_kedro.parameters import Flag, Says, one_line
+from aerial_kedro.parameters import Flag, Says, choice, one_line
 from aerial_kedro.pipelines.scoring.planning import (
     RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
@@ -47,13 +47,6 @@ from aerial_kedro.pipelines.scoring.planning import (
 
 # Fields given beside the `scoring` block, named without the `scoring.` prefix.
 TOP_LEVEL_KEYS = ("score_source", "radiometry_reference")
-
-
-def _choice(values: tuple[str, ...]) -> Any:
-    return Annotated[
-        Literal[values],  # type: ignore[valid-type]  # Literal[("a", "b")] == Literal["a", "b"]
-        Says(f"'{{value}}' is not allowed; allowed values: {', '.join(values)}"),
-    ]
 
 
 def _tuple_as_list(value: Any) -> Any:
@@ -98,7 +91,7 @@ class ScoringSettings(BaseModel):
     score_source: str
     radiometry_reference: str | None = None
     model: ModelName
-    source_kind: _choice(SOURCE_KINDS) = "auto"  # type: ignore[valid-type]
+    source_kind: choice(SOURCE_KINDS) = "auto"  # type: ignore[valid-type]
     chip_px: Count
     chunk_size: Count
     batch_size: Count
@@ -116,7 +109,7 @@ class ScoringSettings(BaseModel):
     bands: Bands
     radiometry: str | dict[str, Any] = "auto"
     band_files: Annotated[BandFiles | None, BeforeValidator(_empty_as_none)] = None
-    radiometry_match: _choice(RADIOMETRY_MATCH_MODES) = "when_hazier"  # type: ignore[valid-type]
+    radiometry_match: choice(RADIOMETRY_MATCH_MODES) = "when_hazier"  # type: ignore[valid-type]
 
     @classmethod
     def from_params(
@@ -187,6 +180,17 @@ class ScoringSettings(BaseModel):
         values; :func:`~aerial_kedro.geo.radiometry.parse_radiometry` says what is wrong."""
         radiometry = parse_radiometry(value)
         return radiometry if isinstance(radiometry, str) else radiometry.to_dict()
+
+
+def require_side_by_side(scoring: Mapping[str, Any]) -> None:
+    """Reference chips and the accuracy assessment need chips that partition the ground:
+    ``scoring.chip_stride_px`` null or ``chip_px`` (checked before the rest of the block)."""
+    stride = scoring.get("chip_stride_px")
+    if stride not in (None, scoring.get("chip_px")):
+        raise ParameterError(
+            f"scoring.chip_stride_px: {stride} makes chips overlap; reference labels and assess "
+            "need chips side by side (null)"
+        )
 
 
 def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
