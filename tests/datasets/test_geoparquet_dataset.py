@@ -152,3 +152,22 @@ def test_chips_on_blob(spark, tmp_path_factory):
         assert loaded.crs.to_epsg() == 32633 and len(loaded) == 27 * 18
     finally:
         server.stop()
+
+
+def test_preview_is_a_table_of_the_first_chips_with_wkt_geometry(spark, tmp_path):
+    import inspect
+
+    from shapely import wkt
+
+    root = tmp_path / "chips.geoparquet"
+    dataset = GeoParquetDataset(filepath=str(root))
+    dataset.save(spark.createDataFrame(scene_chips(), SCHEMA).coalesce(1))
+
+    table = dataset.preview(nrows=3)
+    assert len(table["data"]) == 3
+    row = dict(zip(table["columns"], table["data"][0], strict=True))
+    assert wkt.loads(row["geometry"]).bounds == pytest.approx(
+        (row["minx"], row["miny"], row["maxx"], row["maxy"])
+    )
+    assert row["predicted_label"] in {"Forest", "Crops", "Urban"}
+    assert str(inspect.signature(dataset.preview).return_annotation) == "TablePreview"

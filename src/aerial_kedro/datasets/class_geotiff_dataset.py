@@ -3,17 +3,23 @@ overviews) on any fsspec filesystem."""
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 import rasterio.shutil
 from kedro.io.core import DatasetError
+from kedro_datasets._typing import ImagePreview
+from PIL import Image
 
 from aerial_kedro.datasets.fsspec_file import FsspecFileDataset, replacing
-from aerial_kedro.geo.class_map import ClassRaster, read_class_raster
+from aerial_kedro.geo.class_map import ClassRaster, colormap_entries, read_class_raster
+from aerial_kedro.geo.palette import class_colors
 
 logger = logging.getLogger(__name__)
 
@@ -124,5 +130,26 @@ class ClassGeoTiffDataset(FsspecFileDataset[ClassRaster, ClassRaster]):
             self._fs.get_file(path, local)
             return read_class_raster(local)
 
+    def preview(self, min_side: int = 256) -> ImagePreview:
+        """The class raster in its colours as a base64 PNG (kedro-viz shows it on the node).
+
+        The raster holds one pixel per map cell, so it is enlarged (nearest neighbour, whole
+        multiples) until its short side reaches ``min_side``; nodata is transparent.
+        """
+        return ImagePreview(base64.b64encode(class_raster_png(self.load(), min_side)).decode())
+
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "save_args": self._save_args}
+
+
+def class_raster_png(raster: ClassRaster, min_side: int = 256) -> bytes:
+    """PNG bytes of ``raster``'s classes in its colour table, enlarged to ``min_side``."""
+    colors = raster.colors or class_colors(raster.class_names)
+    lookup = np.zeros((256, 4), dtype=np.uint8)
+    for code, rgba in colormap_entries(colors).items():
+        lookup[code] = rgba
+    scale = max(1, -(-min_side // max(1, min(raster.classes.shape))))
+    rgba = lookup[np.repeat(np.repeat(raster.classes, scale, axis=0), scale, axis=1)]
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()

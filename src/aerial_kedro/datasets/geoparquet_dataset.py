@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 from kedro.io.core import DatasetError
+from kedro_datasets._typing import TablePreview
 from pyproj import CRS
 from pyspark.sql import DataFrame
 
@@ -293,6 +294,16 @@ class GeoParquetDataset(FsspecFileDataset[DataFrame, "gpd.GeoDataFrame"]):
         ]
         combined = pd.concat(frames, ignore_index=True)
         return gpd.GeoDataFrame(combined, geometry=self._geometry, crs=crs)
+
+    def preview(self, nrows: int = 5) -> TablePreview:
+        """The first ``nrows`` chips of the first CRS folder, geometry as WKT (for kedro-viz)."""
+        root = self._existing_path(" (run the pipeline that writes it first)")
+        folders = self._crs_folders(root)
+        if not folders:
+            return TablePreview({"index": [], "columns": [], "data": []})
+        frame = self._read_folder(folders[0]).head(nrows)
+        frame[self._geometry] = frame.geometry.to_wkt()
+        return TablePreview(frame.to_dict(orient="split"))
 
     def _crs_folders(self, root: str) -> list[str]:
         files = [path for path in self._fs.find(root) if path.endswith(".parquet")]
