@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -14,15 +17,20 @@ from nbclient import NotebookClient
 pytestmark = pytest.mark.slow
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "model_prediction_analysis.ipynb"
-KERNEL = "aerial_kedro_test"
+KERNEL = "kedro_aerial_kedro"  # the name `kedro jupyter setup` gives the project's kernel
 
 
-def kernel_manager(kernels_dir: Path) -> AsyncKernelManager:
-    """A kernel running this interpreter (the project venv), whatever kernelspecs the machine has."""
-    from ipykernel.kernelspec import write_kernel_spec
-
-    write_kernel_spec(kernels_dir / KERNEL)  # argv: [sys.executable, -m, ipykernel_launcher, ...]
-    specs = KernelSpecManager(kernel_dirs=[str(kernels_dir)], ensure_native_kernel=False)
+def kernel_manager(data_dir: Path) -> AsyncKernelManager:
+    """The kernel `kedro jupyter notebook` / `lab` start: the spec `kedro jupyter setup` writes
+    (this venv's ipykernel with Kedro's IPython extension), in a private Jupyter data folder.
+    Only the Jupyter server is left out: the suite has none and needs none to run a kernel."""
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "jupyter", "setup"],
+        cwd=PROJECT_ROOT, env={**os.environ, "JUPYTER_DATA_DIR": str(data_dir)},
+        check=True, capture_output=True, timeout=300,
+    )
+    specs = KernelSpecManager(kernel_dirs=[str(data_dir / "kernels")], ensure_native_kernel=False)
+    assert "kedro.ipython" in specs.get_kernel_spec(KERNEL).argv
     return AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
 
 
@@ -49,7 +57,7 @@ def test_notebook_runs_on_a_trained_project(trained_project, tmp_path, monkeypat
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook,
-        km=kernel_manager(tmp_path / "kernels"),
+        km=kernel_manager(tmp_path / "jupyter"),
         timeout=240,
         resources={"metadata": {"path": str(trained_project)}},  # kernel cwd
     )
