@@ -51,7 +51,7 @@ def test_train_runs_on_the_cluster(trained_on_cluster, standalone_cluster):
         assert summary[model]["accuracy"] > 0.5, summary[model]["accuracy"]
     features = pq.read_table(project / "data/04_feature/features")
     assert features.num_rows == 300
-    assert len(features.column("features")[0]) == 1664
+    assert len(features.column("features")[0]) == 1968
 
 
 def test_both_workers_ran_executors_that_did_work(trained_on_cluster, standalone_cluster):

@@ -64,6 +64,30 @@ def test_pooled_stages_append_their_pooled_outputs_to_the_head() -> None:
     assert (stages != 0).mean() > 0.5 and not np.allclose(stages[0], stages[1])
 
 
+def test_std_stages_append_the_spread_of_each_channel_over_positions() -> None:
+    payload, spec = _built(input_size=128, pooled_stages=(4, 5, 6), std_stages=(5, 6))
+    assert spec.feature_dim == 1664 + 112 + 192 and spec.extra["std_stages"] == [5, 6]
+    # Expose the stage outputs the deviations are taken of, and take them with numpy.
+    model = onnx.load_from_string(payload)
+    maps = [n.input[0] for n in model.graph.node if n.name in ("stage5.std.sq", "stage6.std.sq")]
+    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(name) for name in maps)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    batch = np.stack([enl_input(tile, spec) for tile in _tiles()])
+    features, stage5, stage6 = session.run(["features", *maps], {spec.input_name: batch})
+    expected = np.hstack([stage5.std(axis=(2, 3)), stage6.std(axis=(2, 3))])
+    np.testing.assert_allclose(features[:, 1664:], expected, rtol=1e-3, atol=1e-4)
+    assert (expected > 0.01).mean() > 0.5  # real texture, not a constant
+    mean_only_bytes, mean_only_spec = _built(input_size=128, pooled_stages=(4, 5, 6))
+    mean_only = OnnxFeaturizer(mean_only_bytes, mean_only_spec).features(_tiles())
+    np.testing.assert_allclose(features[:, :1664], mean_only, rtol=1e-5, atol=1e-5)
+
+
+def enl_input(tile: np.ndarray, spec: FeaturizerSpec) -> np.ndarray:
+    from aerial_kedro.featurizers.preprocess import to_network_input
+
+    return to_network_input([tile], spec)[0]
+
+
 def test_input_size_changes_the_graph_and_is_recorded() -> None:
     payload, spec = _built(input_size=128)
     assert spec.input_size == 128 and spec.extra["native_input_size"] == 224
@@ -129,6 +153,7 @@ def test_calibration_set_depends_on_the_seed() -> None:
         ({"input_size": "160"}, r"^featurization\.options\.input_size: '160'"),
         ({"pooled_stages": [4, 8]}, r"^featurization\.options\.pooled_stages: \[4, 8\]"),
         ({"pooled_stages": [4, 4]}, r"^featurization\.options\.pooled_stages: .*repeats"),
+        ({"std_stages": [0]}, r"^featurization\.options\.std_stages: \[0\] is not a list of stage numbers"),
         ({"tta": "yes"}, r"^featurization\.options\.tta: 'yes' is not true or false"),
         ({"size": 160}, r"^featurization\.options\.size: unknown option"),
         ({"calibration": {"count": 0}}, r"^featurization\.options\.calibration\.count: 0"),

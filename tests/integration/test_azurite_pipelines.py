@@ -134,7 +134,7 @@ def test_features_are_parquet_blobs_partitioned_by_featurizer(outputs):
     tables = [pq.read_table(io.BytesIO(outputs.download_blob(name).readall())) for name in parts]
     assert sum(table.num_rows for table in tables) == 300
     first = tables[0].to_pylist()[0]
-    assert len(first["features"]) == 1664 and first["split"] in ("train", "test")
+    assert len(first["features"]) == 1968 and first["split"] in ("train", "test")
 
 
 def test_reports_featurizer_and_intermediate_data_in_blob(outputs, azurite_runs):
@@ -144,7 +144,7 @@ def test_reports_featurizer_and_intermediate_data_in_blob(outputs, azurite_runs)
         assert png.format == "PNG" and png.width > 400
     onnx = outputs.get_blob_client("06_models/featurizers/efficientnet_lite0.onnx").get_blob_properties()
     assert onnx.size > 1_000_000
-    assert read_json(outputs, "06_models/featurizers/efficientnet_lite0.json")["feature_dim"] == 1664
+    assert read_json(outputs, "06_models/featurizers/efficientnet_lite0.json")["feature_dim"] == 1968
     names = {blob.name for blob in outputs.list_blobs(name_starts_with="02_intermediate/")}
     assert any(name.startswith("02_intermediate/tile_index/part-") for name in names)
     assert any(name.startswith("02_intermediate/rejected_tiles/") for name in names)

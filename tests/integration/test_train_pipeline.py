@@ -43,4 +43,4 @@ def test_reports_and_models_are_written(trained_project):
     assert (trained_project / "data/06_models/efficientnet_lite0/random_forest/metadata").is_dir()
     assert (trained_project / "data/06_models/featurizers/efficientnet_lite0.onnx").stat().st_size > 1_000_000
     spec = json.loads((trained_project / "data/06_models/featurizers/efficientnet_lite0.json").read_text())
-    assert spec["feature_dim"] == 1664 and spec["input_size"] == 160  # head + stages 4-6
+    assert spec["feature_dim"] == 1968 and spec["input_size"] == 160  # head + stage means 4-6 + deviations 5-6

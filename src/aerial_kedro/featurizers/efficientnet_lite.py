@@ -416,6 +416,26 @@ class _GraphBuilder:
         )
         return f"{name}.flat"
 
+    def std_stage(self, x: str, stage: int) -> str:
+        """Per-channel standard deviation over the positions of stage ``stage``'s output, ``N x C``:
+        ``sqrt(max(E[x^2] - E[x]^2, 0))`` from two global average pools."""
+        name = f"stage{stage}.std"
+        ops = [
+            ("Mul", [x, x], "sq"),
+            ("GlobalAveragePool", [f"{name}.sq"], "mean_sq"),
+            ("GlobalAveragePool", [x], "mean"),
+            ("Mul", [f"{name}.mean", f"{name}.mean"], "sq_mean"),
+            ("Sub", [f"{name}.mean_sq", f"{name}.sq_mean"], "var"),
+            ("Relu", [f"{name}.var"], "var_pos"),  # rounding can leave a tiny negative variance
+            ("Sqrt", [f"{name}.var_pos"], "sd"),
+        ]
+        for op, inputs, out in ops:
+            self.nodes.append(helper.make_node(op, inputs, [f"{name}.{out}"], name=f"{name}.{out}"))
+        self.nodes.append(
+            helper.make_node("Flatten", [f"{name}.sd"], [f"{name}.flat"], name=f"{name}.flat", axis=1)
+        )
+        return f"{name}.flat"
+
     def flip_concat(self, x: str) -> str:
         """``[x; fliplr(x)]`` along the batch axis: one run of the network sees both views."""
         for name, value in (
@@ -459,12 +479,14 @@ def build_onnx_model(
     doc: str = "",
     pooled_stages: tuple[int, ...] = (),
     tta: bool = False,
+    std_stages: tuple[int, ...] = (),
 ) -> onnx.ModelProto:
     """EfficientNet-Lite ONNX model (dynamic batch) from a numpy state dict.
 
     ``features`` is the pooled 1280-d head, followed by the global-average-pooled outputs of the
-    1-based ``pooled_stages`` in ascending order (their texture statistics are what land use is
-    about). ``tta`` feeds the image and its left-right flip through the network as one batch and
+    1-based ``pooled_stages`` in ascending order, then the per-channel standard deviations of the
+    ``std_stages`` outputs (their texture statistics are what land use is about: the mean says
+    how much of a pattern a tile holds, the deviation how unevenly). ``tta`` feeds the image and its left-right flip through the network as one batch and
     averages both outputs, inside the graph, so every runner (onnxruntime in Spark workers,
     SynapseML's ONNXModel, scoring) reproduces it from the ONNX alone.
     """
@@ -478,11 +500,13 @@ def build_onnx_model(
         h, size = g.mbconv(h, block, size)
         stage_outputs[block.stage + 1] = h
     raw = "_raw" if tta else ""
-    head = g.head(h, size, FEATURES_OUTPUT + ("_head" if pooled_stages else raw), LOGITS_OUTPUT + raw)
+    head = g.head(h, size, FEATURES_OUTPUT + ("_head" if pooled_stages or std_stages else raw), LOGITS_OUTPUT + raw)
     feature_dim = FEATURE_DIM
-    if pooled_stages:
+    if pooled_stages or std_stages:
         pooled = [g.pool_stage(stage_outputs[stage], stage) for stage in sorted(pooled_stages)]
-        feature_dim += sum(stage_channels(sd)[stage - 1] for stage in sorted(pooled_stages))
+        pooled += [g.std_stage(stage_outputs[stage], stage) for stage in sorted(std_stages)]
+        channels = stage_channels(sd)
+        feature_dim += sum(channels[stage - 1] for stage in (*pooled_stages, *std_stages))
         g.nodes.append(
             helper.make_node(
                 "Concat", [head, *pooled], [FEATURES_OUTPUT + raw], name="features.concat", axis=1
@@ -562,11 +586,13 @@ def build_efficientnet_lite(
     source_sha256 = sha256_hex(payload)
     doc = f"{name} ImageNet classifier from {variant.source} (sha256 {source_sha256})"
     sd = parse_legacy_torch_file(payload)
-    model = build_onnx_model(sd, input_size, doc, opts.pooled_stages, opts.tta)
+    model = build_onnx_model(sd, input_size, doc, opts.pooled_stages, opts.tta, opts.std_stages)
     feature_dim = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
     extra: dict[str, Any] = {"license": "Apache-2.0", "opset": OPSET, "num_classes": NUM_CLASSES}
     if opts.pooled_stages:
         extra["pooled_stages"] = list(opts.pooled_stages)
+    if opts.std_stages:
+        extra["std_stages"] = list(opts.std_stages)
     if opts.tta:
         extra["tta"] = "fliplr"
     if opts.input_size and opts.input_size != variant.input_size:
@@ -598,7 +624,7 @@ def build_efficientnet_lite(
 # --------------------------------------------------------------------------- options
 
 PRECISIONS = ("fp32", "int8")
-OPTION_KEYS = ("input_size", "pooled_stages", "precision", "tta", "calibration")
+OPTION_KEYS = ("input_size", "pooled_stages", "std_stages", "precision", "tta", "calibration")
 CALIBRATION_KEYS = ("tiles_dir", "seed", "count")
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 1024
 DEFAULT_CALIBRATION_TILES = 256
@@ -638,12 +664,14 @@ class FeaturizerOptions:
 
     ``input_size``: network input in pixels (None = the variant's native size). ``pooled_stages``:
     1-based stages (1..7) whose global-average-pooled outputs follow the 1280-d head in the
-    features. ``precision``: ``fp32`` or ``int8`` (static QDQ, calibrated on ``calibration``).
+    features. ``std_stages``: stages whose per-channel standard deviation over positions follows
+    them. ``precision``: ``fp32`` or ``int8`` (static QDQ, calibrated on ``calibration``).
     ``tta``: average the features of each tile and its left-right flip.
     """
 
     input_size: int | None = None
     pooled_stages: tuple[int, ...] = ()
+    std_stages: tuple[int, ...] = ()
     precision: str = "fp32"
     tta: bool = False
     calibration: CalibrationOptions = CalibrationOptions()
@@ -664,15 +692,8 @@ def parse_options(
             f"{key}.input_size: {input_size!r} is not an integer in "
             f"{MIN_INPUT_SIZE}..{MAX_INPUT_SIZE} (or null for the variant's own size)"
         )
-    stages = options.get("pooled_stages") or []
-    if not isinstance(stages, list | tuple) or not all(
-        _is_int(s) and 1 <= s <= NUM_STAGES for s in stages
-    ):
-        raise ValueError(
-            f"{key}.pooled_stages: {stages!r} is not a list of stage numbers 1..{NUM_STAGES}"
-        )
-    if len(set(stages)) != len(stages):
-        raise ValueError(f"{key}.pooled_stages: {list(stages)} repeats a stage")
+    stages = _parse_stages(options.get("pooled_stages"), f"{key}.pooled_stages")
+    std_stages = _parse_stages(options.get("std_stages"), f"{key}.std_stages")
     precision = options.get("precision") or "fp32"
     if precision not in PRECISIONS:
         raise ValueError(
@@ -685,11 +706,23 @@ def parse_options(
         raise ValueError(f"{key}.tta: {tta!r} is not true or false")
     return FeaturizerOptions(
         input_size=input_size,
-        pooled_stages=tuple(sorted(stages)),
+        pooled_stages=stages,
+        std_stages=std_stages,
         precision=precision,
         tta=tta,
         calibration=_parse_calibration(options.get("calibration"), f"{key}.calibration"),
     )
+
+
+def _parse_stages(value: Any, key: str) -> tuple[int, ...]:
+    stages = value or []
+    if not isinstance(stages, list | tuple) or not all(
+        _is_int(s) and 1 <= s <= NUM_STAGES for s in stages
+    ):
+        raise ValueError(f"{key}: {stages!r} is not a list of stage numbers 1..{NUM_STAGES}")
+    if len(set(stages)) != len(stages):
+        raise ValueError(f"{key}: {list(stages)} repeats a stage")
+    return tuple(sorted(stages))
 
 
 def _parse_calibration(value: dict[str, Any] | None, key: str) -> CalibrationOptions:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict]:
     """Build the featurizer's ONNX model from its pinned source weights; return bytes and spec.
 
-    ``featurization.options`` (input_size, pooled_stages, precision, tta, calibration) shape the
+    ``featurization.options`` (input_size, pooled_stages, std_stages, precision, tta, calibration) shape the
     EfficientNet-Lite featurizers; absent, the plain network is built as before. Every option ends
     up in the spec, so scoring, which loads the stored ONNX + spec, reproduces the features.
     """
@@ -40,7 +40,7 @@ def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict
     logger.info(
         "Featurizer %s: input %dpx, %d features, onnx sha256 %s (source %s; options %s)",
         spec.name, spec.input_size, spec.feature_dim, spec.onnx_sha256[:12], spec.source,
-        {k: v for k, v in spec.extra.items() if k in ("pooled_stages", "tta", "precision")} or "none",
+        {k: v for k, v in spec.extra.items() if k in ("pooled_stages", "std_stages", "tta", "precision")} or "none",
     )
     return onnx_bytes, spec.to_dict()
 
