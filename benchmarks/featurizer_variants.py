@@ -49,6 +49,10 @@ S456 = [4, 5, 6]
 VARIANTS: dict[str, dict] = {
     "fp32-224-s456": {"pooled_stages": S456},
     "fp32-160-s456": {"input_size": 160, "pooled_stages": S456},
+    "fp32-160-s456-sd56": {"input_size": 160, "pooled_stages": S456, "std_stages": [5, 6]},
+    "fp32-160-s456-sd456": {"input_size": 160, "pooled_stages": S456, "std_stages": S456},
+    "int8-160-s456-sd56": {"input_size": 160, "pooled_stages": S456, "std_stages": [5, 6], "precision": "int8"},
+    "int8-128-s456-sd56": {"input_size": 128, "pooled_stages": S456, "std_stages": [5, 6], "precision": "int8"},
     "fp32-128-s456": {"input_size": 128, "pooled_stages": S456},
     "int8-224-s456": {"pooled_stages": S456, "precision": "int8"},
     "int8-160-s456": {"input_size": 160, "pooled_stages": S456, "precision": "int8"},
@@ -60,7 +64,8 @@ VARIANTS: dict[str, dict] = {
     "int8-160-s3456": {"input_size": 160, "pooled_stages": [3, 4, 5, 6], "precision": "int8"},
 }
 DEFAULT_VARIANTS = (
-    "fp32-224-s456,fp32-160-s456,fp32-128-s456,int8-160-s456,int8-128-s456,int8-160-s456-tta"
+    "fp32-224-s456,fp32-160-s456,fp32-160-s456-sd56,fp32-128-s456,int8-160-s456,"
+    "int8-160-s456-sd56,int8-128-s456,int8-128-s456-sd56"
 )
 
 
