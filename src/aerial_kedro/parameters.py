@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
@@ -35,6 +35,8 @@ class Says:
 
 
 Flag = Annotated[bool, Says("'{value}' is not true or false")]
+Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
+FieldName = Annotated[str, Field(pattern=r"\S"), Says("'{value}' is not a field name")]
 OpenFraction = Annotated[float, Says("'{value}' is not a number in (0, 1)")]
 Fraction = Annotated[float, Says("'{value}' is not a number in (0, 1]")]
 

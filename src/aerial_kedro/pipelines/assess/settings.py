@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import Flag, Says, one_line
+from aerial_kedro.parameters import FieldName, Flag, Says, one_line
 
 # Scheme values assess takes besides those of aerial_kedro.class_schemes.
 SCHEME_CHOICES = ("auto", "none")
@@ -48,7 +48,6 @@ LabelsPath = Annotated[
         "of lon/lat points, local or URL)"
     ),
 ]
-FieldName = Annotated[str, Field(pattern=r"\S"), Says("'{value}' is not a field name")]
 Cover = Annotated[float, Says("'{value}' is not a number in (0, 1]")]
 
 

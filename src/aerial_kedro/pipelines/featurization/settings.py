@@ -10,20 +10,19 @@ is one :class:`~aerial_kedro.errors.ParameterError` line naming the key::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.featurizers.registry import FEATURIZERS
-from aerial_kedro.parameters import Says, choice, one_line
+from aerial_kedro.parameters import Count, choice, one_line
 
 # ort: onnxruntime in the Python workers (default). synapseml: SynapseML's ONNXModel in the JVM.
 BACKENDS = ("ort", "synapseml")
 
 Block = TypeVar("Block", bound="FeaturizationBlock")
-Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
 
 
 class FeaturizationBlock(BaseModel):

@@ -24,7 +24,16 @@ from pydantic import (
 )
 
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import Flag, Fraction, OpenFraction, Says, in_unit_interval, one_line
+from aerial_kedro.parameters import (
+    Count,
+    FieldName,
+    Flag,
+    Fraction,
+    OpenFraction,
+    Says,
+    in_unit_interval,
+    one_line,
+)
 
 # Field name -> the key a user sets; the other fields sit in the `reference` block.
 TOP_LEVEL_KEYS = {
@@ -39,8 +48,6 @@ Rasters = Annotated[
     Field(min_length=1),
     Says("not set; reference_labels need the rasters they were drawn over"),
 ]
-FieldName = Annotated[str, Field(pattern=r"\S"), Says("'{value}' is not a field name")]
-Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
 Weight = Annotated[
     Literal["balanced"] | Annotated[float, Field(gt=0)],
     Says("'{value}' is not balanced or a positive number"),

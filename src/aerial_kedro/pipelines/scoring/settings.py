@@ -38,7 +38,7 @@ from pydantic_core import ErrorDetails
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.radiometry import parse_radiometry
-from aerial_kedro.parameters import Flag, Says, choice, one_line
+from aerial_kedro.parameters import Count, Flag, Says, choice, one_line
 from aerial_kedro.pipelines.scoring.planning import (
     RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
@@ -58,7 +58,6 @@ def _empty_as_none(value: Any) -> Any:
     return None if value == {} else value
 
 
-Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
 Positive = Annotated[float, Field(gt=0), Says("'{value}' is not a positive number")]
 Bands = Annotated[
     list[Annotated[int, Field(ge=1)]],
