@@ -52,9 +52,13 @@ def test_reference_chips_join_the_tiles_in_one_feature_table(reference_project, 
     # Training chips enter with their 8 flips/rotations, test chips once.
     assert (reference["split"] == "train").sum() == 8 * n_train
     assert (reference["split"] == "test").sum() == n_test
-    # balanced: reference training rows weigh together what the 240 training tiles weigh.
-    weight = reference["weight"].iloc[0]
-    assert weight * 8 * n_train == pytest.approx(max(240, 8 * n_train), rel=1e-6)
+    # balanced: reference training rows weigh together what the 240 training tiles weigh (at
+    # least 1 each), shared equally between the reference classes (class_balance).
+    trained = reference[reference["split"] == "train"]
+    assert trained["weight"].sum() == pytest.approx(max(240, 8 * n_train), rel=1e-6)
+    per_class = trained.groupby("label")["weight"].sum()
+    assert per_class.to_numpy() == pytest.approx([per_class.mean()] * len(per_class), rel=1e-6)
+    assert trained.groupby("label")["weight"].nunique().eq(1).all()
     assert set(tiles["label"]) == set(COARSE)
 
 

@@ -70,6 +70,7 @@ class ReferenceSettings(BaseModel):
     block_chips: Count = 4
     augment: Flag = True
     weight: Weight = "balanced"
+    class_balance: Flag = True
 
     @classmethod
     def from_params(
