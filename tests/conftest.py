@@ -54,6 +54,12 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 def pytest_configure(config: pytest.Config) -> None:
     if not SAMPLE_TILES.is_dir():
         raise pytest.UsageError(f"Test data missing: {SAMPLE_TILES} (../shared/data beside the project)")
+    # The third-party noise a `kedro run` silences (aerial_kedro.quiet, the one list) is silenced
+    # in the tests too: pytest resets warning filters around each test, so they are given to it.
+    from aerial_kedro.quiet import THIRD_PARTY_WARNINGS
+
+    for message, category, _why in THIRD_PARTY_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__name__}")
 
 
 JAR_CACHE = PROJECT_ROOT / ".cache" / "jars"

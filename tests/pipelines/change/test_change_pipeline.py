@@ -37,7 +37,7 @@ SHIFT_PX = 128  # two 64-px chips
 def before_crop(tmp_path_factory) -> Path:
     """The cloudy date over the after quarter's footprint, moved 1,280 m west."""
     with rasterio.open(AFTER) as after, rasterio.open(CLOUDY) as src:
-        col, row = ~src.transform * (after.bounds.left, after.bounds.top)
+        col, row = ~src.transform @ (after.bounds.left, after.bounds.top)
         window = Window(round(col) - SHIFT_PX, round(row), after.width, after.height)
         profile = {**src.profile, "width": after.width, "height": after.height,
                    "transform": src.window_transform(window), "compress": "deflate",
