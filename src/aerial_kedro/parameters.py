@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
@@ -37,8 +37,25 @@ class Says:
 Flag = Annotated[bool, Says("'{value}' is not true or false")]
 Count = Annotated[int, Field(ge=1), Says("'{value}' is not an integer >= 1")]
 FieldName = Annotated[str, Field(pattern=r"\S"), Says("'{value}' is not a field name")]
-OpenFraction = Annotated[float, Says("'{value}' is not a number in (0, 1)")]
-Fraction = Annotated[float, Says("'{value}' is not a number in (0, 1]")]
+
+
+def _in_unit_interval(allow_one: bool) -> WrapValidator:
+    """A number (the type's own check), then in (0, 1) or (0, 1]; the message shows the value as
+    given (``1.5 is outside (0, 1]``)."""
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> float:
+        number = handler(value)
+        if not (0.0 < number < 1.0 or (allow_one and number == 1.0)):
+            raise ValueError(f"{value} is outside (0, {'1]' if allow_one else '1)'}")
+        return number
+
+    return WrapValidator(check)
+
+
+OpenFraction = Annotated[
+    float, _in_unit_interval(False), Says("'{value}' is not a number in (0, 1)")
+]
+Fraction = Annotated[float, _in_unit_interval(True), Says("'{value}' is not a number in (0, 1]")]
 
 
 def choice(values: tuple[str, ...]) -> Any:
@@ -47,13 +64,6 @@ def choice(values: tuple[str, ...]) -> Any:
         Literal[values],  # type: ignore[valid-type]  # Literal[("a", "b")] == Literal["a", "b"]
         Says(f"'{{value}}' is not allowed; allowed values: {', '.join(values)}"),
     ]
-
-
-def in_unit_interval(value: Any, number: float, allow_one: bool) -> float:
-    """``number`` (``value`` as validated) if in (0, 1) or (0, 1]; else ValueError showing ``value``."""
-    if not (0.0 < number < 1.0 or (allow_one and number == 1.0)):
-        raise ValueError(f"{value} is outside (0, {'1]' if allow_one else '1)'}")
-    return number
 
 
 def one_line(

@@ -23,12 +23,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import FieldName, Flag, Says, one_line
+from aerial_kedro.parameters import FieldName, Flag, Fraction, Says, one_line
 
 # Scheme values assess takes besides those of aerial_kedro.class_schemes.
 SCHEME_CHOICES = ("auto", "none")
@@ -48,7 +47,6 @@ LabelsPath = Annotated[
         "of lon/lat points, local or URL)"
     ),
 ]
-Cover = Annotated[float, Says("'{value}' is not a number in (0, 1]")]
 
 
 class AssessSettings(BaseModel):
@@ -62,7 +60,7 @@ class AssessSettings(BaseModel):
 
     reference_labels: LabelsPath
     class_field: FieldName
-    min_cover: Cover
+    min_cover: Fraction
     exclude_training_chips: Flag = True
     class_scheme: str | dict[str, Any] = "auto"
 
@@ -89,15 +87,6 @@ class AssessSettings(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as error:
             raise ParameterError(one_line(cls, error.errors()[0], raw, _key)) from None
-
-    @field_validator("min_cover", mode="wrap")
-    @classmethod
-    def _cover_in_unit_interval(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> float:
-        """A number (the type's check), then in (0, 1]; the message shows the value as given."""
-        cover = handler(value)
-        if not 0 < cover <= 1:
-            raise ValueError(f"{value} is outside (0, 1]")
-        return cover
 
     @field_validator("class_scheme", mode="plain")
     @classmethod

@@ -19,13 +19,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     ValidationError,
-    ValidationInfo,
-    ValidatorFunctionWrapHandler,
-    field_validator,
 )
 
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import Fraction, OpenFraction, in_unit_interval, one_line
+from aerial_kedro.parameters import Fraction, OpenFraction, one_line
 
 
 class IngestionSettings(BaseModel):
@@ -46,13 +43,6 @@ class IngestionSettings(BaseModel):
             raise ParameterError(
                 one_line(cls, error.errors()[0], raw, key=lambda field: f"ingestion.{field}")
             ) from None
-
-    @field_validator("sample_frac", "test_fraction", mode="wrap")
-    @classmethod
-    def _in_unit_interval(
-        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> float:
-        return in_unit_interval(value, handler(value), allow_one=info.field_name == "sample_frac")
 
 
 def check_tiles_dir(tiles_dir: Any, mapping: Mapping[str, str]) -> None:

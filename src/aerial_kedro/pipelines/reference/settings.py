@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
-    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
@@ -31,7 +30,6 @@ from aerial_kedro.parameters import (
     Fraction,
     OpenFraction,
     Says,
-    in_unit_interval,
     one_line,
 )
 
@@ -100,13 +98,6 @@ class ReferenceSettings(BaseModel):
         if info.data.get("labels") and not rasters:
             raise ValueError("not set; reference_labels need the rasters they were drawn over")
         return rasters
-
-    @field_validator("min_cover", "test_fraction", mode="wrap")
-    @classmethod
-    def _in_unit_interval(
-        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> float:
-        return in_unit_interval(value, handler(value), allow_one=info.field_name == "min_cover")
 
 
 def _key(field: str) -> str:
