@@ -8,18 +8,29 @@ the project always used::
 
     scoring.chip_px: 'abc' is not an integer >= 1
 
-:func:`one_line` writes that line from pydantic's first error and the field's :class:`Says`.
+:func:`one_line` writes that line from pydantic's first error and the field's :class:`Says`;
+:func:`validated` builds a model or raises that line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, Field, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
+
+from aerial_kedro.errors import ParameterError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,15 @@ def choice(values: tuple[str, ...]) -> Any:
     ]
 
 
+def validated(model: type[Model], raw: Mapping[str, Any], key: Callable[[str], str]) -> Model:
+    """``raw`` as ``model``, or :class:`~aerial_kedro.errors.ParameterError`: :func:`one_line`
+    of pydantic's first error, ``key`` naming a field as the user wrote it."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ParameterError(one_line(model, error.errors()[0], raw, key)) from None
+
+
 def one_line(
     model: type[BaseModel],
     error: ErrorDetails,
@@ -75,13 +95,20 @@ def one_line(
     """``<key>: <what is wrong>`` for pydantic's first ``error`` validating ``raw`` as ``model``.
 
     ``key`` names a field as the user wrote it (``scoring.chip_px``, ``reference_class_field``).
-    A validator's ``ValueError`` is its own message; any other failure of a field (wrong type,
-    out of range, missing) reads as the field's :class:`Says`, with the value as given.
+    A validator's ``ValueError`` is its own message: after the key, or the whole line when it
+    comes from a model validator or already names a key inside the field
+    (``featurization.options.precision: ...``). Any other failure of a field (wrong type, out of
+    range, missing) reads as the field's :class:`Says`, with the value as given.
     """
+    message = str(error.get("ctx", {}).get("error", error["msg"]))
+    if not error["loc"]:  # a model validator
+        return message.replace("\n", " ")
     field = str(error["loc"][0])
     says = field_says(model.model_fields[field])
     if error["type"] == "value_error":
-        detail = str(error.get("ctx", {}).get("error", error["msg"]))
+        if message.startswith(f"{key(field)}."):
+            return message.replace("\n", " ")
+        detail = message
     elif says is not None:
         detail = says.template.format(value=raw.get(field), key=key(field))
     else:

@@ -22,12 +22,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
 )
 
-from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import FieldName, Flag, Fraction, Says, one_line
+from aerial_kedro.parameters import FieldName, Flag, Fraction, Says, validated
 
 # Scheme values assess takes besides those of aerial_kedro.class_schemes.
 SCHEME_CHOICES = ("auto", "none")
@@ -83,10 +81,7 @@ class AssessSettings(BaseModel):
             "class_field": reference_class_field,
             "min_cover": min_cover,
         }
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            raise ParameterError(one_line(cls, error.errors()[0], raw, _key)) from None
+        return validated(cls, raw, _key)
 
     @field_validator("class_scheme", mode="plain")
     @classmethod

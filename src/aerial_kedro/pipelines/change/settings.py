@@ -25,16 +25,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from aerial_kedro.change.scores import METHODS, check_method
-from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import Flag, Says, one_line
+from aerial_kedro.parameters import Flag, Says, validated
 
 PREFIX = "change"
 # Read only with a `reference`: without one they are not checked and hold None.
@@ -87,11 +85,7 @@ class ChangeSettings(BaseModel):
         Raises :class:`~aerial_kedro.errors.ParameterError`, one line naming the first bad key
         (``change.<field>``).
         """
-        raw = dict(change or {})
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            raise ParameterError(_one_line(error.errors()[0], raw)) from None
+        return validated(cls, dict(change or {}), key=lambda field: f"{PREFIX}.{field}")
 
     @field_validator("score", mode="plain")
     @classmethod
@@ -137,7 +131,3 @@ class ChangeSettings(BaseModel):
             raise ValueError("must be > 0")
         return fraction
 
-
-def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
-    """``change.<key>: <what is wrong>`` for pydantic's first error."""
-    return one_line(ChangeSettings, error, raw, key=lambda field: f"{PREFIX}.{field}")

@@ -10,19 +10,16 @@ is one :class:`~aerial_kedro.errors.ParameterError` line naming the key::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from aerial_kedro.errors import ParameterError
 from aerial_kedro.featurizers.registry import FEATURIZERS
-from aerial_kedro.parameters import Count, choice, one_line
+from aerial_kedro.parameters import Count, choice, validated
 
 # ort: onnxruntime in the Python workers (default). synapseml: SynapseML's ONNXModel in the JVM.
 BACKENDS = ("ort", "synapseml")
 
-Block = TypeVar("Block", bound="FeaturizationBlock")
 
 
 class FeaturizationBlock(BaseModel):
@@ -46,7 +43,7 @@ class FeaturizationBlock(BaseModel):
     @classmethod
     def from_params(cls, featurization: Mapping[str, Any] | None) -> FeaturizationBlock:
         """The block from ``params:featurization``; raises ParameterError naming the first bad key."""
-        return _validated(cls, dict(featurization or {}))
+        return validated(cls, dict(featurization or {}), _key)
 
     @field_validator("options", mode="after")
     @classmethod
@@ -71,7 +68,7 @@ class FeaturizationSettings(FeaturizationBlock):
         Raises ParameterError, one line naming the first bad key (``featurization.<key>`` or
         ``featurizer``).
         """
-        return _validated(cls, {**(featurization or {}), "featurizer": featurizer})
+        return validated(cls, {**(featurization or {}), "featurizer": featurizer}, _key)
 
     @model_validator(mode="after")
     def _onnx_file_has_a_path(self) -> FeaturizationSettings:
@@ -82,17 +79,5 @@ class FeaturizationSettings(FeaturizationBlock):
         return self
 
 
-def _validated(model: type[Block], raw: dict[str, Any]) -> Block:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as error:
-        raise ParameterError(_one_line(model, error.errors()[0], raw)) from None
-
-
-def _one_line(model: type[BaseModel], error: ErrorDetails, raw: Mapping[str, Any]) -> str:
-    if not error["loc"]:  # a model validator: its message is the whole line
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    if error["loc"][0] == "options" and error["type"] == "value_error":
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    key = lambda field: field if field == "featurizer" else f"featurization.{field}"  # noqa: E731
-    return one_line(model, error, raw, key=key)
+def _key(field: str) -> str:
+    return field if field == "featurizer" else f"featurization.{field}"

@@ -18,11 +18,10 @@ from typing import Any
 from pydantic import (
     BaseModel,
     ConfigDict,
-    ValidationError,
 )
 
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import Fraction, OpenFraction, one_line
+from aerial_kedro.parameters import Fraction, OpenFraction, validated
 
 
 class IngestionSettings(BaseModel):
@@ -36,13 +35,7 @@ class IngestionSettings(BaseModel):
     @classmethod
     def from_params(cls, ingestion: Mapping[str, Any] | None) -> IngestionSettings:
         """Settings from ``params:ingestion``; raises ParameterError naming the first bad key."""
-        raw = dict(ingestion or {})
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            raise ParameterError(
-                one_line(cls, error.errors()[0], raw, key=lambda field: f"ingestion.{field}")
-            ) from None
+        return validated(cls, dict(ingestion or {}), key=lambda field: f"ingestion.{field}")
 
 
 def check_tiles_dir(tiles_dir: Any, mapping: Mapping[str, str]) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from aerial_kedro.errors import ParameterError
-from aerial_kedro.parameters import choice, one_line
+from aerial_kedro.parameters import choice, validated
 from aerial_kedro.pipelines.modeling.classifiers import CLASSIFIERS
 
 
@@ -31,9 +30,6 @@ class ClassifierSettings(BaseModel):
         cls, namespace: str, classifier: Mapping[str, Any] | None
     ) -> ClassifierSettings:
         """The ``classifier`` block of model ``namespace``; ParameterError names the bad key."""
-        raw = dict(classifier or {})
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            key = lambda field: f"{namespace}.classifier.{field}"  # noqa: E731
-            raise ParameterError(one_line(cls, error.errors()[0], raw, key=key)) from None
+        return validated(
+            cls, dict(classifier or {}), key=lambda field: f"{namespace}.classifier.{field}"
+        )

@@ -17,7 +17,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -30,7 +29,7 @@ from aerial_kedro.parameters import (
     Fraction,
     OpenFraction,
     Says,
-    one_line,
+    validated,
 )
 
 # Field name -> the key a user sets; the other fields sit in the `reference` block.
@@ -87,10 +86,7 @@ class ReferenceSettings(BaseModel):
             "class_field": reference_class_field or "class",
             "min_cover": min_cover,
         }
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            raise ParameterError(one_line(cls, error.errors()[0], raw, _key)) from None
+        return validated(cls, raw, _key)
 
     @field_validator("rasters", mode="after")
     @classmethod

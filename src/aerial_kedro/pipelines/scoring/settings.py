@@ -29,16 +29,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import ErrorDetails
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.radiometry import parse_radiometry
-from aerial_kedro.parameters import Count, Flag, Says, choice, one_line
+from aerial_kedro.parameters import Count, Flag, Says, choice, validated
 from aerial_kedro.pipelines.scoring.planning import (
     RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
@@ -127,10 +125,7 @@ class ScoringSettings(BaseModel):
             "score_source": score_source,
             "radiometry_reference": radiometry_reference,
         }
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            raise ParameterError(_one_line(error.errors()[0], raw)) from None
+        return validated(cls, raw, _key)
 
     @field_validator("score_source", "radiometry_reference", mode="plain")
     @classmethod
@@ -190,12 +185,6 @@ def require_side_by_side(scoring: Mapping[str, Any]) -> None:
             f"scoring.chip_stride_px: {stride} makes chips overlap; reference labels and assess "
             "need chips side by side (null)"
         )
-
-
-def _one_line(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
-    """``<key>: <what is wrong>`` for pydantic's first error (see
-    :func:`aerial_kedro.parameters.one_line`): sources by name, the rest as ``scoring.<field>``."""
-    return one_line(ScoringSettings, error, raw, _key)
 
 
 def _key(field: str) -> str:
