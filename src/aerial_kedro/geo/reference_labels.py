@@ -28,6 +28,7 @@ import logging
 import math
 import posixpath
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ _SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
 # Relative tolerance on cover, so a square drawn exactly on a chip (and round-tripped through
 # lon/lat with 7 decimals, ~1e-5 of a chip off) still counts as covering it by min_cover.
 _COVER_EPS = 1e-4
+# Unicode categories escaped in label text: control (NUL, ESC, CR ...), format (U+202E and the
+# other bidi controls, zero-width joiners), line and paragraph separators, unassigned, surrogates.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Cs"})
 
 
 class ReferenceLabelError(ValueError):
@@ -244,13 +248,25 @@ def _normalise(frame: pd.DataFrame, name: str, class_field: str) -> gpd.GeoDataF
             f"reference labels '{name}': feature {label_ids[position]} is a {kinds.iloc[position]}; "
             "points or polygons are needed"
         )
-    geometries = shapely.make_valid(geometry.to_numpy())  # self-touching hand-drawn rings
+    geometries = geometry.to_numpy()
+    finite = _finite(geometries)
+    # Self-touching hand-drawn rings; NaN / infinite coordinates are left for chips_for_labels
+    # to reject (GEOS cannot repair them).
+    geometries[finite] = shapely.make_valid(geometries[finite])
     labels = frame[class_field].map(_class_name)
     return gpd.GeoDataFrame(
         {"label_id": label_ids, "label": labels.to_numpy()},
         geometry=gpd.GeoSeries(geometries, crs=frame.crs),
         crs=frame.crs,
     )
+
+
+def _finite(geometries: np.ndarray) -> np.ndarray:
+    """Which geometries have only finite coordinates."""
+    coordinates, owner = shapely.get_coordinates(geometries, return_index=True)
+    finite = np.ones(len(geometries), dtype=bool)
+    finite[owner[~np.isfinite(coordinates).all(axis=1)]] = False
+    return finite
 
 
 def _label_ids(frame: pd.DataFrame) -> np.ndarray:
@@ -261,15 +277,25 @@ def _label_ids(frame: pd.DataFrame) -> np.ndarray:
             numeric = pd.to_numeric(ids, errors="coerce")
             if numeric.notna().all() and (numeric == numeric.round()).all():
                 return numeric.astype("int64").to_numpy()
-            return ids.astype(str).to_numpy()
+            return ids.map(lambda v: escape_text(str(v))).to_numpy()
     return np.arange(len(frame), dtype="int64")
 
 
 def _class_name(value: Any) -> str:
-    """Class values as text; ``3.0`` read from a numeric column becomes ``"3"``."""
+    """Class values as text; ``3.0`` read from a numeric column becomes ``"3"``; control and
+    bidi characters escaped (:func:`escape_text`)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    return escape_text(str(value).strip())
+
+
+def escape_text(text: str) -> str:
+    """``text`` with every control, format (bidi overrides, zero-width ...) and line/paragraph
+    separator character written as a ``\\uXXXX`` escape, so a label can neither cut, reorder
+    nor forge a log line or a report cell. Other text is unchanged."""
+    return "".join(
+        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text
+    )
 
 
 # --------------------------------------------------------------------------- labels -> chips
@@ -280,6 +306,10 @@ def chips_for_labels(
     crs: str,
     grid: ChipGrid,
     min_cover: float = 0.5,
+    *,
+    footprint: shapely.Geometry | None = None,
+    max_chips: int | None = None,
+    source: str = "reference labels",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The chips the labels label, on ``grid`` in ``crs``: ``(labelled chips, rejected labels)``.
 
@@ -294,13 +324,26 @@ def chips_for_labels(
     dropped, and each label involved is rejected (one row per label and chip), naming a label
     of another class it contradicts. A polygon that covers no chip by ``min_cover`` is rejected
     too. Rejected labels: :data:`REJECTED_COLUMNS`.
+
+    ``footprint`` (a geometry in ``crs``: where the rasters have chips) bounds the work: labels
+    are clipped to it before any chip is enumerated, and a label wholly outside it is put on
+    the one chip under a point of its own (:func:`reject_outside` then rejects it as outside
+    every raster). ``max_chips`` caps the candidate chips of all labels together; over it,
+    :class:`PlanTooLargeError` is raised, one line naming ``source`` and the largest label,
+    before any chip is enumerated. A label with a NaN or infinite coordinate, or one that does
+    not project to ``crs``, is rejected with that reason.
     """
     if not 0 < min_cover <= 1:
         raise ValueError(f"min_cover: {min_cover} is outside (0, 1]")
     if labels.crs is None:
         raise ReferenceLabelError("reference labels have no CRS")
-    target = CRS.from_user_input(crs)
-    projected = labels.to_crs(target)
+    rejected: list[dict[str, Any]] = []
+    labels, bad = _split_non_finite(labels, "has a NaN or infinite coordinate")
+    rejected += bad
+    projected, bad = _split_non_finite(
+        labels.to_crs(CRS.from_user_input(crs)), f"cannot be projected to {crs_string(crs)}"
+    )
+    rejected += bad
     size = grid.size
     ids = projected["label_id"].to_numpy()
     classes = projected["label"].astype(str).to_numpy()
@@ -308,10 +351,17 @@ def chips_for_labels(
 
     kinds = shapely.get_type_id(geometries)
     areal = np.isin(kinds, [3, 6])  # Polygon, MultiPolygon
+    clipped = geometries if footprint is None else clip_to_footprint(geometries, footprint)
+    check_candidates(ids, candidate_chips(clipped, size), max_chips, source)
     hits = [
-        _polygon_hits(np.flatnonzero(areal), geometries, size, min_cover),
-        _point_hits(np.flatnonzero(~areal), geometries, size),
+        _polygon_hits(np.flatnonzero(areal), clipped, size, min_cover),
+        _point_hits(np.flatnonzero(~areal), clipped, size),
     ]
+    if footprint is not None:
+        labelled = np.zeros(len(geometries), dtype=bool)
+        for found in hits:
+            labelled[found["index"].to_numpy(dtype="int64") if len(found) else []] = True
+        hits.append(_outside_hits(geometries, clipped, footprint, size, labelled))
     hits_frame = (
         pd.concat([h for h in hits if len(h)], ignore_index=True)
         if any(len(h) for h in hits)
@@ -320,7 +370,6 @@ def chips_for_labels(
     hits_frame = hits_frame.astype({"index": "int64", "row": "int64", "col": "int64"})
     hits_frame["label"] = classes[hits_frame["index"].to_numpy()]
 
-    rejected: list[dict[str, Any]] = []
     covered = set(hits_frame["index"].tolist())
     share = f"{min_cover * 100:g} %"
     for index in np.flatnonzero(areal):
@@ -358,10 +407,124 @@ def chips_for_labels(
     return chips, pd.DataFrame.from_records(rejected, columns=list(REJECTED_COLUMNS))
 
 
+class PlanTooLargeError(ReferenceLabelError):
+    """Labels that would put more candidate chips on the grid than the cap allows."""
+
+
+def _split_non_finite(
+    labels: gpd.GeoDataFrame, reason: str
+) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """``(labels with finite coordinates only, a rejection per other label with reason)``."""
+    geometries = labels.geometry.to_numpy()
+    coordinates, owner = shapely.get_coordinates(geometries, return_index=True)
+    bad_owner = np.unique(owner[~np.isfinite(coordinates).all(axis=1)])
+    if not len(bad_owner):
+        return labels, []
+    bad = np.zeros(len(labels), dtype=bool)
+    bad[bad_owner] = True
+    rejected = [
+        _rejection(label_id, label, reason)
+        for label_id, label in zip(
+            labels["label_id"].to_numpy()[bad], labels["label"].to_numpy()[bad], strict=True
+        )
+    ]
+    return labels[~bad], rejected
+
+
+def plan_footprint(chip_plan: pd.DataFrame, crs: str, size: float) -> shapely.Geometry:
+    """The ground the planned chips of ``crs`` cover, as one (multi)polygon in ``crs``.
+
+    Chips come from ``row`` / ``col`` columns, else from the ``chip_id`` (``<crs>_<row>_<col>``);
+    each row's runs of neighbouring chips become one box, so the union stays cheap for millions
+    of chips (a few boxes per chip row).
+    """
+    part = chip_plan[chip_plan["crs"] == crs]
+    if {"row", "col"} <= set(part.columns):
+        rows = part["row"].to_numpy(dtype="int64")
+        cols = part["col"].to_numpy(dtype="int64")
+    else:
+        cells = part["chip_id"].astype(str).str.rsplit("_", n=2, expand=True)
+        rows, cols = cells[1].astype("int64").to_numpy(), cells[2].astype("int64").to_numpy()
+    if not len(rows):
+        return shapely.Polygon()
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.flatnonzero(np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 1)])
+    ends = np.r_[starts[1:], len(rows)] - 1
+    boxes = shapely.box(
+        cols[starts] * size,
+        -(rows[starts] + 1) * size,
+        (cols[ends] + 1) * size,
+        -rows[starts] * size,
+    )
+    return shapely.union_all(boxes)
+
+
+def clip_to_footprint(geometries: np.ndarray, footprint: shapely.Geometry) -> np.ndarray:
+    """Each label's part inside ``footprint`` (empty when it has none)."""
+    shapely.prepare(footprint)
+    return shapely.intersection(geometries, footprint)
+
+
+def candidate_chips(geometries: np.ndarray, size: float) -> np.ndarray:
+    """Chips of each geometry's bounding box (0 for an empty one): the work enumerating it costs."""
+    bounds = shapely.bounds(geometries)
+    empty = shapely.is_empty(geometries)
+    bounds[empty] = 0.0
+    n_cols = np.maximum(np.ceil(bounds[:, 2] / size) - np.floor(bounds[:, 0] / size), 1)
+    n_rows = np.maximum(np.ceil(-bounds[:, 1] / size) - np.floor(-bounds[:, 3] / size), 1)
+    return np.where(empty, 0.0, n_cols * n_rows)
+
+
+def check_candidates(
+    ids: np.ndarray, candidates: np.ndarray, max_chips: int | None, source: str
+) -> None:
+    """Raise :class:`PlanTooLargeError` when the labels' candidate chips exceed ``max_chips``."""
+    total = float(candidates.sum())
+    if max_chips is None or total <= max_chips:
+        return
+    largest = int(np.argmax(candidates))
+    raise PlanTooLargeError(
+        f"{source}: the labels would put {total:,.0f} candidate chips on the grid (label "
+        f"{ids[largest]} alone {candidates[largest]:,.0f}), over max_chips ({max_chips:,}) "
+        "even clipped to the rasters"
+    )
+
+
+def _outside_hits(
+    geometries: np.ndarray,
+    clipped: np.ndarray,
+    footprint: shapely.Geometry,
+    size: float,
+    labelled: np.ndarray,
+) -> pd.DataFrame:
+    """``(index, row, col, cover=NaN)``: for each label that labels no chip and lies mostly
+    outside ``footprint`` (a point: at all), the one chip under a point of its own outside it."""
+    areal = np.isin(shapely.get_type_id(geometries), [3, 6])
+    outside = np.where(
+        areal, shapely.area(clipped) < shapely.area(geometries) / 2, shapely.is_empty(clipped)
+    )
+    indices = np.flatnonzero(outside & ~labelled)
+    if not len(indices):
+        return pd.DataFrame()
+    beyond = shapely.difference(geometries[indices], footprint)
+    beyond = np.where(shapely.is_empty(beyond), geometries[indices], beyond)
+    points = shapely.point_on_surface(beyond)
+    return pd.DataFrame(
+        {
+            "index": indices,
+            "row": np.floor(-shapely.get_y(points) / size).astype("int64"),
+            "col": np.floor(shapely.get_x(points) / size).astype("int64"),
+            "cover": np.nan,
+        }
+    )
+
+
 def _polygon_hits(
     indices: np.ndarray, geometries: np.ndarray, size: float, min_cover: float
 ) -> pd.DataFrame:
     """``(index, row, col, cover)`` of every chip a polygon covers by at least ``min_cover``."""
+    indices = indices[~shapely.is_empty(geometries[indices])]
     if len(indices) == 0:
         return pd.DataFrame()
     bounds = shapely.bounds(geometries[indices])
@@ -394,6 +557,7 @@ def _polygon_hits(
 
 def _point_hits(indices: np.ndarray, geometries: np.ndarray, size: float) -> pd.DataFrame:
     """``(index, row, col, cover=NaN)`` of the chip under each point (each part of a MultiPoint)."""
+    indices = indices[~shapely.is_empty(geometries[indices])]
     if len(indices) == 0:
         return pd.DataFrame()
     parts, owner = shapely.get_parts(geometries[indices], return_index=True)
@@ -453,7 +617,13 @@ def reject_outside(
 
 
 def label_planned_chips(
-    labels: gpd.GeoDataFrame, chip_plan: pd.DataFrame, grid: ChipGrid, min_cover: float
+    labels: gpd.GeoDataFrame,
+    chip_plan: pd.DataFrame,
+    grid: ChipGrid,
+    min_cover: float,
+    *,
+    max_chips: int | None = None,
+    source: str = "reference labels",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Labelled chips of a chip plan: ``(inside the plan, outside it, rejected labels)``.
 
@@ -461,12 +631,17 @@ def label_planned_chips(
     from the rasters, for `assess` and for training from reference labels alike. Labels are put
     on the grid of every CRS the plan uses (rasters of several CRSs are planned per CRS);
     labelled chips that are not in the plan are returned apart, and their labels rejected as
-    outside every raster.
+    outside every raster. Labels are clipped to the plan's chips before any chip is enumerated
+    (:func:`plan_footprint`), so a label reaching far beyond the rasters costs no more than
+    the plan; ``max_chips`` caps what one label file may put on the grid.
     """
     crs_values = sorted(chip_plan["crs"].dropna().unique())
     chips, rejected = [], []
     for crs in crs_values:
-        labelled, problems = chips_for_labels(labels, crs, grid, min_cover)
+        footprint = plan_footprint(chip_plan, crs, grid.size)
+        labelled, problems = chips_for_labels(
+            labels, crs, grid, min_cover, footprint=footprint, max_chips=max_chips, source=source
+        )
         chips.append(labelled)
         rejected.append(problems)
     if not chips:

@@ -40,6 +40,7 @@ from aerial_kedro.geo.reference_labels import (
     read_reference_labels,
 )
 from aerial_kedro.pipelines.assess.settings import AssessSettings
+from aerial_kedro.pipelines.scoring.planning import PLAN_DEFAULTS
 from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,14 @@ def assess_map(
         )
     run_id = scoring_run["run_id"]
     grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
-    inside, outside, rejected = label_planned_chips(labels, chip_plan, grid, settings.min_cover)
+    inside, outside, rejected = label_planned_chips(
+        labels,
+        chip_plan,
+        grid,
+        settings.min_cover,
+        max_chips=getattr(scoring_settings, "max_chips", None) or PLAN_DEFAULTS["max_chips"],
+        source=f"reference labels '{settings.reference_labels}'",
+    )
     outcomes = reference_chip_outcomes(predictions, run_id, inside["chip_id"].tolist())
     table = inside.merge(outcomes, on="chip_id", how="left")
     table["status"] = table["status"].fillna(NOT_SCORED)

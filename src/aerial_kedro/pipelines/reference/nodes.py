@@ -34,7 +34,7 @@ from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split
 from aerial_kedro.pipelines.scoring.chip_inference import featurize_items_spark
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-from aerial_kedro.pipelines.scoring.planning import plan_records, plan_source
+from aerial_kedro.pipelines.scoring.planning import PLAN_DEFAULTS, plan_records, plan_source
 from aerial_kedro.spark_inference import task_slots
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,14 @@ def cut_reference_chips(
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
     grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
     planned = plan[plan["kind"] == "chip"]
-    inside, _, rejects = label_planned_chips(labels, planned, grid, settings.min_cover)
+    inside, _, rejects = label_planned_chips(
+        labels,
+        planned,
+        grid,
+        settings.min_cover,
+        max_chips=scoring_settings.max_chips or PLAN_DEFAULTS["max_chips"],
+        source=f"reference labels '{settings.labels}'",
+    )
     source_labels = labels.set_index("label_id")["source_label"]
     rejects["label"] = rejects["label_id"].map(source_labels)  # the label as the user wrote it
     table = planned.merge(inside[["chip_id", "label", "cover", "label_ids"]], on="chip_id")
