@@ -29,7 +29,7 @@ import math
 import posixpath
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import fsspec
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
@@ -74,6 +75,7 @@ def read_reference_labels(
     path: str,
     class_field: str = "class",
     storage_options: Mapping[str, Any] | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read reference labels: a GeoDataFrame of ``label_id``, ``label`` (str), ``geometry``.
 
@@ -81,12 +83,13 @@ def read_reference_labels(
     its position in the file (0, 1, ...): stable, so a rejected label can be found again.
     The CRS is always set (GeoJSON without a ``crs`` member is lon/lat per RFC 7946; CSV
     coordinates are lon/lat). Raises :class:`ReferenceLabelError` with one line naming the
-    culprit for anything a user can get wrong.
+    culprit for anything a user can get wrong. ``layer`` names the layer of a multi-layer file
+    (GeoPackage ...); a file of several layers read without one is refused, listing them.
     """
     name = str(path)
     local = _local_copy(name, storage_options)
     try:
-        frame = _read_any(name, local.name if isinstance(local, _TempCopy) else local)
+        frame = _read_any(name, local.name if isinstance(local, _TempCopy) else local, layer)
     finally:
         if isinstance(local, _TempCopy):
             local.cleanup()
@@ -134,14 +137,41 @@ def _local_copy(name: str, storage_options: Mapping[str, Any] | None) -> str | _
     return _TempCopy(folder, str(target))
 
 
-def _read_any(name: str, local: str) -> pd.DataFrame:
+def choose_layer(name: str, layers: Sequence[str], layer: str | None) -> str | None:
+    """The layer to read of a file holding ``layers``: ``layer`` when it is one of them, the
+    only one, else one line naming the file and listing them."""
+    listed = ", ".join(escape_text(str(n)) for n in layers) or "(none)"
+    if layer is not None:
+        if layer not in layers:
+            raise ReferenceLabelError(
+                f"reference labels '{name}' has no layer '{escape_text(layer)}'; layers: {listed}"
+            )
+        return layer
+    if len(layers) > 1:
+        raise ReferenceLabelError(
+            f"reference labels '{name}' has {len(layers)} layers ({listed}); name one with "
+            "reference_layer"
+        )
+    return None
+
+
+def _layers(local: str) -> list[str]:
+    """The layer names of a vector file (none when GDAL cannot list them: reading reports it)."""
+    try:
+        return [str(n) for n in pyogrio.list_layers(local)[:, 0]]
+    except Exception:  # pyogrio raises DataSourceError & co. for unreadable files
+        return []
+
+
+def _read_any(name: str, local: str, layer: str | None = None) -> pd.DataFrame:
     extension = posixpath.splitext(local)[1].lower()
     if extension in CSV_EXTENSIONS:
         return _read_csv(name, local)
     if extension in (".geojson", ".json"):
         _check_geojson_crs(name, local)
+    chosen = choose_layer(name, _layers(local), layer)
     try:
-        frame = gpd.read_file(local)
+        frame = gpd.read_file(local, layer=chosen)
     except Exception as exc:  # pyogrio raises DataSourceError & co. for unreadable files
         message = str(exc).split(";")[0].replace(local, Path(local).name)
         raise ReferenceLabelError(

@@ -71,18 +71,32 @@ REFERENCE_CHIP_COLUMNS = (
 
 
 def validate_assess_params(
-    reference_labels: Any, reference_class_field: Any, min_cover: Any, assess: Mapping[str, Any]
+    reference_labels: Any,
+    reference_class_field: Any,
+    min_cover: Any,
+    assess: Mapping[str, Any],
+    reference_layer: Any = None,
 ) -> AssessSettings:
     """Typed assess settings (:class:`AssessSettings`); a bad key raises a one-line error."""
-    return AssessSettings.from_params(reference_labels, reference_class_field, min_cover, assess)
+    return AssessSettings.from_params(
+        reference_labels, reference_class_field, min_cover, assess, reference_layer
+    )
 
 
 def prepare_reference(
-    reference_labels: Any, reference_class_field: Any, min_cover: Any, assess: Mapping[str, Any]
+    reference_labels: Any,
+    reference_class_field: Any,
+    min_cover: Any,
+    assess: Mapping[str, Any],
+    reference_layer: Any = None,
 ) -> tuple[AssessSettings, gpd.GeoDataFrame]:
     """Check the parameters and read the labels, before any Spark work: ``(settings, labels)``."""
-    settings = validate_assess_params(reference_labels, reference_class_field, min_cover, assess)
-    labels = read_reference_labels(settings.reference_labels, settings.class_field)
+    settings = validate_assess_params(
+        reference_labels, reference_class_field, min_cover, assess, reference_layer
+    )
+    labels = read_reference_labels(
+        settings.reference_labels, settings.class_field, layer=settings.layer
+    )
     counts = labels["label"].value_counts().to_dict()
     logger.info(
         "Reference labels %s: %d features, classes %s",

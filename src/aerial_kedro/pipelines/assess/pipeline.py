@@ -18,6 +18,7 @@ PARAMETERS = {
     "params:reference_class_field",
     "params:min_cover",
     "params:assess",
+    "params:reference_layer",
 }
 
 
@@ -31,6 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:reference_class_field",
                     "params:min_cover",
                     "params:assess",
+                    "params:reference_layer",
                 ],
                 outputs=["settings", "labels"],
                 name="prepare_reference",

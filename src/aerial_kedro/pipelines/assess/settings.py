@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = {
     "reference_labels": "reference_labels",
     "class_field": "reference_class_field",
     "min_cover": "min_cover",
+    "layer": "reference_layer",
 }
 
 LabelsPath = Annotated[
@@ -61,6 +62,7 @@ class AssessSettings(BaseModel):
     min_cover: Fraction
     exclude_training_chips: Flag = True
     class_scheme: str | dict[str, Any] = "auto"
+    layer: Annotated[str, Field(min_length=1)] | None = None
 
     @classmethod
     def from_params(
@@ -69,6 +71,7 @@ class AssessSettings(BaseModel):
         reference_class_field: Any,
         min_cover: Any,
         assess: Mapping[str, Any] | None,
+        reference_layer: Any = None,
     ) -> AssessSettings:
         """Settings from the assess parameters.
 
@@ -80,6 +83,7 @@ class AssessSettings(BaseModel):
             "reference_labels": reference_labels,
             "class_field": reference_class_field,
             "min_cover": min_cover,
+            "layer": reference_layer,
         }
         return validated(cls, raw, _key)
 

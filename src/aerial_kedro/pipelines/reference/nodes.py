@@ -40,7 +40,9 @@ from aerial_kedro.spark_inference import task_slots
 logger = logging.getLogger(__name__)
 
 CHIP_COLUMNS = ["chip_id", "label", "source_label", "split", "cover", "label_ids"]
-FEATURES_SCHEMA = "tile_id string, label string, split string, features array<float>, featurizer string"
+FEATURES_SCHEMA = (
+    "tile_id string, label string, split string, features array<float>, featurizer string"
+)
 
 
 def _no_chips() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -56,21 +58,29 @@ def cut_reference_chips(
     reference: dict[str, Any],
     scoring: dict[str, Any],
     seed: int,
+    reference_layer: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """``(reference_chips, rejected_labels, radiometry)``: plan rows of the labelled chips with
     label and split, and the pixel conversion the reference rasters are read with."""
     settings = ReferenceSettings.from_params(
-        reference_labels, reference_rasters, reference_class_field, min_cover, reference
+        reference_labels,
+        reference_rasters,
+        reference_class_field,
+        min_cover,
+        reference,
+        reference_layer,
     )
     if not settings.labels:
         logger.info("No reference_labels: training on tile folders only")
         return _no_chips()
     mapping = resolve_scheme(class_scheme)
-    labels = read_reference_labels(settings.labels, settings.class_field)
+    labels = read_reference_labels(settings.labels, settings.class_field, layer=settings.layer)
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
     scoring_settings = validate_scoring_params(settings.rasters, scoring)
-    plan, problems, radiometry = plan_source(scoring_settings.score_source, scoring_settings.model_dump())
+    plan, problems, radiometry = plan_source(
+        scoring_settings.score_source, scoring_settings.model_dump()
+    )
     for problem in problems:
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
     grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
@@ -87,7 +97,8 @@ def cut_reference_chips(
     rejects["label"] = rejects["label_id"].map(source_labels)  # the label as the user wrote it
     table = planned.merge(inside[["chip_id", "label", "cover", "label_ids"]], on="chip_id")
     table["source_label"] = [
-        ", ".join(sorted({str(source_labels.get(i, "")) for i in ids})) for ids in table["label_ids"]
+        ", ".join(sorted({str(source_labels.get(i, "")) for i in ids}))
+        for ids in table["label_ids"]
     ]
     table["split"] = spatial_block_split(
         table, settings.test_fraction, settings.block_chips, seed
@@ -109,7 +120,9 @@ def _log_reference(table: pd.DataFrame, rejects: pd.DataFrame) -> None:
     for label, row in counts.iterrows():
         logger.info("  %-22s train %5d  test %5d", label, row.get("train", 0), row.get("test", 0))
     for _, reject in rejects.head(20).iterrows():
-        logger.warning("Rejected label %s (%s): %s", reject["label_id"], reject["label"], reject["reason"])
+        logger.warning(
+            "Rejected label %s (%s): %s", reject["label_id"], reject["label"], reject["reason"]
+        )
 
 
 def featurize_reference_chips(
@@ -178,12 +191,19 @@ def featurize_reference_chips(
                 "label_id": [list(label_of[c]) for c in unusable["chip_id"]],
                 "label": unusable["label"],
                 "chip_id": unusable["chip_id"],
-                "reason": [f"chip {s}: {r}" for s, r in zip(unusable["status"], unusable["reason"], strict=True)],
+                "reason": [
+                    f"chip {s}: {r}"
+                    for s, r in zip(unusable["status"], unusable["reason"], strict=True)
+                ],
             }
         ).explode("label_id")
         for _, row in extra.head(20).iterrows():
-            logger.warning("Rejected label %s on %s: %s", row["label_id"], row["chip_id"], row["reason"])
-        rejected_labels = pd.concat([rejected_labels, extra[list(REJECTED_COLUMNS)]], ignore_index=True)
+            logger.warning(
+                "Rejected label %s on %s: %s", row["label_id"], row["chip_id"], row["reason"]
+            )
+        rejected_labels = pd.concat(
+            [rejected_labels, extra[list(REJECTED_COLUMNS)]], ignore_index=True
+        )
     return features, rejected_labels
 
 
@@ -200,9 +220,7 @@ def combine_features(
     (:func:`class_balanced_weights`): labels drawn over a farmland scene are mostly cropland, and
     unweighted, ten forest chips beside 130 cropland ones are outvoted.
     """
-    tiles = tile_features.withColumn("source", F.lit("tiles")).withColumn(
-        "weight", F.lit(1.0)
-    )
+    tiles = tile_features.withColumn("source", F.lit("tiles")).withColumn("weight", F.lit(1.0))
     if reference_features.isEmpty():
         return tiles
     weight = reference_weight(tile_features, reference_features, reference["weight"])
@@ -237,7 +255,9 @@ def class_balanced_weights(chips: DataFrame) -> DataFrame:
     )
 
 
-def reference_weight(tile_features: DataFrame, reference_features: DataFrame, setting: Any) -> float:
+def reference_weight(
+    tile_features: DataFrame, reference_features: DataFrame, setting: Any
+) -> float:
     """The weight of one reference row: a number, or ``balanced`` (equal total training weight)."""
     if setting != "balanced":
         return float(setting)
@@ -252,4 +272,6 @@ def training_chip_ids(reference_chips: pd.DataFrame) -> pd.DataFrame:
     """The chip ids the model trained on: ``assess`` leaves them out of the reference sample."""
     if reference_chips.empty:
         return pd.DataFrame({"chip_id": pd.Series([], dtype=str)})
-    return reference_chips.loc[reference_chips["split"] == "train", ["chip_id"]].reset_index(drop=True)
+    return reference_chips.loc[reference_chips["split"] == "train", ["chip_id"]].reset_index(
+        drop=True
+    )

@@ -17,6 +17,7 @@ CUT_PARAMETERS = (
     "params:reference",
     "params:scoring",
     "params:seed",
+    "params:reference_layer",
 )
 
 

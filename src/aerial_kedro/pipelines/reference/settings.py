@@ -38,6 +38,7 @@ TOP_LEVEL_KEYS = {
     "rasters": "reference_rasters",
     "class_field": "reference_class_field",
     "min_cover": "min_cover",
+    "layer": "reference_layer",
 }
 
 Rasters = Annotated[
@@ -68,6 +69,7 @@ class ReferenceSettings(BaseModel):
     augment: Flag = True
     weight: Weight = "balanced"
     class_balance: Flag = True
+    layer: Annotated[str, Field(min_length=1)] | None = None
 
     @classmethod
     def from_params(
@@ -77,6 +79,7 @@ class ReferenceSettings(BaseModel):
         reference_class_field: Any,
         min_cover: Any,
         reference: Mapping[str, Any] | None,
+        reference_layer: Any = None,
     ) -> ReferenceSettings:
         """Settings from the reference parameters; ParameterError names the first bad key."""
         raw = {
@@ -85,6 +88,7 @@ class ReferenceSettings(BaseModel):
             "rasters": reference_rasters or None,
             "class_field": reference_class_field or "class",
             "min_cover": min_cover,
+            "layer": reference_layer or None,
         }
         return validated(cls, raw, _key)
 
@@ -108,7 +112,7 @@ def check_reference_labels(settings: ReferenceSettings, mapping: Mapping[str, st
     if not settings.labels:
         return
     try:
-        labels = read_reference_labels(settings.labels, settings.class_field)
+        labels = read_reference_labels(settings.labels, settings.class_field, layer=settings.layer)
         check_labels(
             labels["label"], dict(mapping), what=f"reference_labels class ({settings.class_field})"
         )
