@@ -156,17 +156,34 @@ def class_mapping(
         if set(map_classes) <= set(COARSE) and set(reference_classes) <= set(COARSE.values()):
             scheme = "coarse"
         else:
-            logger.warning(
-                "Reference classes %s are not all map classes %s and no class scheme maps them; "
-                "set assess.class_scheme", sorted(set(reference_classes)), sorted(set(map_classes)),
-            )  # fmt: skip
-            return "none", {c: c for c in classes}
+            check_reference_classes(map_classes, reference_classes, {c: c for c in classes}, "none")
         mapping = coarse
     else:
         mapping = resolve_scheme(scheme)
     check_labels(map_classes, mapping, what="map class")
     check_labels(reference_classes, mapping, what="reference class")
-    return scheme if isinstance(scheme, str) else "custom", {c: mapping[c] for c in classes}
+    name = scheme if isinstance(scheme, str) else "custom"
+    mapped = {c: mapping[c] for c in classes}
+    check_reference_classes(map_classes, reference_classes, mapped, name)
+    return name, mapped
+
+
+def check_reference_classes(
+    map_classes: Sequence[str],
+    reference_classes: Sequence[str],
+    mapping: Mapping[str, str],
+    scheme: str,
+) -> None:
+    """Raise one line when a reference class, mapped through ``scheme``, is no map class: the
+    map can never say it, so its accuracy is 0 and its area an estimate of nothing."""
+    known = {mapping[c] for c in map_classes}
+    unknown = sorted({mapping[c] for c in reference_classes} - known)
+    if unknown:
+        raise ValueError(
+            f"reference class(es) {', '.join(unknown)} are not classes of the map "
+            f"({', '.join(sorted(known))}, class scheme {scheme}); set assess.class_scheme "
+            "or fix reference_labels"
+        )
 
 
 def training_chip_ids(table: Any) -> set[str]:
@@ -204,6 +221,9 @@ def assess_map(
             "assess needs a scored raster source"
         )
     run_id = scoring_run["run_id"]
+    model_classes = [str(c) for c in model_info.get("classes") or []]
+    if model_classes:  # refused before any chip is looked up or estimated
+        class_mapping(model_classes, sorted(labels["label"].unique()), settings.class_scheme)
     grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
     inside, outside, rejected = label_planned_chips(
         labels,
@@ -221,7 +241,9 @@ def assess_map(
 
     strata_chips = stratum_chip_counts(predictions, run_id)
     scheme, mapping = class_mapping(
-        sorted(strata_chips), sorted(table["label"].unique()), settings.class_scheme
+        sorted(set(strata_chips) | set(model_classes)),
+        sorted(table["label"].unique()),
+        settings.class_scheme,
     )
     table["reference_class"] = table["label"].map(mapping)
     table["map_class"] = table["predicted_label"].map(lambda c: mapping.get(c) if c else None)
