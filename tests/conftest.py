@@ -31,6 +31,16 @@ def copy_sample_tiles(sample_tiles: Path, root: Path, classes: dict[str, int]) -
     return copied
 
 
+def copy_tiles_as(sample_tiles: Path, root: Path, classes: dict[str, tuple[str, int]]) -> Path:
+    """``root`` holding class folders of one's own names: ``{name: (EuroSAT class, n tiles)}``,
+    each the first ``n`` real tiles of that class copied under ``root/<name>``."""
+    for name, (source, n) in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for tile in sorted((sample_tiles / source).glob("*.jpg"))[:n]:
+            (root / name / tile.name).write_bytes(tile.read_bytes())
+    return root
+
+
 def pisa_bands_of_different_sizes(folder: Path) -> Path:
     """Pisa's B03/B04 linked into ``folder`` beside a B02 cut to 600 x 500 px."""
     import rasterio

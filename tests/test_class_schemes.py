@@ -58,3 +58,26 @@ def test_coarse_classes_have_their_own_distinct_colours():
     colours = class_colors(["built", "cropland", "forest", "grassland", "water"])
     assert len(set(colours)) == 5
     assert colours[2] == class_colors(["Forest"])[0]
+
+
+def test_the_folders_scheme_is_the_identity_over_the_folders_found():
+    from aerial_kedro.class_schemes import FOLDERS, resolve_training_scheme
+
+    mapping = resolve_training_scheme(FOLDERS, ["harbor", "airplane", "harbor", "golfcourse"])
+    assert mapping == {"airplane": "airplane", "golfcourse": "golfcourse", "harbor": "harbor"}
+    assert describe_scheme(FOLDERS, mapping) == {
+        "name": "folders", "classes": ["airplane", "golfcourse", "harbor"], "mapping": mapping
+    }  # fmt: skip
+    # The named schemes stay choosable, and the message names `folders` beside them.
+    assert resolve_training_scheme("coarse", ["harbor"]) == resolve_scheme("coarse")
+    with pytest.raises(ClassSchemeError, match="^class_scheme: 'fine' is not allowed; allowed values: folders, eurosat, coarse or a mapping"):
+        resolve_training_scheme("fine", ["harbor"])
+
+
+def test_a_label_outside_an_identity_scheme_names_its_classes():
+    from aerial_kedro.class_schemes import resolve_training_scheme
+
+    mapping = resolve_training_scheme("folders", ["airplane", "harbor"])
+    with pytest.raises(ClassSchemeError) as error:
+        map_label("built", mapping, what="reference class")
+    assert str(error.value) == "reference class 'built' is not in the class scheme; its classes are airplane, harbor"

@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROJECT_ROOT, SAMPLE_TILES
+from conftest import PROJECT_ROOT, SAMPLE_TILES, copy_tiles_as
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.validation import validate_run
@@ -119,3 +119,65 @@ def test_overlapping_chips_are_refused_where_chips_must_partition_the_ground():
     params = _params(assess={}, scoring={"chip_px": 64, "chip_stride_px": 32})
     with pytest.raises(ParameterError, match="scoring.chip_stride_px: 32 makes chips overlap"):
         validate_run(params, {"params:assess"})
+
+
+
+OWN_CLASSES = {"harbor": ("SeaLake", 3), "golfcourse": ("Pasture", 3), "woodland": ("Forest", 3)}
+
+
+def test_own_class_folders_pass_with_only_tiles_dir_changed(tmp_path):
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path, OWN_CLASSES)
+    validate_run(_params(tiles_dir=str(tiles)), {"raw_tiles"})  # `folders` is the default
+    validate_run(_params(tiles_dir=str(tiles), class_scheme="folders"), {"raw_tiles"})
+    # A named scheme still demands its own classes.
+    with pytest.raises(ParameterError, match=(
+        "^class_scheme: tiles_dir class folder .*'golfcourse' is not in the class scheme; "
+        "its classes are AnnualCrop, Forest"
+    )):  # fmt: skip
+        validate_run(_params(tiles_dir=str(tiles), class_scheme="eurosat"), {"raw_tiles"})
+
+
+def test_reference_labels_of_the_folders_scheme_use_the_folder_names(tmp_path):
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path, OWN_CLASSES)
+    with pytest.raises(ParameterError, match=(
+        "^class_scheme: reference_labels class \\(class\\) 'built' is not in the class scheme; "
+        "its classes are golfcourse, harbor, woodland$"
+    )):  # fmt: skip
+        validate_run(_reference_params(tiles_dir=str(tiles), class_scheme="folders"), REFERENCE_INPUTS)
+    # The Czech labels' classes as folders: they pass, and count towards the two classes.
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path / "coarse", {"forest": ("Forest", 3)})
+    for name in ("built", "cropland"):
+        (tiles / name).mkdir()
+    with pytest.raises(ParameterError, match="class folder 'built' .* has 0 tile"):
+        validate_run(_reference_params(tiles_dir=str(tiles), class_scheme="folders"), REFERENCE_INPUTS)
+
+
+def test_one_tile_class_and_reference_classes_make_a_model(tmp_path):
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path, {"Forest": ("Forest", 3)})
+    validate_run(_reference_params(tiles_dir=str(tiles)), REFERENCE_INPUTS)  # coarse: + cropland, built
+    with pytest.raises(ParameterError, match="holds 1 class folder\\(s\\) \\(Forest: 3 tile\\(s\\)\\);"):
+        validate_run(_params(tiles_dir=str(tiles), class_scheme="coarse"), {"raw_tiles"})
+
+
+def test_a_one_class_folder_is_refused_in_one_line_naming_it_and_its_class(tmp_path):
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path, {"woodland": ("Forest", 5)})
+    with pytest.raises(ParameterError) as error:
+        validate_run(_params(tiles_dir=str(tiles)), {"raw_tiles"})
+    assert str(error.value) == (
+        f"tiles_dir: '{tiles}' holds 1 class folder(s) (woodland: 5 tile(s)); "
+        "a model needs at least two classes, this makes 1 (woodland)"
+    )
+
+
+def test_a_class_too_small_for_the_split_is_refused_naming_it(tmp_path):
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path, {"harbor": ("SeaLake", 1), "woodland": ("Forest", 5)})
+    with pytest.raises(ParameterError, match=(
+        f"^tiles_dir: class folder 'harbor' in '{tiles}' has 1 tile\\(s\\), 1 train and 0 test after "
+        "ingestion.sample_frac 1.0 and ingestion.test_fraction 0.2; each class needs at least 2 tiles"
+    )):  # fmt: skip
+        validate_run(_params(tiles_dir=str(tiles)), {"raw_tiles"})
+    # sample_frac 0.2 keeps 2 of harbor's 10 tiles (one each) but 1 of woodland's 5.
+    tiles = copy_tiles_as(SAMPLE_TILES, tmp_path / "sampled", {"harbor": ("SeaLake", 10), "woodland": ("Forest", 5)})
+    sampled = _params(tiles_dir=str(tiles), ingestion={"sample_frac": 0.2, "test_fraction": 0.2})
+    with pytest.raises(ParameterError, match="class folder 'woodland' .* has 5 tile\\(s\\), 1 train and 0 test .* at least 6 tiles"):
+        validate_run(sampled, {"raw_tiles"})

@@ -5,10 +5,13 @@ polygons drawn on a scene say ``cropland`` or ``water``. A scheme maps every sou
 target class; the model learns, evaluates, scores and draws its legend in the target classes,
 and the mapping is stored beside the model so a map says what its classes were made of.
 
-``eurosat`` keeps EuroSAT's ten classes (the identity); ``coarse`` groups them into five classes
-that survive seasons and sensors better (the seed scenario grouped its land-use classes the
-same way). A scheme can also be given inline as a ``{source label: target class}`` mapping.
-Target class names map to themselves, so reference labels can be written in either vocabulary.
+``folders`` (the default) keeps the class folders as they are: the identity over whatever classes
+a tiles folder holds, so any folder of class sub-folders trains as it is (reference labels then
+use those class names). ``eurosat`` keeps EuroSAT's ten classes (the identity); ``coarse`` groups
+them into five classes that survive seasons and sensors better (the seed scenario grouped its
+land-use classes the same way). A scheme can also be given inline as a ``{source label: target
+class}`` mapping. Target class names map to themselves, so reference labels can be written in
+either vocabulary.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ SCHEMES: dict[str, dict[str, str]] = {
 }
 
 
+# The default scheme: the classes are the tile class folders found, whatever their names.
+FOLDERS = "folders"
+
+
 class ClassSchemeError(ValueError):
     """A label the scheme cannot map, or a scheme that is not one."""
 
@@ -48,10 +55,7 @@ def resolve_scheme(scheme: str | Mapping[str, Any]) -> dict[str, str]:
     """
     if isinstance(scheme, str):
         if scheme not in SCHEMES:
-            raise ClassSchemeError(
-                f"class_scheme: '{scheme}' is not allowed; allowed values: "
-                f"{', '.join(SCHEMES)} or a mapping {{source label: class}}"
-            )
+            raise _not_allowed(scheme, SCHEMES)
         mapping = dict(SCHEMES[scheme])
     elif isinstance(scheme, Mapping) and scheme:
         bad = [key for key, value in scheme.items() if not isinstance(value, str) or not value]
@@ -65,6 +69,25 @@ def resolve_scheme(scheme: str | Mapping[str, Any]) -> dict[str, str]:
     return mapping
 
 
+def resolve_training_scheme(
+    scheme: str | Mapping[str, Any], folder_classes: Iterable[str]
+) -> dict[str, str]:
+    """The mapping a training run uses: ``folders`` is the identity over ``folder_classes`` (the
+    tile class folders found); any other scheme is :func:`resolve_scheme`'s."""
+    if scheme == FOLDERS:
+        return {name: name for name in sorted(set(folder_classes))}
+    if isinstance(scheme, str) and scheme not in SCHEMES:
+        raise _not_allowed(scheme, (FOLDERS, *SCHEMES))
+    return resolve_scheme(scheme)
+
+
+def _not_allowed(scheme: str, names: Iterable[str]) -> ClassSchemeError:
+    return ClassSchemeError(
+        f"class_scheme: '{scheme}' is not allowed; allowed values: "
+        f"{', '.join(names)} or a mapping {{source label: class}}"
+    )
+
+
 def target_classes(mapping: Mapping[str, str]) -> list[str]:
     """The classes a model of this scheme learns, sorted (the model's label-index order)."""
     return sorted(set(mapping.values()))
@@ -75,11 +98,13 @@ def map_label(label: str, mapping: Mapping[str, str], *, what: str = "label") ->
     try:
         return mapping[label]
     except KeyError:
-        raise ClassSchemeError(
-            f"{what} '{label}' is not in the class scheme; it maps "
-            f"{', '.join(sorted(k for k in mapping if mapping[k] != k or k not in mapping.values()))}"
-            f" to {', '.join(target_classes(mapping))}"
-        ) from None
+        sources = sorted(key for key, value in mapping.items() if key != value)
+        known = (
+            f"it maps {', '.join(sources)} to {', '.join(target_classes(mapping))}"
+            if sources
+            else f"its classes are {', '.join(target_classes(mapping)) or 'none'}"
+        )
+        raise ClassSchemeError(f"{what} '{label}' is not in the class scheme; {known}") from None
 
 
 def check_labels(labels: Iterable[str], mapping: Mapping[str, str], *, what: str) -> None:

@@ -7,11 +7,18 @@ so the first bad key fails the run in one line before a Spark session exists.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from aerial_kedro.class_schemes import FOLDERS
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.pipelines.featurization.settings import FeaturizationSettings
-from aerial_kedro.pipelines.ingestion.settings import IngestionSettings, check_tiles_dir
+from aerial_kedro.pipelines.ingestion.settings import (
+    IngestionSettings,
+    check_folders_in_scheme,
+    check_trainable,
+    class_folder_counts,
+)
 from aerial_kedro.pipelines.modeling.pipeline import MODEL_NAMESPACES
 from aerial_kedro.pipelines.modeling.settings import ClassifierSettings
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings, check_reference_labels
@@ -23,12 +30,19 @@ __all__ = ["ParameterError", "validate_run"]  # ParameterError lives in aerial_k
 def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
     """Validate the parameters a pipeline will use; raise ``ParameterError`` on the first problem."""
     FeaturizationSettings.from_params(params.get("featurizer"), params.get("featurization"))
-    IngestionSettings.from_params(params.get("ingestion"))
+    ingestion = IngestionSettings.from_params(params.get("ingestion"))
     for namespace in MODEL_NAMESPACES:
         ClassifierSettings.from_params(namespace, params.get(namespace, {}).get("classifier"))
-    mapping = _class_scheme(params.get("class_scheme", "eurosat"))
-    if "raw_tiles" in pipeline_inputs:
-        check_tiles_dir(params.get("tiles_dir"), mapping)
+    scheme = params.get("class_scheme", FOLDERS)
+    _class_scheme(scheme, [])  # an unknown scheme name fails before the folders are read
+    tiles_dir = params.get("tiles_dir")
+    counts = class_folder_counts(tiles_dir) if "raw_tiles" in pipeline_inputs else None
+    # The `folders` scheme's classes are the local class folders; unknown until Spark lists a
+    # remote store, or when the run reads no tiles (reference labels are checked by the node).
+    mapping = None if scheme == FOLDERS and counts is None else _class_scheme(scheme, counts or {})
+    if counts is not None and mapping is not None:
+        check_folders_in_scheme(tiles_dir, counts, mapping)
+    reference_classes: set[str] = set()
     training_on_labels = "params:reference_rasters" in pipeline_inputs and bool(
         params.get("reference_labels")
     )
@@ -40,7 +54,10 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
             params.get("min_cover"),
             params.get("reference"),
         )
-        check_reference_labels(reference, mapping)
+        if mapping is not None:
+            reference_classes = check_reference_labels(reference, mapping)
+    if counts is not None and mapping is not None:
+        check_trainable(tiles_dir, counts, mapping, ingestion, reference_classes)
     if "params:assess" in pipeline_inputs or training_on_labels:
         require_side_by_side(params.get("scoring", {}))
     if "params:assess" in pipeline_inputs:
@@ -78,10 +95,10 @@ def _check_scoring(
         ScoringSettings.from_params(source, params.get("scoring", {}))
 
 
-def _class_scheme(scheme: Any) -> dict[str, str]:
-    from aerial_kedro.class_schemes import ClassSchemeError, resolve_scheme
+def _class_scheme(scheme: Any, folder_classes: Iterable[str]) -> dict[str, str]:
+    from aerial_kedro.class_schemes import ClassSchemeError, resolve_training_scheme
 
     try:
-        return resolve_scheme(scheme)
+        return resolve_training_scheme(scheme, folder_classes)
     except ClassSchemeError as error:
         raise ParameterError(str(error)) from None

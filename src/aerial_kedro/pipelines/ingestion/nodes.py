@@ -12,13 +12,19 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from aerial_kedro.class_schemes import check_labels, describe_scheme, resolve_scheme
-from aerial_kedro.pipelines.ingestion.settings import IngestionSettings
+from aerial_kedro.class_schemes import (
+    FOLDERS,
+    check_labels,
+    describe_scheme,
+    resolve_training_scheme,
+)
+from aerial_kedro.pipelines.ingestion.settings import (
+    TILE_SUFFIXES,
+    IngestionSettings,
+    check_class_sizes,
+)
 
 logger = logging.getLogger(__name__)
-
-# The tile extensions of the catalog's ``pathGlobFilter`` (compared case-insensitively).
-TILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 # ``split`` of the index rows that tile listing rejected (their ``reason`` is set): they are in
 # neither split, and featurization passes them on to ``rejected_tiles`` unread.
 EXCLUDED = "excluded"
@@ -26,7 +32,10 @@ INDEX_COLUMNS = ("tile_id", "uri", "label", "source_label", "split", "reason")
 
 
 def build_tile_index(
-    raw_tiles: DataFrame, ingestion: Mapping[str, Any], seed: int, class_scheme: str | dict[str, Any] = "eurosat"
+    raw_tiles: DataFrame,
+    ingestion: Mapping[str, Any],
+    seed: int,
+    class_scheme: str | dict[str, Any] = FOLDERS,
 ) -> DataFrame:
     """One row per tile: ``tile_id`` (``<class>/<file>``), ``uri``, ``label``, ``source_label``,
     ``split``, ``reason``.
@@ -36,21 +45,24 @@ def build_tile_index(
     ``split = "excluded"`` and its ``reason``, which featurization turns into a
     ``rejected_tiles`` row without reading it. ``reason`` is null for every other row.
 
-    ``label`` is the class folder mapped through ``class_scheme`` (``source_label`` keeps the
-    folder name); the split is stratified by the folder classes, so a coarse class keeps the
-    mix of its source classes in both splits.
+    ``label`` is the class folder mapped through ``class_scheme`` (``folders``, the default: the
+    folder name itself; ``source_label`` keeps the folder name); the split is stratified by the
+    folder classes, so a coarse class keeps the mix of its source classes in both splits.
 
     ``ingestion.sample_frac`` keeps a stratified, seeded share of every class;
     ``ingestion.test_fraction`` of each class (at least one tile when the class has two) goes to
     ``split = "test"``. Assignment depends only on tile ids and the seed, not on partitioning.
+    A class folder that would miss a train or a test tile fails the run in one line
+    (:func:`check_class_sizes`; the parameter check catches it before Spark for local folders).
     """
     settings = IngestionSettings.from_params(ingestion)
     spark = raw_tiles.sparkSession
     kept, rejected = audit_listing(sorted(normalise_uri(uri) for uri in raw_tiles.inputFiles()))
+    check_class_sizes(folder_counts(kept), settings)
     tiles = label_tiles(spark.createDataFrame([(uri,) for uri in kept], "uri string"))
     sampled = stratified_sample(tiles, settings.sample_frac, seed)
     indexed = assign_split(sampled, settings.test_fraction, seed)
-    mapping = resolve_scheme(class_scheme)
+    mapping = resolve_training_scheme(class_scheme, folder_counts(kept))
     mapped = apply_class_scheme(indexed, mapping).withColumn("reason", F.lit(None).cast("string"))
     _log_class_counts(mapped)
     if not rejected:
@@ -60,6 +72,15 @@ def build_tile_index(
     logger.warning("Tile listing: %d path(s) go to rejected_tiles unread", len(rejected))
     excluded = label_tiles(spark.createDataFrame(rejected, "uri string, reason string"))
     return mapped.unionByName(with_lenient_labels(excluded, mapping))
+
+
+def folder_counts(uris: Iterable[str]) -> dict[str, int]:
+    """``{class folder: tiles}`` of listed tile URIs (a tile's class is its parent folder)."""
+    counts: dict[str, int] = {}
+    for uri in uris:
+        folder = uri.rstrip("/").split("/")[-2]
+        counts[folder] = counts.get(folder, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def with_lenient_labels(rows: DataFrame, mapping: dict[str, str]) -> DataFrame:
@@ -135,9 +156,20 @@ def dangling_links(root: str) -> list[str]:
     return sorted(found)
 
 
-def describe_class_scheme(class_scheme: str | dict[str, Any]) -> dict[str, Any]:
-    """The scheme's name, target classes and mapping, stored beside the trained models."""
-    return describe_scheme(class_scheme, resolve_scheme(class_scheme))
+def describe_class_scheme(class_scheme: str | dict[str, Any], tile_index: DataFrame) -> dict[str, Any]:
+    """The scheme's name, target classes and mapping, stored beside the trained models
+    (``folders``: the class folders of the indexed tiles)."""
+    return describe_scheme(class_scheme, index_scheme(class_scheme, tile_index))
+
+
+def index_scheme(class_scheme: str | dict[str, Any], tile_index: DataFrame) -> dict[str, str]:
+    """The ``{label: class}`` mapping of a run's scheme over the class folders it indexed
+    (the driver sees only the distinct folder names)."""
+    folders = [
+        row["source_label"]
+        for row in tile_index.where(F.col("split") != EXCLUDED).select("source_label").distinct().collect()
+    ]
+    return resolve_training_scheme(class_scheme, folders)
 
 
 def apply_class_scheme(tiles: DataFrame, mapping: dict[str, str]) -> DataFrame:

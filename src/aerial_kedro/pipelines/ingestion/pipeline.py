@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 describe_class_scheme,
-                inputs="params:class_scheme",
+                inputs=["params:class_scheme", "tile_index"],
                 outputs="class_scheme",
                 name="describe_class_scheme",
             ),

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aerial_kedro.chip_rows import PLAN_SCHEMA, SCORED
-from aerial_kedro.class_schemes import map_label, resolve_scheme
+from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.reference_labels import (
@@ -30,6 +30,7 @@ from aerial_kedro.geo.reference_labels import (
     label_planned_chips,
     read_reference_labels,
 )
+from aerial_kedro.pipelines.ingestion.nodes import index_scheme
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split
 from aerial_kedro.pipelines.scoring.chip_inference import featurize_items_spark
@@ -55,13 +56,18 @@ def cut_reference_chips(
     reference_class_field: str,
     min_cover: float,
     class_scheme: str | dict[str, Any],
+    tile_index: DataFrame,
     reference: dict[str, Any],
     scoring: dict[str, Any],
     seed: int,
     reference_layer: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """``(reference_chips, rejected_labels, radiometry)``: plan rows of the labelled chips with
-    label and split, and the pixel conversion the reference rasters are read with."""
+    label and split, and the pixel conversion the reference rasters are read with.
+
+    Labels are mapped through ``class_scheme`` over the class folders of ``tile_index``, as the
+    tiles were (the default ``folders``: the labels must be folder names).
+    """
     settings = ReferenceSettings.from_params(
         reference_labels,
         reference_rasters,
@@ -73,7 +79,7 @@ def cut_reference_chips(
     if not settings.labels:
         logger.info("No reference_labels: training on tile folders only")
         return _no_chips()
-    mapping = resolve_scheme(class_scheme)
+    mapping = index_scheme(class_scheme, tile_index)
     labels = read_reference_labels(settings.labels, settings.class_field, layer=settings.layer)
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]

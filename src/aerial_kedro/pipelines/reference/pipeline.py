@@ -19,6 +19,19 @@ CUT_PARAMETERS = (
     "params:seed",
     "params:reference_layer",
 )
+# Labels are mapped through the scheme over the indexed class folders (the `folders` scheme's
+# classes are the folders found), as the tiles were.
+CUT_INPUTS = (
+    "params:reference_labels",
+    "params:reference_rasters",
+    "params:reference_class_field",
+    "params:min_cover",
+    "params:class_scheme",
+    "tile_index",
+    "params:reference",
+    "params:scoring",
+    "params:seed",
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -27,7 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 cut_reference_chips,
-                inputs=list(CUT_PARAMETERS),
+                inputs=list(CUT_INPUTS),
                 outputs=["reference_chips", "labelled_rejections", "reference_radiometry"],
                 name="cut_reference_chips",
             ),
@@ -60,7 +73,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         namespace="reference",
-        inputs={"tile_features", "featurizer_onnx", "featurizer_spec"},
+        inputs={"tile_features", "featurizer_onnx", "featurizer_spec", "tile_index"},
         outputs={"features", "rejected_labels", "reference_training_chips"},
         parameters=set(CUT_PARAMETERS),
     )

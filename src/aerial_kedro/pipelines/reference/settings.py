@@ -104,13 +104,14 @@ def _key(field: str) -> str:
     return TOP_LEVEL_KEYS.get(field, f"reference.{field}")
 
 
-def check_reference_labels(settings: ReferenceSettings, mapping: Mapping[str, str]) -> None:
-    """The labels file opens, has the class field, and every class is in the scheme."""
+def check_reference_labels(settings: ReferenceSettings, mapping: Mapping[str, str]) -> set[str]:
+    """The labels file opens, has the class field, and every class is in the scheme; returns
+    the classes the labels make (the scheme's target classes)."""
     from aerial_kedro.class_schemes import ClassSchemeError, check_labels
     from aerial_kedro.geo.reference_labels import read_reference_labels
 
     if not settings.labels:
-        return
+        return set()
     try:
         labels = read_reference_labels(settings.labels, settings.class_field, layer=settings.layer)
         check_labels(
@@ -120,3 +121,4 @@ def check_reference_labels(settings: ReferenceSettings, mapping: Mapping[str, st
         raise ParameterError(f"class_scheme: {error}") from None
     except ValueError as error:
         raise ParameterError(f"reference_labels: {error}") from None
+    return {mapping[label] for label in labels["label"]}
