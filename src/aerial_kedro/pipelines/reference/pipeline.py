@@ -31,6 +31,7 @@ CUT_INPUTS = (
     "params:reference",
     "params:scoring",
     "params:seed",
+    "params:reference_layer",
 )
 
 
