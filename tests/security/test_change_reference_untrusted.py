@@ -64,6 +64,8 @@ def test_a_huge_sparse_reference_is_read_only_under_the_chips(tmp_path):
     path = sparse_reference(tmp_path / "reference.tif")
     assert (tmp_path / "reference.tif").stat().st_size < 1_000_000
     script = textwrap.dedent(f"""
+        # Peak RSS of this process image (VmHWM): ru_maxrss would carry over the pytest
+        # parent's peak through fork + exec, which grows with the tests run before.
         import json, resource
         import pandas as pd
         from aerial_kedro.change.reference import chip_changed_fraction, read_reference_mask
@@ -73,7 +75,7 @@ def test_a_huge_sparse_reference_is_read_only_under_the_chips(tmp_path):
         out = chip_changed_fraction(mask, chips, 64, 10.0)
         print(json.dumps({{"fraction": out["reference_fraction"].tolist(),
                            "coverage": out["reference_coverage"].tolist(),
-                           "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                           "rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024}}))
     """)
     # A 3 GB address-space cap turns a whole read into a quick MemoryError, not a swapped host.
     limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
