@@ -45,6 +45,10 @@ PLAN_SCHEMA = (
 RUN_COLUMN = "run_id"
 CHUNK_COLUMN = "chunk"
 
+# What ``change`` compares of a scored chip besides its class (aerial_kedro.change.appearance):
+# its 16 x 16 RGB cell means (uint8 bytes) and the featurizer's texture statistics (float16 bytes).
+DESCRIPTOR_COLUMNS = ("colour_cells", "texture")
+
 # A prediction row, besides the partition columns.
 PREDICTION_COLUMNS = (
     *(column for column in PLAN_COLUMNS if column not in ("seq", CHUNK_COLUMN)),
@@ -59,6 +63,7 @@ PREDICTION_COLUMNS = (
     "entropy",
     "model",
     "featurizer",
+    *DESCRIPTOR_COLUMNS,
 )
 
 # What a map needs of each prediction beside the plan.

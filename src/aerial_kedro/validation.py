@@ -71,9 +71,13 @@ def validate_run(params: dict[str, Any], pipeline_inputs: set[str]) -> None:
         )
     if "params:change" in pipeline_inputs:
         # Before scoring's check: each date is a score_source, named here as change.before/after.
-        from aerial_kedro.pipelines.change.settings import ChangeSettings
+        from aerial_kedro.pipelines.change.settings import (
+            ChangeSettings,
+            require_chips_for_appearance,
+        )
 
-        ChangeSettings.from_params(params.get("change", {}))
+        change = ChangeSettings.from_params(params.get("change", {}))
+        require_chips_for_appearance(change, params.get("scoring", {}))
     if "params:scoring" in pipeline_inputs:
         _check_scoring(params, pipeline_inputs, training_on_labels)
 

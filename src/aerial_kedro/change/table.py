@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aerial_kedro.change.appearance import AppearanceCriteria, combined_score
 from aerial_kedro.change.scores import (
     DEFAULT_GROUPS,
     Grouping,
@@ -180,14 +181,52 @@ def chip_changes(
             method=criteria.method,
             confidence_floor=criteria.confidence_floor,
         )
+    table["map_score"] = score
+    table["colour_change"] = np.nan
+    table["texture_change"] = np.nan
     table["change_score"] = score
-    changed = both & (score >= criteria.threshold)
-    if criteria.require_class_change:
-        changed &= table["coarse_before"] != table["coarse_after"]
-    table["changed"] = changed.astype(bool)
+    table["changed"] = _flagged(table, both & (score >= criteria.threshold), criteria)
     for date in DATES:
         table[f"probabilities_{date}"] = _named(table[f"probabilities_{date}"], classes)
     return table[list(CHIP_TABLE_COLUMNS)]
+
+
+def _flagged(table: pd.DataFrame, over: pd.Series, criteria: ChangeCriteria) -> pd.Series:
+    changed = over.copy()
+    if criteria.require_class_change:
+        changed &= table["coarse_before"] != table["coarse_after"]
+    return changed.astype(bool)
+
+
+def with_appearance(
+    table: pd.DataFrame,
+    appearance: pd.DataFrame,
+    criteria: ChangeCriteria,
+    appearance_criteria: AppearanceCriteria,
+) -> pd.DataFrame:
+    """The chip table scored by appearance (:mod:`aerial_kedro.change.appearance`).
+
+    ``appearance`` holds ``chip_id, colour_change, texture_change`` of the compared chips;
+    ``change_score`` becomes their robust z in the scene, ``changed`` = ``change_score >=
+    threshold_z``. ``map_score`` keeps the class-probability score for comparison.
+    """
+    out = table.drop(columns=["colour_change", "texture_change"]).merge(
+        appearance[["chip_id", "colour_change", "texture_change"]], on="chip_id", how="left"
+    )
+    compared = (out["status"] == BOTH_SCORED) & out["colour_change"].notna()
+    missing = int(((out["status"] == BOTH_SCORED) & ~compared).sum())
+    if missing:
+        raise ValueError(f"{missing} compared chip(s) have no appearance descriptors")
+    score = pd.Series(np.nan, index=out.index, dtype=np.float64)
+    if compared.any():
+        score[compared] = combined_score(
+            out.loc[compared, "colour_change"].to_numpy(dtype=np.float64),
+            out.loc[compared, "texture_change"].to_numpy(dtype=np.float64),
+            appearance_criteria,
+        )
+    out["change_score"] = score
+    out["changed"] = _flagged(out, compared & (score >= appearance_criteria.threshold_z), criteria)
+    return out[list(CHIP_TABLE_COLUMNS)]
 
 
 def _named(vectors: pd.Series, classes: Sequence[str]) -> pd.Series:
@@ -218,6 +257,9 @@ CHIP_TABLE_COLUMNS = (
     "probabilities_after",
     "cloud_fraction_before",
     "cloud_fraction_after",
+    "map_score",
+    "colour_change",
+    "texture_change",
     "change_score",
     "changed",
 )
@@ -233,7 +275,7 @@ def criteria_from_params(params: Mapping[str, Any]) -> ChangeCriteria:
     """:class:`ChangeCriteria` from the ``change`` parameter block (already validated)."""
     return ChangeCriteria(
         threshold=float(params["threshold"]),
-        method=str(params["score"]),
+        method=str(params["score"]) if params["score"] != "appearance" else "tv",
         confidence_floor=float(params["confidence_floor"]),
         require_class_change=bool(params["require_class_change"]),
         max_cloud_fraction=float(params["max_cloud_fraction"]),

@@ -37,7 +37,7 @@ def test_good_parameters_pass():
     [
         ({"before": None}, r"^change.before: not set; pass --params=change.before=PATH$"),
         ({"threshold": 1.5}, r"^change.threshold: '1.5' is not a number in \[0, 1\]$"),
-        ({"score": "cosine"}, r"^change.score: change score 'cosine' is not allowed"),
+        ({"score": "cosine"}, r"^change.score: 'cosine' is not allowed"),
         ({"require_class_change": "yes"}, r"^change.require_class_change: 'yes'"),
         ({"groups": {"Forest": 3}}, r"^change.groups: not a mapping"),
         ({"reference": "nowhere.tif"}, r"^change.reference: 'nowhere.tif' is not a file$"),

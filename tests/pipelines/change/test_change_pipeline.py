@@ -163,7 +163,7 @@ def test_overlapping_windows_compare_half_chip_cells(trained_project):
     """chip_stride_px 32: both dates averaged into 320 m cells, compared and assessed per cell."""
     oscd = SHARED_DATA / "oscd" / "pisa"
     run_kedro(trained_project, "change", scoring={"chip_stride_px": 32}, change={
-        "before": str(oscd / "imgs_1"), "after": str(oscd / "imgs_2"),
+        "score": "tv", "before": str(oscd / "imgs_1"), "after": str(oscd / "imgs_2"),
         "reference": str(oscd / "change_labels.tif")})  # fmt: skip
     table = pd.read_parquet(trained_project / TABLE)
     assert table["chip_id"].str.endswith("_c32").all() and table["chip_id"].is_unique

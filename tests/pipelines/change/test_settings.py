@@ -14,7 +14,7 @@ from conftest import PROJECT_ROOT, SHARED_DATA
 from aerial_kedro.change.scores import DEFAULT_GROUPS
 from aerial_kedro.change.table import criteria_from_params
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.pipelines.change.settings import ChangeSettings
+from aerial_kedro.pipelines.change.settings import ChangeSettings, require_chips_for_appearance
 
 REFERENCE = str(SHARED_DATA / "oscd/pisa/change_labels.tif")
 
@@ -35,7 +35,11 @@ def _fails(change: dict, **changes: object) -> str:
 def test_the_configured_block_becomes_typed_attributes(change):
     settings = ChangeSettings.from_params(change)
     assert settings.before.endswith("czech_s2_tci_20220316_cloudy.tif")
-    assert (settings.score, settings.threshold, settings.confidence_floor) == ("tv", 0.5, 0.5)
+    assert (settings.score, settings.threshold, settings.confidence_floor) == ("appearance", 0.5, 0.5)
+    assert settings.map_score == "tv"  # the class-probability score kept beside it
+    appearance = settings.appearance
+    assert (appearance.colour_quantile, appearance.texture_weight, appearance.threshold_z) == (
+        0.95, 0.5, 3.0)  # fmt: skip
     assert settings.max_cloud_fraction == 0.2 and settings.require_class_change is False
     assert settings.groups is not None and settings.groups["Residential"] == "built"
     # Without a reference its two settings are not read, so not checked either.
@@ -62,8 +66,8 @@ def test_integers_are_fractions_and_mappings_are_groups(change):
         ("max_cloud_fraction", "0.5", "change.max_cloud_fraction: '0.5' is not a number in [0, 1]"),
         ("max_cloud_fraction", float("nan"),
          "change.max_cloud_fraction: 'nan' is not a number in [0, 1]"),
-        ("score", "cosine", "change.score: change score 'cosine' is not allowed; allowed: tv, "
-         "hellinger, gain:<group>; e.g. tv, hellinger"),
+        ("score", "cosine", "change.score: 'cosine' is not allowed; allowed: appearance (the "
+         "default), tv, hellinger, gain:<class>"),
         ("require_class_change", "yes", "change.require_class_change: 'yes' is not true or false"),
         ("groups", {"Forest": 3}, "change.groups: not a mapping {model class: coarse class}"),
         ("groups", {"Forest": ""}, "change.groups: not a mapping {model class: coarse class}"),
@@ -78,7 +82,7 @@ def test_a_failure_is_one_line_naming_the_key(change, key, value, message):
 
 def test_a_missing_key_reads_as_null(change):
     for key, message in [
-        ("score", "change.score: change score 'None' is not allowed"),
+        ("score", "change.score: 'None' is not allowed"),
         ("threshold", "change.threshold: 'None' is not a number in [0, 1]"),
         ("before", "change.before: not set"),
     ]:
@@ -133,3 +137,27 @@ def test_the_domain_code_imports_no_pydantic():
         "assert 'pydantic' not in sys.modules and 'kedro' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"threshold_z": "high"}, "change.appearance.threshold_z: 'high' is not a number"),
+        ({"colour_quantile": 0}, "change.appearance.colour_quantile: '0' is not a number in (0, 1]"),
+        ({"texture_weight": -1}, "change.appearance.texture_weight: '-1' is not a number >= 0"),
+        ("loud", "change.appearance: 'loud' is not a mapping"),
+    ],
+)
+def test_a_bad_appearance_key_is_named_in_full(change, block, message):
+    with pytest.raises(ParameterError) as raised:
+        ChangeSettings.from_params({**change, "appearance": block})
+    assert str(raised.value) == message
+
+
+def test_appearance_needs_chips_side_by_side(change):
+    settings = ChangeSettings.from_params(change)
+    require_chips_for_appearance(settings, {"chip_px": 64, "chip_stride_px": None})
+    with pytest.raises(ParameterError, match=r"chip_stride_px=32; pass --params=change.score=tv"):
+        require_chips_for_appearance(settings, {"chip_px": 64, "chip_stride_px": 32})
+    tv = ChangeSettings.from_params({**change, "score": "tv"})
+    require_chips_for_appearance(tv, {"chip_px": 64, "chip_stride_px": 32})

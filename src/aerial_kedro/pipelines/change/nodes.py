@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from aerial_kedro.change.appearance import gaussian_tail
 from aerial_kedro.change.figure import (
     Imagery,
     change_figure,
@@ -53,6 +54,7 @@ from aerial_kedro.change.table import (
     chip_changes,
     criteria_from_params,
     status_counts,
+    with_appearance,
 )
 from aerial_kedro.change.transitions import transition_summary
 from aerial_kedro.geo.class_map import ClassRaster
@@ -60,11 +62,14 @@ from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.preview import source_files
 from aerial_kedro.geo.windows import map_cells
-from aerial_kedro.pipelines.change.settings import ChangeSettings
+from aerial_kedro.pipelines.change.descriptors import appearance_changes
+from aerial_kedro.pipelines.change.settings import APPEARANCE, ChangeSettings
 from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
 
+# Robust z thresholds the appearance score is reported at (against a reference).
+Z_SWEEP = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 _RASTER_FILE = re.compile(r"\.(tiff?|vrt|jp2|img)$", re.IGNORECASE)
 
 
@@ -143,6 +148,11 @@ def compare_dates(
             f"the two dates were scored on different chip grids ({grid} vs "
             f"{run_grid(after_run, after_plan)}); score both with the same scoring settings"
         )
+    if grid.overlapping and change.score == APPEARANCE:
+        raise ValueError(
+            "change.score: appearance compares chips side by side, not overlapping windows "
+            f"(scoring.chip_stride_px={grid.stride_px}); pass --params=change.score=tv"
+        )
     if grid.overlapping:
         classes = before_model["classes"]
         max_empty_fraction = float(before_run.get("max_empty_fraction", 0.5))
@@ -167,6 +177,17 @@ def compare_dates(
         logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
     criteria = criteria_from_params(change.model_dump())  # plain values for the domain code
     table = chip_changes(outcomes, before_plan, after_plan, before_model["classes"], criteria)
+    if change.score == APPEARANCE:
+        compared = table.loc[table["status"] == BOTH_SCORED, "chip_id"].tolist()
+        appearance = appearance_changes(
+            before_predictions,
+            before_run,
+            after_predictions,
+            after_run,
+            compared,
+            change.appearance.criteria(),
+        )
+        table = with_appearance(table, appearance, criteria, change.appearance.criteria())
     counts = status_counts(table)
     logger.info(
         "Change %s -> %s: %d chips, %d both scored, %d changed; %s",
@@ -198,13 +219,32 @@ def summarize_transitions(
         "after": _run_description(after_run),
         "model": model_info["model"],
         "featurizer": model_info["featurizer"],
-        "score": change.score,
-        "threshold": change.threshold,
-        "confidence_floor": change.confidence_floor,
+        **score_description(change, chip_table),
         "require_class_change": change.require_class_change,
         "max_cloud_fraction": change.max_cloud_fraction,
         "cloud_fraction_measured": bool(chip_table["cloud_fraction_before"].notna().any()),
         **summary,
+    }
+
+
+def score_description(change: ChangeSettings, chip_table: pd.DataFrame) -> dict[str, Any]:
+    """What ``change_score`` and ``changed`` mean in this run, and how many chips were flagged."""
+    compared = chip_table["status"] == BOTH_SCORED
+    flagged = float(chip_table.loc[compared, "changed"].mean()) if compared.any() else None
+    if change.score != APPEARANCE:
+        return {"score": change.score, "threshold": change.threshold,
+                "confidence_floor": change.confidence_floor, "flagged_share": flagged}  # fmt: skip
+    appearance = change.appearance
+    return {
+        "score": APPEARANCE,
+        "threshold": appearance.threshold_z,
+        "threshold_meaning": "robust z: the chip's change in robust standard deviations "
+        "(1.4826 MAD) above its scene's median chip",
+        "colour_quantile": appearance.colour_quantile,
+        "texture_weight": appearance.texture_weight,
+        "map_score": change.map_score,
+        "flagged_share": flagged,
+        "expected_false_alarm_rate_if_normal": gaussian_tail(appearance.threshold_z),
     }
 
 
@@ -271,7 +311,8 @@ def build_change_products(
     chip_size = grid.cell_size
     tags = {"before": before_run["source"], "after": after_run["source"],
             "before_run_id": before_run["run_id"], "after_run_id": after_run["run_id"],
-            "score": change.score, "threshold": change.threshold,
+            **{k: v for k, v in score_description(change, chip_table).items()
+               if k in ("score", "threshold")},
             "model": model_info["model"]}  # fmt: skip
     raster = change_raster(chip_table, crs, chip_size, codes, tags)
     in_crs = chip_table[chip_table["crs"] == crs]
@@ -285,7 +326,9 @@ def build_change_products(
     status = status_counts(chip_table)
     changed = int(chip_table["changed"].sum())
     summary = [
-        f"score {change.score} >= {change.threshold:g}"
+        f"appearance change >= {change.appearance.threshold_z:g} robust sd above the scene"
+        if change.score == APPEARANCE
+        else f"score {change.score} >= {change.threshold:g}"
         f" (confidence floor {change.confidence_floor:g})",
         f"compared {status[BOTH_SCORED]} chips, changed {changed}",
         f"cloudy {status[CLOUDY]}, one date only {status['before_only'] + status['after_only']}",
@@ -354,14 +397,13 @@ def assess_change(
         "reference": reference,
         "georeferenced_from": origin,
         "reference_min_fraction": change.reference_min_fraction,
-        "threshold": change.threshold,
-        "score": change.score,
-        "confidence_floor": change.confidence_floor,
+        **score_description(change, chip_table),
         "chip_status": status_counts(chip_table),
         **detection_metrics(
             rows["reference_changed"].to_numpy(dtype=bool),
             rows["change_score"].to_numpy(dtype=np.float64),
             rows["changed"].to_numpy(dtype=bool),
+            **({"thresholds": Z_SWEEP} if change.score == APPEARANCE else {}),
         ),
     }
     logger.info(

@@ -31,10 +31,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from aerial_kedro.change.appearance import AppearanceCriteria
 from aerial_kedro.change.scores import METHODS, check_method
+from aerial_kedro.errors import ParameterError
 from aerial_kedro.parameters import Flag, Says, validated
 
 PREFIX = "change"
+# The default score: what the chips look like on both dates (aerial_kedro.change.appearance);
+# the map scores (tv, hellinger, gain:<class>) compare the two dates' class probabilities.
+APPEARANCE = "appearance"
 # Read only with a `reference`: without one they are not checked and hold None.
 REFERENCE_KEYS = ("reference_min_fraction", "reference_change_value")
 
@@ -47,6 +52,24 @@ def _mapping_as_dict(value: Any) -> Any:
 Source = Annotated[str, Field(min_length=1), Says("not set; pass --params={key}=PATH")]
 Fraction = Annotated[float, Field(ge=0, le=1), Says("'{value}' is not a number in [0, 1]")]
 Integer = Annotated[int, Says("'{value}' is not an integer")]
+Number = Annotated[float, Says("'{value}' is not a number")]
+
+
+class AppearanceSettings(BaseModel):
+    """``change.appearance``: how the chips' look is compared (see change/appearance.py)."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    colour_quantile: Annotated[
+        float, Field(gt=0, le=1), Says("'{value}' is not a number in (0, 1]")
+    ] = 0.95
+    texture_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = 0.5
+    threshold_z: Number = 3.0
+
+    def criteria(self) -> AppearanceCriteria:
+        return AppearanceCriteria(self.colour_quantile, self.texture_weight, self.threshold_z)
+
+
 Groups = Annotated[
     dict[str, Annotated[str, Field(min_length=1)]],
     BeforeValidator(_mapping_as_dict),
@@ -72,6 +95,7 @@ class ChangeSettings(BaseModel):
     confidence_floor: Fraction
     max_cloud_fraction: Fraction
     score: str = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    appearance: AppearanceSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
     require_class_change: Flag
     groups: Groups | None = None
     reference: str | None = None
@@ -90,12 +114,39 @@ class ChangeSettings(BaseModel):
     @field_validator("score", mode="plain")
     @classmethod
     def _known_score(cls, score: Any) -> str:
-        """``tv``, ``hellinger`` or ``gain:<group>``; the group is checked against the model's
-        classes when comparing, as only then are they known."""
+        """``appearance``, ``tv``, ``hellinger`` or ``gain:<group>``; the group is checked
+        against the model's classes when comparing, as only then are they known."""
+        if score == APPEARANCE:
+            return APPEARANCE
         try:
             return check_method(str(score))
-        except ValueError as error:
-            raise ValueError(f"{error}; e.g. {', '.join(METHODS)}") from None
+        except ValueError:
+            raise ValueError(
+                f"'{score}' is not allowed; allowed: {APPEARANCE} (the default), "
+                f"{', '.join(METHODS)}, gain:<class>"
+            ) from None
+
+    @field_validator("appearance", mode="before")
+    @classmethod
+    def _appearance_block(cls, block: Any) -> AppearanceSettings:
+        """The nested block, its keys named in full (``change.appearance.threshold_z: ...``)."""
+        if isinstance(block, AppearanceSettings):
+            return block
+        if block is None:
+            block = {}
+        if not isinstance(block, Mapping):
+            raise ValueError(f"'{block}' is not a mapping")
+        try:
+            return validated(
+                AppearanceSettings, dict(block), key=lambda f: f"{PREFIX}.appearance.{f}"
+            )
+        except ParameterError as error:
+            raise ValueError(str(error)) from None
+
+    @property
+    def map_score(self) -> str:
+        """The class-probability score of the chip table's ``map_score`` column."""
+        return "tv" if self.score == APPEARANCE else self.score
 
     @field_validator("reference", mode="plain")
     @classmethod
@@ -131,3 +182,13 @@ class ChangeSettings(BaseModel):
             raise ValueError("must be > 0")
         return fraction
 
+
+
+def require_chips_for_appearance(change: ChangeSettings, scoring: Mapping[str, Any]) -> None:
+    """The appearance score compares chips side by side: overlapping windows are one line."""
+    stride = (scoring or {}).get("chip_stride_px")
+    if change.score == APPEARANCE and stride not in (None, (scoring or {}).get("chip_px")):
+        raise ParameterError(
+            f"change.score: appearance compares chips side by side, not the overlapping windows "
+            f"of scoring.chip_stride_px={stride}; pass --params=change.score=tv"
+        )

@@ -38,7 +38,15 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from aerial_kedro.chip_rows import EMPTY, PLAN_COLUMNS, PLAN_SCHEMA, SCORED, UNREADABLE
+from aerial_kedro.change.appearance import colour_cells, texture_features, texture_slice
+from aerial_kedro.chip_rows import (
+    DESCRIPTOR_COLUMNS,
+    EMPTY,
+    PLAN_COLUMNS,
+    PLAN_SCHEMA,
+    SCORED,
+    UNREADABLE,
+)
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_planning import Chip
@@ -63,10 +71,9 @@ from aerial_kedro.spark_inference import (
 
 FEATURES_SCHEMA = (
     f"{PLAN_SCHEMA}, status string, reason string, augment int, cloud_fraction float, "
-    "features array<float>"
+    "features array<float>, colour_cells binary, texture binary"
 )
 N_DIHEDRAL = 8
-
 
 
 def read_tile_item(uri: str) -> ItemRead:
@@ -173,19 +180,23 @@ def featurize_items(
     radiometry: Radiometry | str | None = None,
     augment: bool = False,
 ) -> pd.DataFrame:
-    """Add ``status``, ``reason``, ``augment``, ``cloud_fraction`` and ``features`` (zeros where
-    not scored) to plan rows; one row per item, or 8 per readable item with ``augment``.
+    """Add ``status``, ``reason``, ``augment``, ``cloud_fraction``, ``features`` (zeros where
+    not scored) and the change descriptors ``colour_cells`` and ``texture`` (null where not
+    scored; :mod:`aerial_kedro.change.appearance`) to plan rows; one row per item, or 8 per
+    readable item with ``augment``.
 
     Reading, resizing and inference go through the shared core
     (:func:`aerial_kedro.spark_inference.infer_items`), ``batch_size`` items at a time."""
     sources: list[int] = []  # input row of each output row
     augments: list[int] = []
+    colours: list[bytes | None] = []
     reads = item_reads(frame, reader, max_empty_fraction, radiometry, augment)
 
     def tracked() -> Iterator[ItemRead]:
         for position, index, read in reads:
             sources.append(position)
             augments.append(index)
+            colours.append(None if read[0] is None else colour_cells(read[0]))
             yield read
 
     results = list(infer_items(tracked(), featurizer, batch_size))
@@ -196,6 +207,13 @@ def featurize_items(
     out["augment"] = np.asarray(augments, dtype=np.int32)
     out["cloud_fraction"] = pd.array([cloud for _, cloud, _, _ in results], dtype="Float32")
     out["features"] = [zeros if vector is None else vector for vector, _, _, _ in results]
+    part = texture_slice(featurizer.spec.name, featurizer.spec.extra)
+    scored = [status == SCORED for _, _, status, _ in results]
+    out["colour_cells"] = [c if ok else None for c, ok in zip(colours, scored, strict=True)]
+    out["texture"] = [
+        texture_features(vector, part) if ok else None
+        for (vector, _, _, _), ok in zip(results, scored, strict=True)
+    ]
     return out
 
 
@@ -277,4 +295,5 @@ def classify(
         F.when(scored, entropy(probabilities)).alias("entropy"),
         F.lit(model_name).alias("model"),
         F.lit(featurizer_name).alias("featurizer"),
+        *(F.when(scored, F.col(c)).alias(c) for c in DESCRIPTOR_COLUMNS),
     )

@@ -1,0 +1,126 @@
+"""Appearance change: descriptors round-trip, a scene-wide shift is not change, a local one is,
+and the score is a robust z whose threshold means the same on every scene."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aerial_kedro.change.appearance import (
+    AppearanceCriteria,
+    SceneMoments,
+    colour_cells,
+    colour_change,
+    combined_score,
+    decode_colour_cells,
+    decode_texture,
+    gaussian_tail,
+    robust_z,
+    texture_change,
+    texture_features,
+    texture_slice,
+)
+
+
+def scene(seed: int, n: int = 200) -> np.ndarray:
+    """``n`` 64 x 64 RGB chips of fields: smooth random colours with some texture."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(60, 160, size=(n, 1, 1, 3))
+    noise = rng.normal(0, 8, size=(n, 64, 64, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def cells_of(chips: np.ndarray) -> np.ndarray:
+    return decode_colour_cells([colour_cells(chip) for chip in chips])
+
+
+def test_colour_cells_are_16_by_16_block_means_in_768_bytes():
+    chip = np.zeros((64, 64, 3), dtype=np.uint8)
+    chip[:4, :4] = (200, 100, 50)  # exactly the first cell
+    chip[4:8, :4, 0] = 3  # the first cell of the second row, red only
+    blob = colour_cells(chip)
+    assert len(blob) == 16 * 16 * 3
+    cells = decode_colour_cells([blob])[0]
+    assert cells.shape == (256, 3)
+    assert cells[0].tolist() == [200, 100, 50]
+    assert cells[16].tolist() == [3, 0, 0] and cells[1].tolist() == [0, 0, 0]
+
+
+def test_colour_cells_of_a_size_that_does_not_divide_are_area_averages():
+    chip = np.full((50, 50, 3), 77, dtype=np.uint8)
+    assert decode_colour_cells([colour_cells(chip)])[0].min() == 77
+
+
+def test_texture_keeps_the_stage_statistics_after_the_efficientnet_head_as_float16():
+    vector = np.arange(1968, dtype=np.float32) / 100
+    part = texture_slice("efficientnet_lite0", {"pooled_stages": [4, 5, 6], "std_stages": [5, 6]})
+    decoded = decode_texture([texture_features(vector, part)])[0]
+    assert decoded.shape == (688,)
+    np.testing.assert_allclose(decoded, vector[1280:], rtol=1e-3)
+    assert texture_slice("squeezenet1_1", {}) == slice(None)
+    assert texture_slice("efficientnet_lite0", {}) == slice(None)  # head only: the whole vector
+
+
+def moments(cb, ca, tb, ta) -> SceneMoments:
+    return SceneMoments.of(cb, ca, tb, ta)
+
+
+def test_moments_merge_like_one_pass():
+    rng = np.random.default_rng(0)
+    cb, ca = rng.normal(size=(2, 30, 256, 3))
+    tb, ta = rng.normal(size=(2, 30, 5))
+    whole = moments(cb, ca, tb, ta)
+    split = moments(cb[:10], ca[:10], tb[:10], ta[:10]) + moments(cb[10:], ca[10:], tb[10:], ta[10:])
+    for a, b in zip(whole.colour_before.standardiser(), split.colour_before.standardiser(), strict=True):
+        np.testing.assert_allclose(a, b)
+    for a, b in zip(whole.texture_after.standardiser(), split.texture_after.standardiser(), strict=True):
+        np.testing.assert_allclose(a, b)
+
+
+def test_a_scene_wide_shift_is_no_change_and_a_local_change_stands_out():
+    before = scene(1)
+    # After: the whole scene darker, bluer and lower in contrast (season, haze, another sensor)...
+    after = np.clip(before.astype(np.float32) * [0.6, 0.7, 0.9] + [10, 20, 40], 0, 255)
+    after = after.astype(np.uint8)
+    # ...and on chip 7 a new block of houses over a quarter of it (bright, grey).
+    after[7, :32, :32] = 235
+    cb, ca = cells_of(before), cells_of(after)
+    tb = np.zeros((len(before), 4))
+    ta = np.zeros((len(before), 4))
+    m = moments(cb, ca, tb, ta)
+    colour = colour_change(cb, ca, m, 0.95)
+    assert int(np.argmax(colour)) == 7
+    criteria = AppearanceCriteria()
+    score = combined_score(colour, texture_change(tb, ta, m), criteria)
+    flagged = np.flatnonzero(score >= criteria.threshold_z)
+    assert flagged.tolist() == [7]
+    # Compared without the per-date standardisation, every chip would differ by the shift.
+    raw = np.sqrt(((ca - cb) ** 2).sum(axis=2)).mean(axis=1)
+    assert np.median(raw) > 10
+
+
+def test_a_quarter_changed_chip_scores_higher_with_a_high_cell_quantile_than_with_the_median():
+    before = scene(2)
+    after = before.copy()
+    after[3, :24, :24] = 250  # 14 % of the chip
+    cb, ca = cells_of(before), cells_of(after)
+    m = moments(cb, ca, np.zeros((200, 2)), np.zeros((200, 2)))
+    assert colour_change(cb, ca, m, 0.95)[3] > 3 * colour_change(cb, ca, m, 0.5)[3]
+
+
+def test_robust_z_ignores_the_outliers_it_is_meant_to_find():
+    values = np.r_[np.random.default_rng(3).normal(10, 2, 500), 1000.0]
+    z = robust_z(values)
+    assert abs(np.median(z)) < 1e-9 and 0.8 < np.std(z[:-1]) < 1.2 and z[-1] > 100
+    assert robust_z(np.ones(5)).tolist() == [0.0] * 5  # no spread: nothing stands out
+
+
+def test_a_scene_with_too_few_chips_is_refused():
+    one = np.zeros((1, 256, 3))
+    with pytest.raises(ValueError, match="at least 2 chips"):
+        moments(one, one, np.zeros((1, 2)), np.zeros((1, 2))).texture_before.standardiser()
+
+
+def test_gaussian_tail():
+    assert gaussian_tail(0.0) == pytest.approx(0.5)
+    assert gaussian_tail(3.0) == pytest.approx(0.00135, rel=1e-2)
