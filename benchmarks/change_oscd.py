@@ -52,17 +52,31 @@ def extra_params(text: str) -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
+def nested(dotted: dict[str, object]) -> dict[str, object]:
+    """``{"a.b": v}`` -> ``{"a": {"b": v}}``, as ``kedro run --params`` reads dotted keys."""
+    out: dict[str, object] = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})  # type: ignore[assignment]
+        node[leaf] = value  # type: ignore[index]
+    return out
+
+
 def run_change(before: Path, after: Path, reference: Path | None, params: dict, env: str) -> dict:
     """One ``change`` run; returns its detection metrics and chip table (with the reference's
     ``reference_changed`` per compared chip, as the pipeline's own assessment counts it)."""
     from kedro.framework.session import KedroSession
 
-    runtime = {
-        "change.before": str(before),
-        "change.after": str(after),
-        **({"change.reference": str(reference)} if reference else {}),
-        **params,
-    }
+    runtime = nested(
+        {
+            "change.before": str(before),
+            "change.after": str(after),
+            "change.reference": str(reference) if reference else None,
+            **params,
+        }
+    )
     with KedroSession.create(project_path=ROOT, env=env, runtime_params=runtime) as session:
         session.run(pipeline_names=["change"])
     reporting = ROOT / "data" / "08_reporting" / "change"
