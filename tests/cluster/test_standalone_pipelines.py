@@ -67,7 +67,7 @@ def test_score_runs_on_the_cluster(trained_on_cluster, standalone_cluster):
     assert_succeeded(train)
     result = kedro_run(project, standalone_cluster, "score", score_source=str(SCORE_SOURCE))
     assert_succeeded(result)
-    shares = json.loads((project / "data/08_reporting/scoring/class_shares.json").read_text())
+    shares = json.loads((project / "data/08_reporting/maps" / SCORE_SOURCE.stem / "class_shares.json").read_text())
     assert shares["complete"] and shares["model"] == "logistic_regression"
     assert shares["chips"]["planned"] == shares["chips"]["scored"] == 165
-    assert (project / "data/08_reporting/scoring/land_use_classes.tif").stat().st_size > 0
+    assert (project / "data/08_reporting/maps" / SCORE_SOURCE.stem / "land_use_classes.tif").stat().st_size > 0

@@ -54,7 +54,7 @@ def test_assess_the_czech_scene_against_reference_squares(trained_project):
     estimated = sum(a["estimate"] for a in areas.values() if a["estimate"] is not None)
     assert estimated + report["unassessed_area_km2"] == pytest.approx(mapped)
     shares = json.loads(
-        (trained_project / "data/08_reporting/scoring/class_shares.json").read_text()
+        (trained_project / "data/08_reporting/maps" / SCENE.stem / "class_shares.json").read_text()
     )
     assert mapped / 0.4096 == pytest.approx(shares["chips"]["scored"])
     assert 0.0 <= report["overall_accuracy"]["estimate"] <= 1.0

@@ -153,16 +153,16 @@ def test_reports_featurizer_and_intermediate_data_in_blob(outputs, azurite_runs)
 
 
 def test_score_of_the_czech_scene_read_from_blob(outputs):
-    shares = read_json(outputs, "08_reporting/scoring/class_shares.json")
+    shares = read_json(outputs, "08_reporting/maps/czech_s2_tci_20220319/class_shares.json")
     assert shares["chips"] == {"planned": 486, "scored": 486, "empty": 0, "unreadable": 0, "pending": 0}
     assert shares["source"] == "/vsiaz/raw/rasters/czech_s2_tci_20220319.tif"
     assert shares["complete"] and shares["chips"]["scored"] == 486
-    chips = read_json(outputs, "08_reporting/scoring/land_use_chips.geojson")
+    chips = read_json(outputs, "08_reporting/maps/czech_s2_tci_20220319/land_use_chips.geojson")
     assert len(chips["features"]) == 486
-    with rasterio.MemoryFile(outputs.download_blob("08_reporting/scoring/land_use_classes.tif").readall()) as memory:
+    with rasterio.MemoryFile(outputs.download_blob("08_reporting/maps/czech_s2_tci_20220319/land_use_classes.tif").readall()) as memory:
         with memory.open() as classes:
             assert classes.crs.to_epsg() == 32633 and classes.count == 1
-    with Image.open(io.BytesIO(outputs.download_blob("08_reporting/scoring/land_use_map.png").readall())) as png:
+    with Image.open(io.BytesIO(outputs.download_blob("08_reporting/maps/czech_s2_tci_20220319/land_use_map.png").readall())) as png:
         assert png.format == "PNG"
     run_id = shares["run_id"]
     names = [blob.name for blob in outputs.list_blobs(name_starts_with=f"07_model_output/scoring/predictions/run_id={run_id}/")]

@@ -18,12 +18,13 @@ from conftest import RASTERS, run_kedro
 
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid
+from aerial_kedro.pipelines.scoring.planning import source_slug
 
 pytestmark = pytest.mark.slow
 
 QUARTER = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.3.tif"
 PREDICTIONS = "data/07_model_output/scoring/predictions"
-REPORTS = "data/08_reporting/scoring"
+MAPS = "data/08_reporting/maps"  # one folder per scored source
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def overlapping_run(trained_project, tmp_path_factory, spark):
     run_kedro(trained_project, "score", score_source=str(QUARTER),
               scoring={"chip_stride_px": 32, "chunk_size": 256})  # fmt: skip
     snapshot = tmp_path_factory.mktemp("overlap") / "reports"
-    shutil.copytree(trained_project / REPORTS, snapshot)
+    shutil.copytree(trained_project / MAPS / source_slug(str(QUARTER)), snapshot)
     shares = json.loads((snapshot / "class_shares.json").read_text())
     frame = spark.read.parquet(str(trained_project / PREDICTIONS))
     windows = frame.where(frame.run_id == shares["run_id"]).toPandas()

@@ -28,6 +28,7 @@ from PIL import Image
 from aerial_kedro.chip_rows import PREDICTION_COLUMNS
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid, grid_extent
+from aerial_kedro.pipelines.scoring.planning import source_slug
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +40,13 @@ MAX_EMPTY = 0.5
 # Small chunks so the scene has several: interruption and resumption happen between them.
 CHUNKING = {"chunk_size": 64, "chunks_per_job": 1}
 PREDICTIONS = "data/07_model_output/scoring/predictions"
-REPORTS = "data/08_reporting/scoring"
+# Map products: one folder per scored source (its run's source name).
+MAPS = "data/08_reporting/maps"
 
 
 @dataclass(frozen=True)
 class ScoreRun:
-    reports: Path  # a copy of data/08_reporting/scoring right after the run
+    reports: Path  # a copy of data/08_reporting/maps/<source name> right after the run
     shares: dict
     predictions_dir: Path
 
@@ -60,7 +62,7 @@ class ScoreRun:
 
 def score(project: Path, source: Path, snapshot: Path, **scoring) -> ScoreRun:
     run_kedro(project, "score", score_source=str(source), scoring=scoring)
-    shutil.copytree(project / REPORTS, snapshot)
+    shutil.copytree(project / MAPS / source_slug(str(source)), snapshot)
     return ScoreRun(
         snapshot, json.loads((snapshot / "class_shares.json").read_text()), project / PREDICTIONS
     )

@@ -72,7 +72,7 @@ def test_notebook_runs_on_a_trained_project(trained_project, tmp_path, monkeypat
     assert "test tiles misclassified; showing" in outputs_text(cell_with(notebook, "n_wrong, n_test"))
     assert has_image(cell_with(notebook, "def read_tiles"))
     scoring = cell_with(notebook, 'scoring.class_shares" in catalog')
-    if (trained_project / "data/08_reporting/scoring/class_shares.json").exists():  # a scoring test ran first
+    if (trained_project / "data/08_reporting/maps/czech_s2_tci_20220319/class_shares.json").exists():  # a scoring test ran first
         assert "Source " in outputs_text(scoring) and has_image(scoring)
     else:
         assert "Not scored yet" in outputs_text(scoring)

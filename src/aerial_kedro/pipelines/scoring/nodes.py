@@ -22,7 +22,9 @@ Nodes, in order:
    rest) into the table every map product is drawn from; then one node per product:
    :func:`make_class_raster` (class COG), :func:`make_chips_geojson`, :func:`draw_map_png`,
    :func:`report_class_shares` and :func:`describe_map_products` (the STAC Item of them all);
-   :func:`run_predictions` feeds the GeoParquet, which the Spark tasks write.
+   :func:`run_predictions` feeds the GeoParquet, which the Spark tasks write. The catalog keeps
+   these products in a folder per scored source (``08_reporting/maps/<source name>/``), and
+   :func:`index_map_products` records the run in the index of every source mapped.
 
 Resuming: the run id hashes the plan, chunking and model, so running the same scoring again
 finds the chunks an interrupted run completed (``scoring.completed_chunks``, the markers of the
@@ -54,6 +56,7 @@ from aerial_kedro.chip_rows import (
     UNREADABLE,
 )
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
+from aerial_kedro.datasets.spark_ml_model_dataset import loaded_version
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
 from aerial_kedro.geo.grid import ChipGrid
@@ -103,20 +106,43 @@ def validate_scoring_params(
 def describe_model(
     scoring_model: PipelineModel, featurizer_spec: dict[str, Any], settings: ScoringSettings
 ) -> dict[str, Any]:
-    """Class order, classifier type and an identity key of the trained model pair."""
+    """Class order, classifier type, saved version and an identity key of the trained model pair.
+
+    Raises ``ValueError`` when the featurizer's features are not the ones the classifier takes
+    (a featurizer saved after the model, e.g. by a featurization-only run).
+    """
     spec = FeaturizerSpec.from_dict(featurizer_spec)
+    version = loaded_version(scoring_model)
     info = {
         "model": settings.model,
+        "model_version": version,
         "classifier": classifier_name(scoring_model),
         "classes": class_names(scoring_model),
         "featurizer": spec.name,
         "model_key": f"{scoring_model.uid}|{spec.onnx_sha256}",
     }
+    expected = _classifier_input_size(scoring_model)
+    if expected is not None and expected != spec.feature_dim:
+        raise ValueError(
+            f"Model {settings.model} (version {version or 'unversioned'}) takes {expected} "
+            f"features but featurizer {spec.name} gives {spec.feature_dim}: the featurizer was "
+            "saved by another run; score with the model of that run (scoring.model_version) or "
+            "run `train` again"
+        )
     logger.info(
-        "Scoring with %s (%s, %d classes) on %s features",
-        info["model"], info["classifier"], len(info["classes"]), spec.name,
+        "Scoring with %s version %s (%s, %d classes) on %s features",
+        info["model"], version or "(unversioned)", info["classifier"], len(info["classes"]),
+        spec.name,
     )  # fmt: skip
     return info
+
+
+def _classifier_input_size(model: PipelineModel) -> int | None:
+    """The number of features the fitted classifier takes, when it says (Spark ML models do)."""
+    try:
+        return int(model.stages[-2].numFeatures)
+    except Exception:  # noqa: BLE001 - an estimator without numFeatures is not checked
+        return None
 
 
 # --------------------------------------------------------------------------- 3. plan
@@ -152,6 +178,8 @@ def plan_scoring(
     if plan.empty:
         detail = f": {describe_problems(problems)}" if problems else ""
         raise ValueError(f"score_source '{public_source}': nothing to score{detail}")
+    if kind == "tiles":
+        logger.warning(no_georeference_note(public_source, len(plan)))
     identity = run_identity(plan, plain, model_info["model_key"], radiometry)
     run = {
         "run_id": make_run_id(public_source, identity),
@@ -177,6 +205,16 @@ def plan_scoring(
         settings.chunk_size, run["run_id"],
     )  # fmt: skip
     return plan, run, problems
+
+
+def no_georeference_note(source: str, n_tiles: int) -> str:
+    """The one line a run over plain images (no georeference) logs before scoring them."""
+    what = "1 plain image" if n_tiles == 1 else f"{n_tiles} plain images"
+    return (
+        f"score_source '{source}' has no georeference ({what}, scored as tiles): this run "
+        "writes class shares and predictions, no map (no class GeoTIFF, no STAC Item; the PNG is "
+        "a bar chart of the shares, the GeoJSON has no geometry); for a map give a GeoTIFF/COG"
+    )
 
 
 # --------------------------------------------------------------------------- 4. score
@@ -367,6 +405,7 @@ def report_class_shares(
         "source": scoring_run["source"],
         "kind": scoring_run["kind"],
         "model": model_info["model"],
+        "model_version": model_info.get("model_version"),
         "classifier": model_info["classifier"],
         "featurizer": model_info["featurizer"],
         "classes": classes,
@@ -410,10 +449,37 @@ def describe_map_products(
     properties = {
         "datetime": scoring_run["started_at"],
         "aerial:model": model_info["model"],
+        "aerial:model_version": model_info.get("model_version"),
         "aerial:featurizer": model_info["featurizer"],
         "aerial:source": scoring_run["source"],  # redacted of SAS tokens by plan_scoring
     }
     return maps.map_stac_item_of_run(class_raster, scoring_run["run_id"], properties)
+
+
+def index_map_products(
+    scoring_run: dict[str, Any],
+    model_info: dict[str, Any],
+    class_shares_report: dict[str, Any],
+    stac_item: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's entry in the index of mapped sources (the catalog's ``maps/index.json``).
+
+    It reads the saved report and STAC Item, so it runs after the products; the index dataset
+    adds the files of the source's folder and logs where they are.
+    """
+    return {
+        "source": scoring_run["source"],
+        "source_name": scoring_run["source_name"],
+        "run_id": scoring_run["run_id"],
+        "kind": scoring_run["kind"],
+        "georeferenced": scoring_run["kind"] != "tiles" and stac_item.get("type") == "Feature",
+        "model": model_info["model"],
+        "model_version": model_info.get("model_version"),
+        "featurizer": model_info["featurizer"],
+        "scored_at": scoring_run["started_at"],
+        "complete": class_shares_report.get("complete"),
+        "chips": class_shares_report.get("chips"),
+    }
 
 
 def _grid(settings: ScoringSettings) -> ChipGrid:

@@ -5,6 +5,7 @@ from aerial_kedro.pipelines.scoring.nodes import (
     describe_map_products,
     describe_model,
     draw_map_png,
+    index_map_products,
     make_chips_geojson,
     make_class_raster,
     plan_scoring,
@@ -99,6 +100,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["predictions", "run"],
                 outputs="chips_geoparquet",
                 name="write_chips_geoparquet",
+            ),
+            # Last: the saved report and STAC Item are its inputs. The index of every source
+            # mapped (`score`), logging where this source's products are.
+            node(
+                index_map_products,
+                inputs=["run", "model_info", "class_shares", "stac_item"],
+                outputs="maps_index",
+                name="index_map_products",
             ),
         ],
         namespace="scoring",

@@ -71,6 +71,13 @@ BandFiles = Annotated[
 ModelName = Annotated[
     str, Field(pattern=r"\S"), Says("'{value}' is not a model name (e.g. logistic_regression)")
 ]
+# Kedro's dataset version strings: the UTC time of the `kedro run` that saved the model.
+ModelVersion = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$"),
+    Says("'{value}' is not a model version (a train run's timestamp, e.g. "
+         "2026-11-03T09.12.45.120Z; null = the latest)"),
+]
 
 
 class ScoringSettings(BaseModel):
@@ -88,6 +95,9 @@ class ScoringSettings(BaseModel):
     score_source: str
     radiometry_reference: str | None = None
     model: ModelName
+    # The saved version of `model` to score with (catalog `scoring_model`: load_version); None =
+    # the latest. The featurizer files load the version that went with it.
+    model_version: ModelVersion | None = None
     source_kind: choice(SOURCE_KINDS) = "auto"  # type: ignore[valid-type]
     chip_px: Count
     chunk_size: Count
