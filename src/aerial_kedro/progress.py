@@ -17,17 +17,24 @@ onnxruntime start-up do not weigh on the ETA; the final line gives the average o
 
 A job whose items cannot be counted (JVM-side inference, e.g. SynapseML) uses ``counted=False``:
 lines then show the elapsed time and the stage's tasks only, never a made-up item count.
+
+Work that reports nothing until it returns (a Spark ML ``fit``) gets a :class:`Heartbeat`
+instead: ``still fitting random_forest: 1m30s [stage 42: 3/8 tasks done, 2 running]`` every
+30 s, started and stopped around the modeling nodes by :class:`FitHeartbeatHooks`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from kedro.framework.hooks import hook_impl
 from pyspark import Accumulator
 from pyspark.sql import SparkSession
 
@@ -171,3 +178,130 @@ def progress_logger(spark: SparkSession, total: int, label: str, interval_s: flo
         reporter.stop(failed=True)
         raise
     reporter.stop()
+
+
+# ---------------------------------------------------------------------------------- heartbeat
+
+HEARTBEAT_INTERVAL_S = 30.0
+# Overrides the interval of FitHeartbeatHooks (seconds), e.g. for a test that fits in a few seconds.
+HEARTBEAT_VARIABLE = "AERIAL_KEDRO_HEARTBEAT_S"
+# Nodes whose work is one long Spark call that reports nothing until it returns: classifier fits.
+HEARTBEAT_MODULES = ("aerial_kedro.pipelines.modeling",)
+
+
+def heartbeat_line(label: str, activity: str, elapsed_s: float, stage: StageTasks | None = None) -> str:
+    """``still fitting random_forest: 1m30s [stage 42: 3/8 tasks done, 2 running]``."""
+    return f"still {activity} {label}: {format_duration(elapsed_s)}{_stage_text(stage)}"
+
+
+class Heartbeat:
+    """Logs :func:`heartbeat_line` every ``interval_s`` seconds from a daemon thread until stopped.
+
+    For work that cannot count its items (a Spark ML ``fit``): it says the run is alive, for how
+    long it has been at it and, with ``spark``, the running stage's task counts.
+    """
+
+    def __init__(self, label: str, activity: str = "running", interval_s: float = HEARTBEAT_INTERVAL_S,
+                 spark: SparkSession | None = None) -> None:
+        self.label = label
+        self.activity = activity
+        self.interval_s = float(interval_s)
+        self.spark = spark
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{label}", daemon=True)
+        self._started = time.perf_counter()
+
+    def start(self) -> Heartbeat:
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def line(self) -> str:
+        stage = None
+        if self.spark is not None:
+            try:
+                stage = busiest_stage(self.spark)
+            except Exception:  # noqa: BLE001 - a stopped or busy JVM must not end the heartbeat
+                stage = None
+        return heartbeat_line(self.label, self.activity, time.perf_counter() - self._started, stage)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            logger.info(self.line())
+
+
+@contextmanager
+def heartbeat(label: str, activity: str = "running", interval_s: float = HEARTBEAT_INTERVAL_S,
+              spark: SparkSession | None = None) -> Iterator[Heartbeat]:
+    """Log ``still <activity> <label>: <elapsed>`` every ``interval_s`` s while the block runs."""
+    beat = Heartbeat(label, activity, interval_s, spark).start()
+    try:
+        yield beat
+    finally:
+        beat.stop()
+
+
+class FitHeartbeatHooks:
+    """A :class:`Heartbeat` while a node of :data:`HEARTBEAT_MODULES` runs (classifier fits, which
+    are otherwise silent for minutes on large data): ``still fitting random_forest: 1m00s [...]``.
+
+    Keyed on the module of the node's function, so every classifier namespace gets one. The
+    interval is ``interval_s`` unless the environment variable :data:`HEARTBEAT_VARIABLE` sets it.
+    """
+
+    def __init__(self, interval_s: float = HEARTBEAT_INTERVAL_S,
+                 modules: tuple[str, ...] = HEARTBEAT_MODULES) -> None:
+        self.interval_s = interval_s
+        self.modules = modules
+        self._beats: dict[str, Heartbeat] = {}
+        self._lock = threading.Lock()
+
+    def wants(self, node: Any) -> bool:
+        module = getattr(getattr(node, "func", None), "__module__", "") or ""
+        return any(module == name or module.startswith(f"{name}.") for name in self.modules)
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        if not self.wants(node):
+            return
+        label = node.namespace or node.name
+        interval = float(os.environ.get(HEARTBEAT_VARIABLE) or self.interval_s)
+        beat = Heartbeat(label, "fitting", interval, SparkSession.getActiveSession()).start()
+        with self._lock:
+            previous = self._beats.pop(node.name, None)
+            self._beats[node.name] = beat
+        if previous is not None:
+            previous.stop()
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        self._stop(node)
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        self._stop(node)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self.stop_all()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            beats, self._beats = list(self._beats.values()), {}
+        for beat in beats:
+            beat.stop()
+
+    def _stop(self, node: Any) -> None:
+        with self._lock:
+            beat = self._beats.pop(node.name, None)
+        if beat is not None:
+            beat.stop()

@@ -8,6 +8,8 @@ from omegaconf import OmegaConf
 
 from aerial_kedro.blob.preflight import BlobPreflightHooks
 from aerial_kedro.hooks import ParameterValidationHooks, SparkHooks
+from aerial_kedro.progress import FitHeartbeatHooks
+from aerial_kedro.run_summary import RunSummaryHooks
 from aerial_kedro.tracking import RunTrackingHooks, SessionScopedMlflowHook, required_env
 
 # Hooks run last-in-first-out, so `before_pipeline_run` goes: parameters are validated, the blob
@@ -15,7 +17,12 @@ from aerial_kedro.tracking import RunTrackingHooks, SessionScopedMlflowHook, req
 # starts, kedro-mlflow opens the MLflow run, RunTrackingHooks log into it. kedro-mlflow is
 # registered here instead of through its entry point (disabled below) to get that order: a bad
 # parameter or a Spark start-up failure then leaves no dangling "running" MLflow run behind.
+# RunSummaryHooks come first, so they note the MLflow run kedro-mlflow opened; they print what the
+# run wrote and its headline figures as the run's last lines. FitHeartbeatHooks log "still fitting
+# <model>" every 30 s while a classifier fits.
 HOOKS = (
+    RunSummaryHooks(),
+    FitHeartbeatHooks(),
     RunTrackingHooks(),
     SessionScopedMlflowHook(),
     SparkHooks(),
