@@ -23,6 +23,8 @@ What counts as a user error (:func:`user_error`):
   settings name the culprit ("the two dates were scored on different chip grids"), Kedro names
   the pipeline or node a command line asked for. A ``ValueError`` raised inside a third-party
   library (numpy, pyspark, json, scikit-learn ...) is taken for a bug: it keeps its traceback;
+* a ``TimeoutError`` raised by the project's run locks: another run of the same input (score) or
+  project (train) held the lock past its timeout; the line names the run and the lock;
 * a ``DatasetError`` raised by one of the project's datasets ("No Spark ML model at ...: run
   `kedro run --pipelines=train` first");
 * an OmegaConf error of a config the user wrote: a missing environment variable (then every
@@ -140,6 +142,9 @@ def _is_user_error(error: BaseException) -> bool:
         return True
     if isinstance(error, DatasetError):  # our datasets' own refusals ("No Spark ML model at ...")
         return _raised_in(error, _PROJECT)
+    # A run lock another run holds past the timeout (score's predictions, train's outputs).
+    if isinstance(error, TimeoutError) and _raised_in(error, _PROJECT):
+        return True
     return isinstance(error, ValueError) and _raised_in(error, _PROJECT, _KEDRO)
 
 

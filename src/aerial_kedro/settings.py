@@ -11,6 +11,7 @@ from aerial_kedro.hooks import ParameterValidationHooks, SparkHooks
 from aerial_kedro.progress import FitHeartbeatHooks
 from aerial_kedro.run_summary import RunSummaryHooks
 from aerial_kedro.tracking import RunTrackingHooks, SessionScopedMlflowHook, required_env
+from aerial_kedro.train_lock import TrainLockHooks
 
 # Hooks run last-in-first-out, so `before_pipeline_run` goes: parameters are validated, the blob
 # containers a run uses are checked (fails in seconds when Azurite/the account is unreachable), Spark
@@ -26,6 +27,7 @@ HOOKS = (
     RunTrackingHooks(),
     SessionScopedMlflowHook(),
     SparkHooks(),
+    TrainLockHooks(),  # called before SparkHooks, after the parameter and Blob checks
     BlobPreflightHooks(),
     ParameterValidationHooks(),
 )
