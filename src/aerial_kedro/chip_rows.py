@@ -46,8 +46,10 @@ RUN_COLUMN = "run_id"
 CHUNK_COLUMN = "chunk"
 
 # What ``change`` compares of a scored chip besides its class (aerial_kedro.change.appearance):
-# its 16 x 16 RGB cell means (uint8 bytes) and the featurizer's texture statistics (float16 bytes).
+# its 16 x 16 RGB cell means and cloud shares (uint8 bytes) and the featurizer's texture
+# statistics (float16 bytes). The version is part of a scoring run's identity.
 DESCRIPTOR_COLUMNS = ("colour_cells", "texture")
+DESCRIPTOR_VERSION = 2
 
 # A prediction row, besides the partition columns.
 PREDICTION_COLUMNS = (

@@ -30,20 +30,25 @@ def scene(seed: int, n: int = 200) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def cells_of(chips: np.ndarray) -> np.ndarray:
-    return decode_colour_cells([colour_cells(chip) for chip in chips])
+def cells_of(chips: np.ndarray, clouds: np.ndarray | None = None) -> np.ndarray:
+    masks = [None] * len(chips) if clouds is None else list(clouds)
+    return decode_colour_cells([colour_cells(c, m) for c, m in zip(chips, masks, strict=True)])[0]
 
 
-def test_colour_cells_are_16_by_16_block_means_in_768_bytes():
+def test_colour_cells_are_16_by_16_block_means_and_cloud_shares_in_1024_bytes():
     chip = np.zeros((64, 64, 3), dtype=np.uint8)
     chip[:4, :4] = (200, 100, 50)  # exactly the first cell
     chip[4:8, :4, 0] = 3  # the first cell of the second row, red only
-    blob = colour_cells(chip)
-    assert len(blob) == 16 * 16 * 3
-    cells = decode_colour_cells([blob])[0]
-    assert cells.shape == (256, 3)
-    assert cells[0].tolist() == [200, 100, 50]
-    assert cells[16].tolist() == [3, 0, 0] and cells[1].tolist() == [0, 0, 0]
+    clouds = np.zeros((64, 64), dtype=bool)
+    clouds[:4, 4:8] = True  # the second cell all cloud
+    clouds[:1, 8:12] = True  # a quarter of the third: not a cloudy cell
+    blob = colour_cells(chip, clouds)
+    assert len(blob) == 16 * 16 * 4
+    cells, cloudy = decode_colour_cells([blob])
+    assert cells.shape == (1, 256, 3) and cloudy.shape == (1, 256)
+    assert cells[0, 0].tolist() == [200, 100, 50]
+    assert cells[0, 16].tolist() == [3, 0, 0] and cells[0, 1].tolist() == [0, 0, 0]
+    assert np.flatnonzero(cloudy[0]).tolist() == [1]
 
 
 def test_colour_cells_of_a_size_that_does_not_divide_are_area_averages():
@@ -124,3 +129,26 @@ def test_a_scene_with_too_few_chips_is_refused():
 def test_gaussian_tail():
     assert gaussian_tail(0.0) == pytest.approx(0.5)
     assert gaussian_tail(3.0) == pytest.approx(0.00135, rel=1e-2)
+
+
+def test_a_cloud_over_a_tenth_of_a_chip_is_not_change_when_its_cells_are_left_out():
+    before = scene(4)
+    after = before.copy()
+    clouds = np.zeros((len(after), 64, 64), dtype=bool)
+    clouds[5, :20, :20] = True  # a cloud over a tenth of chip 5 on the after date
+    after[5, :20, :20] = 250
+    after[9, 40:, 40:] = 235  # and real change (a new bright block) on chip 9
+    cb = cells_of(before)
+    blobs = [colour_cells(c, m) for c, m in zip(after, clouds, strict=True)]
+    ca, cloudy = decode_colour_cells(blobs)
+    texture = np.zeros((len(before), 3))
+    criteria = AppearanceCriteria()
+
+    def flagged(mask):
+        m = SceneMoments.of(cb, ca, texture, texture, mask)
+        colour = colour_change(cb, ca, m, 0.95, mask)
+        return np.flatnonzero(combined_score(colour, texture_change(texture, texture, m), criteria)
+                              >= criteria.threshold_z).tolist()  # fmt: skip
+
+    assert 5 in flagged(None)  # the cloud alone sets chip 5's 95th-percentile cell
+    assert flagged(cloudy) == [9]

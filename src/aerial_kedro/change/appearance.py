@@ -4,7 +4,7 @@ A scored chip keeps two compact descriptors (:func:`colour_cells`, :func:`textur
 written beside its prediction, so a completed ``score`` run is all ``change`` needs:
 
 * **colour cells**: the chip's 8-bit RGB averaged over a 16 x 16 grid of cells (40 m cells for
-  a 64-px chip at 10 m), 768 bytes;
+  a 64-px chip at 10 m) and each cell's share of cloud-like pixels, 1,024 bytes;
 * **texture**: the featurizer's pooled stage statistics (EfficientNet-Lite's stage means and
   deviations; the whole vector for featurizers without stages), as float16.
 
@@ -16,7 +16,9 @@ Comparing them (:func:`appearance_change`):
 2. ``colour_change`` = the ``colour_quantile`` quantile over the chip's cells of the cell's
    standardised colour difference (Euclidean over R, G, B): a chip changes when some of its
    cells change strongly, as OSCD's "10 % of the chip's pixels" does; a chip-wide mean would
-   dilute a new block of houses into its fields.
+   dilute a new block of houses into its fields. Cells half cloud-like or more on either date
+   take no part (nor in the standardisation): a cloud over a twentieth of a chip would
+   otherwise set its 95th-percentile cell.
 3. ``texture_change`` = the root-mean-square standardised difference of the texture features.
 4. ``change_score`` = the robust z (median, 1.4826 MAD over the scene's compared chips) of
    ``robust_z(colour_change) + texture_weight * robust_z(texture_change)``: how unusual the
@@ -33,9 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 CELLS = 16  # colour cells per chip side
+CLOUDY_CELL = 0.5  # a cell with at least this share of cloud-like pixels is left out
 MAD_TO_SD = 1.4826  # MAD of a normal distribution x this = its standard deviation
 # EfficientNet-Lite's head is 1280-d; the pooled stage statistics follow it (featurizers/).
 EFFICIENTNET_HEAD_DIM = 1280
@@ -53,16 +55,31 @@ class AppearanceCriteria:
 # --------------------------------------------------------------------------- descriptors
 
 
-def colour_cells(pixels: np.ndarray, cells: int = CELLS) -> bytes:
-    """An HWC uint8 chip as ``cells x cells`` RGB means, uint8 bytes (row-major, RGB last)."""
-    height, width = pixels.shape[:2]
-    rgb = pixels[..., :3].astype(np.float32)
+def _cell_means(values: np.ndarray, cells: int) -> np.ndarray:
+    """``cells x cells`` means of an HW or HWC array (area averages when the size does not divide)."""
+    height, width = values.shape[:2]
     if height % cells == 0 and width % cells == 0:
-        means = rgb.reshape(cells, height // cells, cells, width // cells, 3).mean(axis=(1, 3))
-    else:  # box filter = area average for sizes that do not divide
-        image = Image.fromarray(pixels[..., :3].astype(np.uint8))
-        means = np.asarray(image.resize((cells, cells), Image.Resampling.BOX), dtype=np.float32)
-    return np.rint(means).clip(0, 255).astype(np.uint8).tobytes()
+        shape = (cells, height // cells, cells, width // cells, *values.shape[2:])
+        return values.reshape(shape).mean(axis=(1, 3))
+    rows = np.linspace(0, height, cells + 1).round().astype(int)
+    cols = np.linspace(0, width, cells + 1).round().astype(int)
+    return np.array(
+        [[values[r0:r1, c0:c1].mean(axis=(0, 1)) for c0, c1 in zip(cols[:-1], cols[1:], strict=True)]
+         for r0, r1 in zip(rows[:-1], rows[1:], strict=True)]
+    )  # fmt: skip
+
+
+def colour_cells(pixels: np.ndarray, clouds: np.ndarray | None = None, cells: int = CELLS) -> bytes:
+    """An HWC uint8 chip as ``cells x cells`` RGB means plus each cell's share of ``clouds``
+    (an HW bool mask of cloud-like pixels; None = none), uint8 bytes, row-major, RGBC last."""
+    rgb = _cell_means(pixels[..., :3].astype(np.float32), cells)
+    cloud = (
+        np.zeros((cells, cells), dtype=np.float32)
+        if clouds is None
+        else _cell_means(clouds.astype(np.float32), cells) * 255
+    )
+    stacked = np.concatenate([rgb, cloud[..., None]], axis=2)
+    return np.rint(stacked).clip(0, 255).astype(np.uint8).tobytes()
 
 
 def texture_slice(spec_name: str, spec_extra: Mapping[str, object]) -> slice:
@@ -80,10 +97,12 @@ def texture_features(vector: np.ndarray, part: slice) -> bytes:
     return np.asarray(vector[part], dtype=np.float16).tobytes()
 
 
-def decode_colour_cells(blobs: Sequence[bytes]) -> np.ndarray:
-    """``(chips, cells * cells, 3)`` float64 from :func:`colour_cells` bytes."""
+def decode_colour_cells(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """``(rgb, cloudy)`` from :func:`colour_cells` bytes: ``(chips, cells * cells, 3)`` float64
+    cell means and ``(chips, cells * cells)`` bool, the cells at least half cloud-like."""
     stacked = np.frombuffer(b"".join(blobs), dtype=np.uint8).astype(np.float64)
-    return stacked.reshape(len(blobs), -1, 3)
+    cells = stacked.reshape(len(blobs), -1, 4)
+    return cells[..., :3], cells[..., 3] >= CLOUDY_CELL * 255
 
 
 def decode_texture(blobs: Sequence[bytes]) -> np.ndarray:
@@ -139,11 +158,14 @@ class SceneMoments:
         colour_after: np.ndarray,
         texture_before: np.ndarray,
         texture_after: np.ndarray,
+        cloudy: np.ndarray | None = None,
     ) -> SceneMoments:
-        """Colour moments per band over all cells; texture moments per feature."""
+        """Colour moments per band over the cells clear on both dates (``cloudy``: ``(chips,
+        cells)`` bool, cloud-like on either date); texture moments per feature."""
+        clear = slice(None) if cloudy is None else ~cloudy.reshape(-1)
         return cls(
-            Moments.of(colour_before.reshape(-1, 3)),
-            Moments.of(colour_after.reshape(-1, 3)),
+            Moments.of(colour_before.reshape(-1, 3)[clear]),
+            Moments.of(colour_after.reshape(-1, 3)[clear]),
             Moments.of(texture_before),
             Moments.of(texture_after),
         )
@@ -166,13 +188,23 @@ def _standardised(values: np.ndarray, moments: Moments) -> np.ndarray:
 
 
 def colour_change(
-    before: np.ndarray, after: np.ndarray, moments: SceneMoments, quantile: float
+    before: np.ndarray,
+    after: np.ndarray,
+    moments: SceneMoments,
+    quantile: float,
+    cloudy: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per chip: the ``quantile`` of its cells' standardised RGB difference."""
+    """Per chip: the ``quantile`` of its clear cells' standardised RGB difference (0 for a chip
+    without a clear cell: no evidence of change)."""
     b = _standardised(before, moments.colour_before)
     a = _standardised(after, moments.colour_after)
     per_cell = np.sqrt(((a - b) ** 2).sum(axis=2))
-    return np.quantile(per_cell, quantile, axis=1)
+    if cloudy is not None:
+        per_cell = np.where(cloudy, np.nan, per_cell)
+    out = np.zeros(len(per_cell))
+    some = ~np.isnan(per_cell).all(axis=1)
+    out[some] = np.nanquantile(per_cell[some], quantile, axis=1)
+    return out
 
 
 def texture_change(before: np.ndarray, after: np.ndarray, moments: SceneMoments) -> np.ndarray:

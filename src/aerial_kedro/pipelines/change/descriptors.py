@@ -48,12 +48,17 @@ def _date_descriptors(predictions: DataFrame, run: Mapping[str, Any], date: str)
     )
 
 
-def _decoded(frame: pd.DataFrame) -> tuple[Any, Any, Any, Any]:
+def _decoded(frame: pd.DataFrame) -> tuple[Any, Any, Any, Any, Any]:
+    """``(colour before, colour after, texture before, texture after, cloudy cells)``; a cell is
+    cloudy when cloud-like on either date."""
+    colour_before, cloudy_before = decode_colour_cells(list(frame["colour_before"]))
+    colour_after, cloudy_after = decode_colour_cells(list(frame["colour_after"]))
     return (
-        decode_colour_cells(list(frame["colour_before"])),
-        decode_colour_cells(list(frame["colour_after"])),
+        colour_before,
+        colour_after,
         decode_texture(list(frame["texture_before"])),
         decode_texture(list(frame["texture_after"])),
+        cloudy_before | cloudy_after,
     )
 
 
@@ -93,11 +98,11 @@ def appearance_changes(
         for frame in frames:
             if not len(frame):
                 continue
-            cb, ca, tb, ta = _decoded(frame)
+            cb, ca, tb, ta, cloudy = _decoded(frame)
             yield pd.DataFrame(
                 {
                     "chip_id": frame["chip_id"],
-                    "colour_change": colour_change(cb, ca, moments, quantile),
+                    "colour_change": colour_change(cb, ca, moments, quantile, cloudy),
                     "texture_change": texture_change(tb, ta, moments),
                 }
             )

@@ -55,6 +55,7 @@ from aerial_kedro.geo.radiometry import (
     AUTO,
     Radiometry,
     cloud_fraction,
+    cloud_mask,
     parse_radiometry,
     resolve_radiometry,
     stretch,
@@ -89,13 +90,14 @@ def read_tile_item(uri: str) -> ItemRead:
     return pixels, cloud_fraction(pixels), status, reason
 
 
-def read_chip_item(
+def read_chip_with_clouds(
     chip: Chip,
     reader: ChipReader,
     max_empty_fraction: float,
     radiometry: Radiometry | str | None = None,
-) -> ItemRead:
-    """A chip as a scoring item, judged: ``(8-bit pixels, cloud fraction, status, reason)``.
+) -> tuple[ItemRead, np.ndarray | None]:
+    """A chip as a scoring item, judged: ``(8-bit pixels, cloud fraction, status, reason)``,
+    and the per-pixel mask of its valid cloud-like pixels the fraction was measured on.
 
     Unlike the raw read (:meth:`aerial_kedro.geo.chip_reader.ChipReader.read`: source pixels in
     the source dtype), a chip nobody can read is ``unreadable`` rather than an error, and a
@@ -108,20 +110,32 @@ def read_chip_item(
     try:
         pixels, valid = reader.read_with_mask(chip)
     except (RasterError, ValueError) as error:
-        return None, None, UNREADABLE, str(error)
+        return (None, None, UNREADABLE, str(error)), None
     if is_empty_chip(np.where(valid[..., None], pixels, 0), max_empty_fraction=max_empty_fraction):
-        return None, None, EMPTY, f"over {max_empty_fraction:.0%} nodata or black"
+        return (None, None, EMPTY, f"over {max_empty_fraction:.0%} nodata or black"), None
     if radiometry == AUTO:  # resolved per chip, by the same rule as planning
         radiometry = resolve_radiometry(AUTO, str(pixels.dtype))
     if radiometry is None and pixels.dtype != np.uint8:
-        return None, None, UNREADABLE, f"{pixels.dtype} pixels and no radiometric conversion"
+        return (None, None, UNREADABLE, f"{pixels.dtype} pixels and no radiometric conversion"), None
     if radiometry is None or (radiometry.is_identity and pixels.dtype == np.uint8):
-        return pixels, cloud_fraction(pixels, valid), SCORED, None
+        clouds = cloud_mask(pixels) & valid
+        return (pixels, cloud_fraction(pixels, valid), SCORED, None), clouds
     values = stretch(pixels, radiometry)
     # A conversion matched to another date judges clouds by the source's own conversion: the
     # per-band gains would tint white clouds and hide them (geo.relative_radiometry).
     cloud_values = values if radiometry.base is None else stretch(pixels, radiometry.base)
-    return stretched_to_uint8(values), cloud_fraction(cloud_values, valid), SCORED, None
+    clouds = cloud_mask(cloud_values) & valid
+    return (stretched_to_uint8(values), cloud_fraction(cloud_values, valid), SCORED, None), clouds
+
+
+def read_chip_item(
+    chip: Chip,
+    reader: ChipReader,
+    max_empty_fraction: float,
+    radiometry: Radiometry | str | None = None,
+) -> ItemRead:
+    """:func:`read_chip_with_clouds` without the cloud mask."""
+    return read_chip_with_clouds(chip, reader, max_empty_fraction, radiometry)[0]
 
 
 def chip_from_row(row: Mapping[str, Any]) -> Chip:
@@ -137,10 +151,11 @@ def read_item(
     reader: ChipReader,
     max_empty_fraction: float,
     radiometry: Radiometry | str | None = None,
-) -> ItemRead:
+) -> tuple[ItemRead, np.ndarray | None]:
+    """A plan row read: the item and, for a chip, its cloud mask (None for a plain tile)."""
     if row["kind"] == "tile":
-        return read_tile_item(row["source"])
-    return read_chip_item(chip_from_row(row), reader, max_empty_fraction, radiometry)
+        return read_tile_item(row["source"]), None
+    return read_chip_with_clouds(chip_from_row(row), reader, max_empty_fraction, radiometry)
 
 
 def dihedral(pixels: np.ndarray, index: int) -> np.ndarray:
@@ -158,17 +173,20 @@ def item_reads(
     max_empty_fraction: float,
     radiometry: Radiometry | str | None = None,
     augment: bool = False,
-) -> Iterator[tuple[int, int, ItemRead]]:
-    """``(input row, augment index, read)`` of every output row, lazily: one item is read at a
-    time, so only the inference core's bounded batch of pixels is ever held."""
+) -> Iterator[tuple[int, int, ItemRead, np.ndarray | None]]:
+    """``(input row, augment index, read, cloud mask)`` of every output row, lazily: one item is
+    read at a time, so only the inference core's bounded batch of pixels is ever held."""
     for position, row in enumerate(frame.to_dict("records")):
-        read = read_item(row, reader, max_empty_fraction, radiometry)
+        read, clouds = read_item(row, reader, max_empty_fraction, radiometry)
         pixels = read[0]
         if not augment or pixels is None:
-            yield position, 0, read
+            yield position, 0, read, clouds
             continue
         for index in range(N_DIHEDRAL):
-            yield position, index, (dihedral(pixels, index) if index else pixels, *read[1:])
+            turned = (dihedral(pixels, index), None if clouds is None else dihedral(clouds, index))
+            yield position, index, (turned[0] if index else pixels, *read[1:]), (
+                turned[1] if index else clouds
+            )
 
 
 def featurize_items(
@@ -193,10 +211,10 @@ def featurize_items(
     reads = item_reads(frame, reader, max_empty_fraction, radiometry, augment)
 
     def tracked() -> Iterator[ItemRead]:
-        for position, index, read in reads:
+        for position, index, read, clouds in reads:
             sources.append(position)
             augments.append(index)
-            colours.append(None if read[0] is None else colour_cells(read[0]))
+            colours.append(None if read[0] is None else colour_cells(read[0], clouds))
             yield read
 
     results = list(infer_items(tracked(), featurizer, batch_size))

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, PLAN_COLUMNS
+from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, DESCRIPTOR_VERSION, PLAN_COLUMNS
 from aerial_kedro.geo.band_stack import (
     check_band_files,
     group_band_files,
@@ -247,7 +247,7 @@ def run_identity(
         digest.update(f"chip_stride_px={stride!r};".encode())
     digest.update(f"model={model_key};".encode())
     # Rows carry the change descriptors since they were added: runs without them are not resumed.
-    digest.update(f"descriptors={','.join(DESCRIPTOR_COLUMNS)};".encode())
+    digest.update(f"descriptors={','.join(DESCRIPTOR_COLUMNS)}/{DESCRIPTOR_VERSION};".encode())
     digest.update(f"radiometry={radiometry.key() if radiometry else None};".encode())
     for chip_id, sources in zip(plan["chip_id"], plan["sources"], strict=True):
         digest.update(f"{chip_id}<{'|'.join(sources)};".encode())
