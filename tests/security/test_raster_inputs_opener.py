@@ -1,0 +1,58 @@
+"""The one raster opener guards every raster input: a raw-band VRT saved under a raster's name
+never reads a local file's bytes as pixels, whether it poses as a band file of a per-band stack
+or as the radiometry reference another date is matched to (score sources: test_rasters_untrusted;
+change references: test_change_reference_untrusted)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import SHARED_DATA
+
+from aerial_kedro.pipelines.scoring.planning import matched_radiometry, plan_source
+
+PISA = SHARED_DATA / "oscd" / "pisa" / "imgs_1"
+
+
+def raw_band_vrt(target: str) -> str:
+    """A VRT reading ``target``'s bytes as an 8-bit band (as in test_rasters_untrusted.py)."""
+    return f"""<VRTDataset rasterXSize="64" rasterYSize="64">
+  <SRS>EPSG:4326</SRS>
+  <GeoTransform>10.39, 0.0001, 0, 43.72, 0, -0.0001</GeoTransform>
+  <VRTRasterBand dataType="UInt16" band="1" subClass="VRTRawRasterBand">
+    <SourceFilename relativeToVRT="0">{target}</SourceFilename>
+    <ImageOffset>0</ImageOffset><PixelOffset>2</PixelOffset><LineOffset>128</LineOffset>
+  </VRTRasterBand>
+</VRTDataset>"""
+
+
+def secret(tmp_path):
+    path = tmp_path / "secret.txt"
+    path.write_bytes(b"top secret bytes that must never become pixels\n" * 200)
+    return path
+
+
+@pytest.mark.skipif(not PISA.is_dir(), reason="OSCD Pisa missing")
+def test_a_vrt_posing_as_a_band_file_is_refused_with_its_name(tmp_path):
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    for band in ("B02", "B03"):
+        shutil.copy(next(PISA.glob(f"*_{band}.tif")), stack / f"T32TPP_20160809_{band}.tif")
+    disguised = stack / "T32TPP_20160809_B04.tif"
+    disguised.write_text(raw_band_vrt(str(secret(tmp_path))))
+    with pytest.raises(ValueError, match="cannot be opened") as error:
+        plan_source(str(stack), {})
+    assert str(error.value).startswith(f"band file {disguised} ")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not PISA.is_dir(), reason="OSCD Pisa missing")
+def test_a_vrt_posing_as_the_radiometry_reference_is_not_read(tmp_path):
+    plan, _, radiometry = plan_source(str(PISA), {})
+    assert not plan.empty and radiometry is not None
+    disguised = tmp_path / "reference.tif"
+    disguised.write_text(raw_band_vrt(str(secret(tmp_path))))
+    with pytest.raises(ValueError, match="radiometry_reference") as error:
+        matched_radiometry(plan, radiometry, str(disguised), {"radiometry_match": "always"})
+    assert "\n" not in str(error.value)
