@@ -57,6 +57,20 @@ class _NotNewerThan:
             f"(versions: {', '.join(versions) or 'none'}): train that model again"
         )
 
+    def _get_load_path(self) -> PurePosixPath:
+        """The versioned path; a file saved at ``filepath`` before models were versioned when no
+        version exists (a project trained before the upgrade keeps scoring, with a warning)."""
+        try:
+            return super()._get_load_path()  # type: ignore[misc]
+        except VersionNotFoundError:
+            legacy = self._filepath  # type: ignore[attr-defined]
+            if self._fs.isfile(get_filepath_str(legacy, self._protocol)):  # type: ignore[attr-defined]
+                logger.warning(
+                    "%s was saved before models were versioned: loading it as it is", legacy
+                )
+                return legacy
+            raise
+
 
 class VersionedBinaryFileDataset(_NotNewerThan, AbstractVersionedDataset[bytes, bytes]):
     """Raw bytes (the featurizer ONNX) on any fsspec filesystem, optionally versioned.
