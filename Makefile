@@ -64,8 +64,9 @@ test: data jars azurite-install
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
+# kedro-viz on 127.0.0.1:4141 (or VIZ_PORT); stopping make or the script by its PID stops the server too.
 viz: setup
-	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
+	exec env KEDRO=$(BIN)/kedro bash scripts/viz.sh --host 127.0.0.1 --port $(or $(VIZ_PORT),4141) --no-browser
 
 # Run history: a table of MLflow runs, or the MLflow UI on 127.0.0.1:5000.
 runs: setup

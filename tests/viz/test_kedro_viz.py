@@ -142,6 +142,17 @@ def test_api_lists_every_registered_pipeline(viz_server):
     assert {"ingestion", "featurization", "logistic_regression", "random_forest", "evaluation"} <= namespaces
 
 
+def test_api_shows_the_layers_in_data_engineering_order(viz_server):
+    """kedro-viz drops every layer when they form a cycle (issue 20); here they are all shown."""
+    _, api = viz_server
+    convention = ["raw", "intermediate", "primary", "feature", "model_input", "models",
+                  "model_output", "reporting"]  # fmt: skip
+    assert api["layers"] == [layer for layer in convention if layer in api["layers"]]
+    assert {"raw", "intermediate", "feature", "models", "model_output", "reporting"} <= set(
+        api["layers"]
+    )
+
+
 def test_browser_shows_all_namespaces_and_nodes(viz_server, tmp_path):
     from playwright.sync_api import sync_playwright
 

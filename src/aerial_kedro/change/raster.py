@@ -9,6 +9,10 @@ Codes, for ``C`` coarse classes (dense, so every code has a name and a colour-ta
   ``from == to`` is a chip whose mix changed while its dominant class stayed);
 * then ``cloudy``, ``before only``, ``after only``, ``not scored`` (empty, unreadable or
   pending on a date); 255 = no chip.
+
+Cloudy is white: a pale blue was nearly the pale (unchanged) water; the change PNG adds a grey
+hatch. A colour table holds one colour per code, so a transition's entry is its "to" class; the
+PNG frames each changed chip in its "from" class as well.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ COARSE_COLORS: dict[str, str] = {
     "water": "#3d9be9",
 }
 SPECIAL_CODES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("cloudy", "#cfe3f5", (CLOUDY,)),
+    ("cloudy", "#ffffff", (CLOUDY,)),
     ("before only", "#8a8a8a", (BEFORE_ONLY,)),
     ("after only", "#5a5a5a", (AFTER_ONLY,)),
     ("not scored", "#c8c8c8", (EMPTY, UNREADABLE, PENDING)),

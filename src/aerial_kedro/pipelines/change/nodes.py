@@ -26,6 +26,7 @@ from aerial_kedro.change.appearance import gaussian_tail
 from aerial_kedro.change.figure import (
     Imagery,
     change_figure,
+    date_label,
     preview_grid,
     read_preview,
 )
@@ -347,6 +348,7 @@ def build_change_products(
         f"{display_name(after_run['source'])}",
         summary,
         counts,
+        date_labels=(date_label(before_run["source"]), date_label(after_run["source"])),
     )
     return raster, changed_chips_geojson(chip_table), figure
 
