@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,19 @@ def trained_project(tmp_path_factory, spark, sample_tiles) -> Path:
     project = make_project_copy(root / "project")
     run_kedro(project, "train", tiles_dir=str(tiles))
     return project
+
+
+def versioned_path(path: Path) -> Path:
+    """The newest saved version of a Kedro-versioned entry saved at ``path``
+    (``<path>/<version>/<name>``), e.g. a model or the featurizer ONNX ``train`` wrote."""
+    versions = sorted(p.name for p in path.iterdir() if p.is_dir())
+    assert versions, f"no saved version under {path}"
+    return path / versions[-1] / path.name
+
+
+def versioned_blob(names: Iterable[str], path: str) -> str:
+    """The blob path of the newest saved version of a Kedro-versioned entry at ``path``."""
+    prefix = path.rstrip("/") + "/"
+    versions = sorted({name[len(prefix):].split("/")[0] for name in names if name.startswith(prefix)})
+    assert versions, f"no saved version under {path}"
+    return f"{prefix}{versions[-1]}/{prefix.rstrip('/').rsplit('/', 1)[-1]}"

@@ -23,7 +23,7 @@ import rasterio
 from azure.storage.blob import ContainerClient
 from blob.azurite import HADOOP_AZURE_JARS, Azurite, require
 from conftest import CZECH_SCENE as SCENE
-from conftest import make_project_copy, run_kedro
+from conftest import make_project_copy, run_kedro, versioned_blob
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -120,8 +120,9 @@ def test_metrics_summary_in_blob(outputs):
 
 def test_models_are_spark_pipeline_models_in_blob(outputs):
     for model in ("logistic_regression", "random_forest"):
-        prefix = f"06_models/efficientnet_lite0/{model}/"
-        names = {blob.name for blob in outputs.list_blobs(name_starts_with=prefix)}
+        entry = f"06_models/efficientnet_lite0/{model}"
+        names = {blob.name for blob in outputs.list_blobs(name_starts_with=entry + "/")}
+        prefix = versioned_blob(names, entry) + "/"
         metadata = json.loads(outputs.download_blob(f"{prefix}metadata/part-00000").readall())
         assert metadata["class"] == "org.apache.spark.ml.PipelineModel"
         assert any(name.startswith(f"{prefix}stages/") for name in names)
@@ -142,9 +143,11 @@ def test_reports_featurizer_and_intermediate_data_in_blob(outputs, azurite_runs)
     assert sum(map(sum, confusion["matrix"])) == 60
     with Image.open(io.BytesIO(outputs.download_blob("08_reporting/random_forest/confusion_matrix.png").readall())) as png:
         assert png.format == "PNG" and png.width > 400
-    onnx = outputs.get_blob_client("06_models/featurizers/efficientnet_lite0.onnx").get_blob_properties()
-    assert onnx.size > 1_000_000
-    assert read_json(outputs, "06_models/featurizers/efficientnet_lite0.json")["feature_dim"] == 1968
+    featurizers = {blob.name for blob in outputs.list_blobs(name_starts_with="06_models/featurizers/")}
+    onnx_blob = versioned_blob(featurizers, "06_models/featurizers/efficientnet_lite0.onnx")
+    assert outputs.get_blob_client(onnx_blob).get_blob_properties().size > 1_000_000
+    spec_blob = versioned_blob(featurizers, "06_models/featurizers/efficientnet_lite0.json")
+    assert read_json(outputs, spec_blob)["feature_dim"] == 1968
     names = {blob.name for blob in outputs.list_blobs(name_starts_with="02_intermediate/")}
     assert any(name.startswith("02_intermediate/tile_index/part-") for name in names)
     assert any(name.startswith("02_intermediate/rejected_tiles/") for name in names)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_TILES, copy_tiles_as, make_project_copy, run_kedro
+from conftest import SAMPLE_TILES, copy_tiles_as, make_project_copy, run_kedro, versioned_path
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,8 @@ def test_a_folder_of_own_class_names_trains_with_only_tiles_dir_changed(own_proj
 
     models = own_project / "data/06_models/efficientnet_lite0"
     for model in ("logistic_regression", "random_forest"):
-        assert class_names(PipelineModel.load(str(models / model))) == sorted(OWN_CLASSES)
+        saved = versioned_path(models / model)
+        assert class_names(PipelineModel.load(str(saved))) == sorted(OWN_CLASSES)
         metrics = json.loads((own_project / f"data/08_reporting/{model}/metrics.json").read_text())
         assert sorted(metrics["per_class"]) == sorted(OWN_CLASSES)
     scheme = json.loads((models / "class_scheme.json").read_text())

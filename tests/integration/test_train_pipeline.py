@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import versioned_path
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,8 @@ def test_reports_and_models_are_written(trained_project):
     assert len(confusion["classes"]) == 10 and sum(map(sum, confusion["matrix"])) == 60
     with Image.open(reporting / "confusion_matrix.png") as image:
         assert image.width > 400
-    assert (trained_project / "data/06_models/efficientnet_lite0/random_forest/metadata").is_dir()
-    assert (trained_project / "data/06_models/featurizers/efficientnet_lite0.onnx").stat().st_size > 1_000_000
-    spec = json.loads((trained_project / "data/06_models/featurizers/efficientnet_lite0.json").read_text())
+    models = trained_project / "data/06_models"
+    assert (versioned_path(models / "efficientnet_lite0/random_forest") / "metadata").is_dir()
+    assert versioned_path(models / "featurizers/efficientnet_lite0.onnx").stat().st_size > 1_000_000
+    spec = json.loads(versioned_path(models / "featurizers/efficientnet_lite0.json").read_text())
     assert spec["feature_dim"] == 1968 and spec["input_size"] == 160  # head + stage means 4-6 + deviations 5-6
