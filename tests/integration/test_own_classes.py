@@ -63,7 +63,9 @@ def test_a_one_class_folder_is_refused_before_spark_and_nothing_is_overwritten(o
     )  # fmt: skip
 
     output = result.stdout + result.stderr
-    assert result.returncode != 0
+    assert result.returncode == 2  # a user error: one line, no traceback (aerial_kedro.cli)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in output
     assert (
         f"tiles_dir: '{one_class}' holds 1 class folder(s) (woodland: 5 tile(s)); "
         "a model needs at least two classes, this makes 1 (woodland)"
