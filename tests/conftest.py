@@ -178,3 +178,30 @@ def versioned_blob(names: Iterable[str], path: str) -> str:
     versions = sorted({name[len(prefix):].split("/")[0] for name in names if name.startswith(prefix)})
     assert versions, f"no saved version under {path}"
     return f"{prefix}{versions[-1]}/{prefix.rstrip('/').rsplit('/', 1)[-1]}"
+
+
+def raw_band_vrt(target: str) -> str:
+    """A VRT reading ``target``'s bytes as an 8-bit band: a hostile file posing as a raster."""
+    return f"""<VRTDataset rasterXSize="64" rasterYSize="64">
+  <SRS>EPSG:32633</SRS>
+  <GeoTransform>512000, 10, 0, 5568000, 0, -10</GeoTransform>
+  <VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">
+    <SourceFilename relativeToVRT="0">{target}</SourceFilename>
+    <ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset><LineOffset>64</LineOffset>
+  </VRTRasterBand>
+</VRTDataset>"""
+
+
+def free_port() -> int:
+    """A free port below 49152: kedro viz refuses higher ("system") ports, where OS ephemeral ports are."""
+    import random
+    import socket
+
+    for port in random.sample(range(20_000, 49_000), 50):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port in 20000-48999")

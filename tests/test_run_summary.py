@@ -300,6 +300,6 @@ def test_heartbeat_interval_comes_from_the_environment(monkeypatch, caplog):
 
 @pytest.mark.parametrize("seconds,text", [(5, "5s"), (65, "1m05s"), (7322, "2h02m")])
 def test_durations(seconds, text):
-    from aerial_kedro.run_summary import format_seconds
+    from aerial_kedro.progress import format_duration
 
-    assert format_seconds(seconds) == text
+    assert format_duration(seconds) == text

@@ -34,6 +34,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from aerial_kedro.blob.urls import redact_url
+from aerial_kedro.progress import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +57,6 @@ KEY_PRODUCTS: dict[str, str] = {
 MAX_FOLDER_LINES = 7  # folders of other products; more are counted on one line
 MAX_SHARES = 4  # classes named in a shares line; the rest are summed
 _LAYER = re.compile(r"/0(\d)_[^/]+")  # Kedro's data layer folders: 01_raw ... 08_reporting
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 # --------------------------------------------------------------------------- where datasets live
@@ -294,7 +286,7 @@ def summary_lines(
     ``products``: dataset name -> location, in the order they were saved.
     """
     lines = [
-        f"Run summary: {'+'.join(pipelines) or '__default__'} finished in {format_seconds(seconds)}"
+        f"Run summary: {'+'.join(pipelines) or '__default__'} finished in {format_duration(seconds)}"
     ]
     lines += [f"  {line}" for line in figure_lines(reports)]
     key = [(label, products[name]) for name, label in KEY_PRODUCTS.items() if name in products]

@@ -17,24 +17,12 @@ import textwrap
 import numpy as np
 import pytest
 import rasterio
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, raw_band_vrt
 from rasterio.transform import from_origin
 
 from aerial_kedro.change.reference import read_reference_mask
 
 UTM = "EPSG:32633"
-
-
-def raw_band_vrt(target: str) -> str:
-    """A VRT reading ``target``'s bytes as an 8-bit band (as in test_rasters_untrusted.py)."""
-    return f"""<VRTDataset rasterXSize="64" rasterYSize="64">
-  <SRS>EPSG:32633</SRS>
-  <GeoTransform>512000, 10, 0, 5568000, 0, -10</GeoTransform>
-  <VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">
-    <SourceFilename relativeToVRT="0">{target}</SourceFilename>
-    <ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset><LineOffset>64</LineOffset>
-  </VRTRasterBand>
-</VRTDataset>"""
 
 
 SIDE_PX = 60_000

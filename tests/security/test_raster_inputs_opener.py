@@ -8,23 +8,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, raw_band_vrt
 
 from aerial_kedro.pipelines.scoring.planning import matched_radiometry, plan_source
 
 PISA = SHARED_DATA / "oscd" / "pisa" / "imgs_1"
-
-
-def raw_band_vrt(target: str) -> str:
-    """A VRT reading ``target``'s bytes as an 8-bit band (as in test_rasters_untrusted.py)."""
-    return f"""<VRTDataset rasterXSize="64" rasterYSize="64">
-  <SRS>EPSG:4326</SRS>
-  <GeoTransform>10.39, 0.0001, 0, 43.72, 0, -0.0001</GeoTransform>
-  <VRTRasterBand dataType="UInt16" band="1" subClass="VRTRawRasterBand">
-    <SourceFilename relativeToVRT="0">{target}</SourceFilename>
-    <ImageOffset>0</ImageOffset><PixelOffset>2</PixelOffset><LineOffset>128</LineOffset>
-  </VRTRasterBand>
-</VRTDataset>"""
 
 
 def secret(tmp_path):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, make_project_copy
+from conftest import PROJECT_ROOT, free_port, make_project_copy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,18 +37,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: apt-get install -y chromium"),
 ]
-
-
-def free_port() -> int:
-    """A free port below 49152: kedro viz refuses higher ("system") ports, where OS ephemeral ports are."""
-    for port in random.sample(range(20_000, 49_000), 50):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free TCP port in 20000-48999")
 
 
 def wait_for_json(url: str, server: subprocess.Popen, timeout_s: float = 180) -> dict:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, make_project_copy
+from conftest import PROJECT_ROOT, free_port, make_project_copy
 
 # The data-engineering convention (the data/0N_ folders).
 CONVENTION = ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output",
@@ -90,20 +90,6 @@ def test_every_dataset_feeds_only_datasets_of_its_layer_or_a_later_one(viz_data)
 
 
 # --------------------------------------------------------------------------- make viz, stopped
-
-
-def free_port() -> int:
-    """A free port below 49152 (kedro viz refuses higher ones)."""
-    import random
-
-    for port in random.sample(range(20_000, 49_000), 50):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free TCP port in 20000-48999")
 
 
 def port_open(port: int) -> bool:
