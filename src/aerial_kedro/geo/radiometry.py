@@ -249,7 +249,11 @@ def cloud_mask(
 def cloud_fraction(rgb: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Share of the valid pixels of an HWC chip on the 8-bit scale (uint8, or unclipped
     :func:`stretch` output for converted sources) that look like cloud (0 when none valid)."""
-    cloudy = cloud_mask(rgb)
+    return cloud_share(cloud_mask(rgb), valid)
+
+
+def cloud_share(cloudy: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Share of the valid pixels that a :func:`cloud_mask` marks (0 when none valid)."""
     if valid is None:
         return float(cloudy.mean()) if cloudy.size else 0.0
     n_valid = int(valid.sum())

@@ -56,6 +56,7 @@ from aerial_kedro.geo.radiometry import (
     Radiometry,
     cloud_fraction,
     cloud_mask,
+    cloud_share,
     parse_radiometry,
     resolve_radiometry,
     stretch,
@@ -119,13 +120,13 @@ def read_chip_with_clouds(
         return (None, None, UNREADABLE, f"{pixels.dtype} pixels and no radiometric conversion"), None
     if radiometry is None or (radiometry.is_identity and pixels.dtype == np.uint8):
         clouds = cloud_mask(pixels) & valid
-        return (pixels, cloud_fraction(pixels, valid), SCORED, None), clouds
+        return (pixels, cloud_share(clouds, valid), SCORED, None), clouds
     values = stretch(pixels, radiometry)
     # A conversion matched to another date judges clouds by the source's own conversion: the
     # per-band gains would tint white clouds and hide them (geo.relative_radiometry).
     cloud_values = values if radiometry.base is None else stretch(pixels, radiometry.base)
     clouds = cloud_mask(cloud_values) & valid
-    return (stretched_to_uint8(values), cloud_fraction(cloud_values, valid), SCORED, None), clouds
+    return (stretched_to_uint8(values), cloud_share(clouds, valid), SCORED, None), clouds
 
 
 def read_chip_item(
@@ -175,7 +176,8 @@ def item_reads(
     augment: bool = False,
 ) -> Iterator[tuple[int, int, ItemRead, np.ndarray | None]]:
     """``(input row, augment index, read, cloud mask)`` of every output row, lazily: one item is
-    read at a time, so only the inference core's bounded batch of pixels is ever held."""
+    read at a time, so only the inference core's bounded batch of pixels is ever held. Augmented
+    rows (training chips) carry no cloud mask: they keep no change descriptors."""
     for position, row in enumerate(frame.to_dict("records")):
         read, clouds = read_item(row, reader, max_empty_fraction, radiometry)
         pixels = read[0]
@@ -183,10 +185,7 @@ def item_reads(
             yield position, 0, read, clouds
             continue
         for index in range(N_DIHEDRAL):
-            turned = (dihedral(pixels, index), None if clouds is None else dihedral(clouds, index))
-            yield position, index, (turned[0] if index else pixels, *read[1:]), (
-                turned[1] if index else clouds
-            )
+            yield position, index, (dihedral(pixels, index) if index else pixels, *read[1:]), None
 
 
 def featurize_items(
@@ -200,7 +199,7 @@ def featurize_items(
 ) -> pd.DataFrame:
     """Add ``status``, ``reason``, ``augment``, ``cloud_fraction``, ``features`` (zeros where
     not scored) and the change descriptors ``colour_cells`` and ``texture`` (null where not
-    scored; :mod:`aerial_kedro.change.appearance`) to plan rows; one row per item, or 8 per
+    scored, and with ``augment``; :mod:`aerial_kedro.change.appearance`) to plan rows; one row per item, or 8 per
     readable item with ``augment``.
 
     Reading, resizing and inference go through the shared core
@@ -214,7 +213,8 @@ def featurize_items(
         for position, index, read, clouds in reads:
             sources.append(position)
             augments.append(index)
-            colours.append(None if read[0] is None else colour_cells(read[0], clouds))
+            keep = read[0] is not None and not augment  # training augmentations need none
+            colours.append(colour_cells(read[0], clouds) if keep else None)
             yield read
 
     results = list(infer_items(tracked(), featurizer, batch_size))
@@ -229,7 +229,7 @@ def featurize_items(
     scored = [status == SCORED for _, _, status, _ in results]
     out["colour_cells"] = [c if ok else None for c, ok in zip(colours, scored, strict=True)]
     out["texture"] = [
-        texture_features(vector, part) if ok else None
+        texture_features(vector, part) if ok and not augment else None
         for (vector, _, _, _), ok in zip(results, scored, strict=True)
     ]
     return out
