@@ -121,13 +121,14 @@ class UserError(click.ClickException):
 def user_error(error: BaseException) -> BaseException | None:
     """The exception that makes ``error`` a user's mistake (see the module), or None if unexpected."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if _is_user_error(error):
-            return error
-        if not isinstance(error, DatasetError):
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_user_error(current):
+            return current
+        if not isinstance(current, DatasetError):
             return None
-        error = error.__cause__  # Kedro's wrapper around what a dataset raised
+        current = current.__cause__  # Kedro's wrapper around what a dataset raised
     return None
 
 
@@ -218,10 +219,13 @@ def show_traceback(verbose: bool = False) -> bool:
 
 
 def _run(verbose: bool, **options: Any) -> Any:
+    kedro_run_callback = kedro_run.callback
+    if kedro_run_callback is None:  # click types it Optional; Kedro's `run` always has one
+        raise RuntimeError("Kedro's run command has no callback")
     tracebacks = show_traceback(verbose)
     with _kedro_failure_reports_hidden(hide=not tracebacks):
         try:
-            return kedro_run.callback(**options)
+            return kedro_run_callback(**options)
         except Exception as error:
             culprit = user_error(error)
             if culprit is None:

@@ -79,7 +79,7 @@ def start_spark(spark_conf: dict[str, Any]) -> SparkSession:
     # Python workers must run the interpreter that has this project's packages, not `python3`
     # on PATH; a cluster env overrides this with spark.pyspark.python in its spark.yml.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    conf = SparkConf().setAll((key, _conf_value(value)) for key, value in spark_conf.items())
+    conf = SparkConf().setAll([(key, _conf_value(value)) for key, value in spark_conf.items()])
     spark = SparkSession.builder.config(conf=conf).getOrCreate()
     logger.info("Spark %s on %s", spark.version, spark.sparkContext.master)
     return spark

@@ -72,7 +72,7 @@ Fraction = Annotated[float, _in_unit_interval(True), Says("'{value}' is not a nu
 def choice(values: tuple[str, ...]) -> Any:
     """A field taking one of ``values``; anything else reads ``'x' is not allowed; allowed values: ...``."""
     return Annotated[
-        Literal[values],  # type: ignore[valid-type]  # Literal[("a", "b")] == Literal["a", "b"]
+        Literal[values],  # Literal[("a", "b")] == Literal["a", "b"]
         Says(f"'{{value}}' is not allowed; allowed values: {', '.join(values)}"),
     ]
 

@@ -96,8 +96,8 @@ def throughput(done: int, elapsed_s: float, first: tuple[float, int] | None, now
 def busiest_stage(spark: SparkSession) -> StageTasks | None:
     """The active stage with the most tasks (the job's main stage), or None when nothing runs."""
     tracker = spark.sparkContext.statusTracker()
-    stages = [tracker.getStageInfo(stage_id) for stage_id in tracker.getActiveStageIds()]
-    stages = [stage for stage in stages if stage is not None]
+    infos = [tracker.getStageInfo(stage_id) for stage_id in tracker.getActiveStageIds()]
+    stages = [info for info in infos if info is not None]  # None: the stage ended meanwhile
     if not stages:
         return None
     stage = max(stages, key=lambda info: info.numTasks)

@@ -124,13 +124,15 @@ def folder_lines(locations: Iterable[str]) -> list[str]:
         parent, _, leaf = folder.rpartition("/")
         merged.setdefault((parent, tuple(names)), []).append(leaf)
     groups = []
-    for (parent, names), leaves in merged.items():
+    for (parent, products), leaves in merged.items():
         folder = (
             f"{parent}/{leaves[0]}"
             if len(leaves) == 1
             else f"{parent}/{{{','.join(sorted(leaves))}}}"
         )
-        line = f"{folder}/{names[0]}" if len(names) == 1 else f"{folder}/: {', '.join(names)}"
+        line = (
+            f"{folder}/{products[0]}" if len(products) == 1 else f"{folder}/: {', '.join(products)}"
+        )
         groups.append((layer_rank(folder + "/"), line))
     return [line for _rank, line in sorted(groups, key=lambda group: group[0])]
 

@@ -54,8 +54,11 @@ def project_tracking(project: Path, env: str | None) -> tuple[str, str]:
         from kedro.framework.startup import bootstrap_project
 
         bootstrap_project(project)
-        with KedroSession.create(project_path=project, env=env) as session:
-            config = session.load_context().mlflow
+        # Not `with ... as session`: Kedro's __enter__ is typed as returning an AbstractSession.
+        session = KedroSession.create(project_path=project, env=env)
+        with session:
+            # kedro-mlflow's after_context_created hook sets context.mlflow at run time.
+            config = session.load_context().mlflow  # type: ignore[attr-defined]
     finally:
         logging.disable(logging.NOTSET)
     return config.server.mlflow_tracking_uri, config.tracking.experiment.name

@@ -169,7 +169,7 @@ def featurize_tiles_spark(
     schema = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in key_fields)
     schema += ", features array<float>, error string"
 
-    def infer(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def infer(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         featurizer = cached_featurizer(
             lambda: model_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads
         )
@@ -181,7 +181,15 @@ def featurize_tiles_spark(
     return tiles.repartition(num_partitions).mapInPandas(infer, schema)
 
 
-def task_slots(spark_conf_get: Callable[[str, str], str], default_parallelism: int) -> tuple[int, int]:
-    """(concurrent task slots, cores per task) of the running Spark application."""
-    cpus_per_task = max(1, int(spark_conf_get("spark.task.cpus", "1")))
+def task_slots(
+    spark_conf_get: Callable[[str, str], str | None], default_parallelism: int
+) -> tuple[int, int]:
+    """(concurrent task slots, cores per task) of the running Spark application.
+
+    ``spark_conf_get`` is ``RuntimeConfig.get``: given a default, it never returns None.
+    """
+    cpus = spark_conf_get("spark.task.cpus", "1")
+    if cpus is None:
+        raise ValueError("spark.task.cpus has no value")
+    cpus_per_task = max(1, int(cpus))
     return max(1, default_parallelism // cpus_per_task), cpus_per_task

@@ -361,7 +361,7 @@ class RunLog:
     def log_summary(self, summary: Mapping[str, Any]) -> None:
         self.client.log_dict(self.parent, dict(summary), "metrics_summary.json")
 
-    def finish(self, status: RunStatus | int) -> None:
+    def finish(self, status: int) -> None:
         wall = time.perf_counter() - self._pipeline_started
         self.client.log_batch(self.parent, metrics=_metrics({"wall_time_s": wall}))
         for run_id in self.children.values():

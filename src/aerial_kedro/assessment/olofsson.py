@@ -238,6 +238,8 @@ def _producers_se(
         return None
     first = 0.0
     if strata_area[j] > 0:
+        # A stratum has area only when sampled (n_i. > 0), so its user's accuracy is known.
+        assert ua is not None, f"class {j} has area but no user's accuracy"
         first = strata_area[j] ** 2 * (1 - pa) ** 2 * ua * (1 - ua) / (n_i[j] - 1)
     second = 0.0
     for i in np.flatnonzero(sampled):

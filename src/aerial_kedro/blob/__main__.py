@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "check-config":
         from aerial_kedro.blob.config_check import check_environment  # imports Kedro: only here
 
-        report = check_environment(args.project, args.env)
-        sys.stdout.write(f"{report}\n")
+        check_report = check_environment(args.project, args.env)
+        sys.stdout.write(f"{check_report}\n")
         return
     service = service_client(connection_string_from(args.connection_string))
     if args.command == "upload":

@@ -23,7 +23,7 @@ from aerial_kedro.blob.urls import redact_url
 
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 RETRY_TOTAL = 2
-RETRY_BACKOFF_SECONDS = 1.0
+RETRY_BACKOFF_SECONDS = 1  # whole seconds: LinearRetry takes an int backoff
 CONNECTION_TIMEOUT_SECONDS = 10
 # Loggers that write request URLs as they are: urllib3 logs "GET /c?...&sig=... HTTP/1.1" at DEBUG.
 URL_LOGGERS = ("urllib3.connectionpool", "azure.core.pipeline.policies.http_logging_policy")

@@ -38,6 +38,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 
 from aerial_kedro.blob.urls import BlobUrl, BlobUrlError
+from aerial_kedro.datasets.spark_jvm import spark_jvm
 from aerial_kedro.datasets.spark_ml_model_dataset import SparkMLModelDataset
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def route_wasb_to_emulator(spark: SparkSession, endpoint: str) -> None:
     parsed = urlparse(endpoint)
     if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
         raise DatasetError(f"emulator_endpoint '{endpoint}' must look like http://127.0.0.1:10000")
-    jvm = spark.sparkContext._jvm
+    jvm = spark_jvm(spark)
     operation_context = _java_class(jvm, "com.microsoft.azure.storage.OperationContext")
     address = jvm.java.net.InetSocketAddress(parsed.hostname, parsed.port)
     operation_context.setDefaultProxy(jvm.java.net.Proxy(jvm.java.net.Proxy.Type.HTTP, address))
@@ -150,7 +151,7 @@ def _missing_jars_message() -> str:
 def container_exists(spark: SparkSession, url: BlobUrl) -> bool | None:
     """Whether the URL's container exists (None when that cannot be told)."""
     try:
-        jvm = spark.sparkContext._jvm
+        jvm = spark_jvm(spark)
         root = jvm.org.apache.hadoop.fs.Path(url.container_url)
         return bool(root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(root))
     except Exception:  # a second failure must not hide the first one
@@ -245,7 +246,7 @@ class BlobSparkDataset(_BlobAccessMixin, AbstractDataset[DataFrame, DataFrame]):
     def _exists(self) -> bool:
         spark = self._spark()
         with self._explaining(spark):
-            path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(str(self._url))
+            path = spark_jvm(spark).org.apache.hadoop.fs.Path(str(self._url))
             filesystem = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
             return bool(filesystem.exists(path))
 

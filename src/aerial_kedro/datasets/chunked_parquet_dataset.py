@@ -39,6 +39,7 @@ from aerial_kedro.blob.urls import SCHEMES
 from aerial_kedro.chip_rows import CHUNK_COLUMN, RUN_COLUMN
 from aerial_kedro.datasets.blob_spark_dataset import BlobAccess, configure_spark, parse_blob_url
 from aerial_kedro.datasets.run_lock import DEFAULT_TIMEOUT_S, run_lock
+from aerial_kedro.datasets.spark_jvm import spark_jvm
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class _HadoopFolder:
 
     def __init__(self, root: str) -> None:
         spark = _spark()
-        self._jvm = spark.sparkContext._jvm
+        self._jvm = spark_jvm(spark)
         self._root = self._jvm.org.apache.hadoop.fs.Path(root)
         self._fs = self._root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
@@ -135,7 +136,7 @@ def completed_chunks_at(filepath: str) -> dict[str, list[int]]:
     return {run_id: sorted(chunks) for run_id, chunks in sorted(done.items())}
 
 
-class ChunkedParquetDataset(AbstractDataset[DataFrame, PredictionChunks]):
+class ChunkedParquetDataset(AbstractDataset[PredictionChunks, DataFrame]):
     """Saves :class:`PredictionChunks` as chunk partitions + markers; loads completed chunks only.
 
     Example catalog entry::

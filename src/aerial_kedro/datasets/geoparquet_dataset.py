@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -112,7 +112,7 @@ def with_geometry(table: pa.Table, geometry: str = GEOMETRY, covering: bool = Tr
 
 
 def write_partition_geoparquet(
-    batches: Iterator[pa.RecordBatch],
+    batches: Iterable[pa.RecordBatch],
     *,
     root: str,
     partition: int,
@@ -174,16 +174,19 @@ def _task_writer(
     crs_column: str,
     geometry: str,
     covering: bool,
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function ``mapInArrow`` ships to every task (only picklable values in its closure)."""
 
-    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def write(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
+        context = TaskContext.get()
+        if context is None:
+            raise RuntimeError("the GeoParquet writer runs only inside a Spark task")
         return write_partition_geoparquet(
             batches,
             root=root,
-            partition=TaskContext.get().partitionId(),
+            partition=context.partitionId(),
             open_fs=lambda: fsspec.filesystem(protocol, **storage_options),
             crs_column=crs_column,
             geometry=geometry,

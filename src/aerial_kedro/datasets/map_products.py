@@ -62,7 +62,7 @@ class SourceMapDataset(AbstractDataset[Any, Any]):
             raise DatasetError(f"filepath '{filepath}' has no {{source}} folder for the source")
         self._name = source_folder_name(source)
         self._filepath = filepath.replace("{source}", self._name)
-        config = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
+        config: dict[str, Any] = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
         config["filepath"] = self._filepath
         if credentials is not None:
             config.setdefault("credentials", credentials)

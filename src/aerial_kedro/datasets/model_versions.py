@@ -35,6 +35,7 @@ class _NotNewerThan:
     """``resolve_load_version`` = the newest saved version ``<= not_newer_than`` (when set)."""
 
     _not_newer_than: str | None = None
+    _version: Version | None  # set by the AbstractVersionedDataset this is mixed into
 
     def resolve_load_version(self) -> str | None:
         bound = self._not_newer_than

@@ -25,7 +25,7 @@ class OptionalDataset(AbstractDataset[Any, Any]):
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        config = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
+        config: dict[str, Any] = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
         if credentials is not None:
             config.setdefault("credentials", credentials)
         dataset_class, kwargs = parse_dataset_definition(config)

@@ -18,6 +18,8 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, Versi
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
+from aerial_kedro.datasets.spark_jvm import spark_jvm
+
 logger = logging.getLogger(__name__)
 
 # The version a model was loaded from, set on the loaded PipelineModel (None: an unversioned model).
@@ -69,10 +71,11 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
 
     # ------------------------------------------------------------------ paths (strings: URLs stay whole)
 
-    def _get_versioned_path(self, version: str) -> PurePosixPath:  # type: ignore[override]
+    # A string, not Kedro's PurePosixPath, which would fold the "//" of a URL.
+    def _get_versioned_path(self, version: str) -> str:  # type: ignore[override]
         super()._get_versioned_path(version)  # Kedro's check of the version string
         name = self._uri.rsplit("/", 1)[-1]
-        return f"{self._uri}/{version}/{name}"  # type: ignore[return-value]
+        return f"{self._uri}/{version}/{name}"
 
     def _load_uri(self) -> str:
         if not self._version:
@@ -132,7 +135,7 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
 
     def _hadoop(self, path: str) -> tuple[Any, Any]:
         spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-        jvm = spark.sparkContext._jvm
+        jvm = spark_jvm(spark)
         hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
         return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 

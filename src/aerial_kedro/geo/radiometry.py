@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -100,8 +100,16 @@ class Radiometry:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-_L1C = {"scale": 1e-4, "min": (0.051, 0.047, 0.041), "max": (0.277, 0.267, 0.265)}
-_L2A = {"scale": 1e-4, "min": (0.0, 0.0, 0.0), "max": (0.2, 0.2, 0.2)}
+class _Stretch(TypedDict):
+    """The keyword arguments a preset shares with its ``_offset`` twin."""
+
+    scale: float
+    min: tuple[float, float, float]
+    max: tuple[float, float, float]
+
+
+_L1C: _Stretch = {"scale": 1e-4, "min": (0.051, 0.047, 0.041), "max": (0.277, 0.267, 0.265)}
+_L2A: _Stretch = {"scale": 1e-4, "min": (0.0, 0.0, 0.0), "max": (0.2, 0.2, 0.2)}
 PRESETS: dict[str, Radiometry] = {
     NONE: Radiometry(NONE),
     "sentinel2_l1c": Radiometry("sentinel2_l1c", **_L1C),

@@ -180,6 +180,12 @@ def _decoded_pixels(ds: rasterio.DatasetReader, window: Window, out_shape: tuple
     return across * down * block_h * block_w * ds.count
 
 
+def _float_bounds(values: Iterable[Any]) -> Bounds:
+    """``(left, bottom, right, top)`` as floats, from any four numbers."""
+    left, bottom, right, top = (float(v) for v in values)
+    return left, bottom, right, top
+
+
 def valid_bounds(ds: rasterio.DatasetReader, max_px: int = VALID_MASK_MAX_PX) -> Bounds:
     """Bounding box of ``ds``'s valid pixels: within its written blocks (:func:`written_window`),
     where its dataset mask, read at reduced resolution, marks pixels valid.
@@ -189,11 +195,12 @@ def valid_bounds(ds: rasterio.DatasetReader, max_px: int = VALID_MASK_MAX_PX) ->
     construction or when the reduced read would decode over :data:`VALID_MASK_MAX_DECODED`
     source pixels; the declared bounds when nothing at all is seen.
     """
-    declared = tuple(ds.bounds)
+    left, bottom, right, top = ds.bounds
+    declared = (left, bottom, right, top)
     window = written_window(ds)
     if window is None:
         return declared
-    written = tuple(float(v) for v in window_bounds(window, ds.transform))
+    written = _float_bounds(window_bounds(window, ds.transform))
     if all(MaskFlags.all_valid in flags for flags in ds.mask_flag_enums):
         return written
     width, height = int(window.width), int(window.height)
@@ -211,7 +218,7 @@ def valid_bounds(ds: rasterio.DatasetReader, max_px: int = VALID_MASK_MAX_PX) ->
     row0 = max(0, math.floor((rows[0] - margin) * sy))
     row1 = min(height, math.ceil((rows[-1] + 1 + margin) * sy))
     valid = Window(window.col_off + col0, window.row_off + row0, col1 - col0, row1 - row0)
-    return tuple(float(v) for v in window_bounds(valid, ds.transform))
+    return _float_bounds(window_bounds(valid, ds.transform))
 
 
 def inspect_raster(

@@ -13,7 +13,7 @@ differently, and the adjusted conversion is part of the scoring run's identity.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ def fit_moments(
     return gain, bias
 
 
-def compose(radiometry: Radiometry, gain: Sequence[float], bias: Sequence[float]) -> Radiometry:
+def compose(radiometry: Radiometry, gain: Iterable[float], bias: Iterable[float]) -> Radiometry:
     """The conversion whose :func:`~aerial_kedro.geo.radiometry.stretch` is
     ``gain * stretch(radiometry) + bias`` (per band, before the 8-bit clip).
 

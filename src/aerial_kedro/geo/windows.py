@@ -157,7 +157,10 @@ def cells_from_windows(
     cells["confidence"] = confidence
     if class_names is not None:
         names = np.asarray(class_names, dtype=object)
-        cells["predicted_label"] = np.where(has, names[top] if len(names) else None, None)
+        labels = np.full(n_cells, None, dtype=object)
+        if len(names):
+            labels[has] = names[top[has]]
+        cells["predicted_label"] = labels
     if "cloud_fraction" in windows:
         cloud = windows["cloud_fraction"].to_numpy(dtype=np.float64, na_value=np.nan)
         cloud = np.where(scored, cloud, np.nan)[window_of_pair]

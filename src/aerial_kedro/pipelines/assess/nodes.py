@@ -114,7 +114,7 @@ def reference_chip_outcomes(
     """``chip_id, status, predicted_label`` of the given chips in the run (a few rows to the driver)."""
     spark = predictions.sparkSession
     wanted = spark.createDataFrame(pd.DataFrame({"chip_id": list(chip_ids)}), "chip_id string")
-    rows = (
+    rows: pd.DataFrame = (
         predictions.where(F.col("run_id") == run_id)
         .join(F.broadcast(wanted), "chip_id")
         .select("chip_id", "status", "predicted_label")
@@ -427,8 +427,8 @@ def plot_assessment(report: Mapping[str, Any]) -> Figure:
         oa = report["overall_accuracy"]
         title = "Error matrix: sample counts / area proportions"
         if oa:
-            ci = "" if oa["ci95"] is None else f" ± {oa['ci95']:.2f}"
-            title += f"\noverall accuracy {oa['estimate']:.2f}{ci}"
+            oa_ci = "" if oa["ci95"] is None else f" ± {oa['ci95']:.2f}"
+            title += f"\noverall accuracy {oa['estimate']:.2f}{oa_ci}"
         left.set_title(title, fontsize=10)
 
     x = np.arange(len(classes))

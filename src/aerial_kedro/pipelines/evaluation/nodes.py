@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from typing import Any
 
 from matplotlib.figure import Figure
 from pyspark.ml import PipelineModel
@@ -33,7 +34,7 @@ def predict_test_split(classifier_model: PipelineModel, features: DataFrame, fea
         source.alias("source"),
         "label",
         "predicted_label",
-        vector_to_array("probability").alias("probability"),
+        vector_to_array(F.col("probability")).alias("probability"),
     )
 
 
@@ -71,7 +72,7 @@ def evaluate_predictions(
 
 def summarize_metrics(featurizer: str, tiles_dir: str, **model_metrics: dict) -> dict:
     """metrics_summary.json: every model's headline figures plus the featurizer and data source."""
-    summary = {
+    summary: dict[str, Any] = {
         name: {key: metrics[key] for key in ("accuracy", "macro_f1", "n_test", "per_class")}
         for name, metrics in sorted(model_metrics.items())
     }

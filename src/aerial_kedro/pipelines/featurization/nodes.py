@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from pyspark import Accumulator, StorageLevel
 from pyspark.sql import DataFrame
@@ -32,7 +33,7 @@ def export_featurizer(featurizer: str, featurization: dict) -> tuple[bytes, dict
     up in the spec, so scoring, which loads the stored ONNX + spec, reproduces the features.
     """
     settings = FeaturizationSettings.from_params(featurizer, featurization)
-    options = settings.options or {}
+    options: dict[str, Any] | None = settings.options or {}
     if options and not featurizer.startswith("efficientnet_lite"):
         logger.warning("featurization.options apply to efficientnet_lite* only; %s ignores them", featurizer)
         options = None

@@ -9,7 +9,7 @@ ONNXModel stage (SynapseML broadcasts its payload), never as a path on the drive
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,7 @@ def with_network_input(tiles: DataFrame, spec: FeaturizerSpec, batch_size: int) 
     schema = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in key_fields)
     schema += f", {NETWORK_INPUT} array<array<array<float>>>, error string"
 
-    def preprocess(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def preprocess(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         worker_spec = FeaturizerSpec.from_dict(spec_dict)
         for batch in batches:
             for start in range(0, batch.num_rows, batch_size):

@@ -109,11 +109,13 @@ def audit_listing(uris: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]
     kept: list[str] = []
     rejected: list[tuple[str, str]] = []
     by_real_path: dict[str, list[str]] = {}
+    local_paths: list[str] = []
     for uri in uris:
         path = local_path(uri)
         if path is None:
             kept.append(uri)
         else:
+            local_paths.append(path)
             by_real_path.setdefault(os.path.realpath(path), []).append(uri)
     for real, listed in by_real_path.items():
         first = min(listed, key=lambda uri: (local_path(uri) != real, len(uri), uri))
@@ -123,7 +125,7 @@ def audit_listing(uris: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]
             for uri in sorted(listed)
             if uri != first
         ]
-    roots = {str(Path(local_path(uri)).parent.parent) for uri in chain(*by_real_path.values())}
+    roots = {str(Path(path).parent.parent) for path in local_paths}
     if roots:
         root = os.path.commonpath(sorted(roots))
         rejected += [

@@ -16,4 +16,4 @@ def select_split(features: DataFrame, featurizer: str, split: str) -> DataFrame:
 
 
 def with_feature_vector(rows: DataFrame) -> DataFrame:
-    return rows.withColumn(FEATURES_COLUMN, array_to_vector("features"))
+    return rows.withColumn(FEATURES_COLUMN, array_to_vector(F.col("features")))

@@ -13,6 +13,7 @@ fitted) is a Spark ML ``PipelineModel`` of these stages:
 from __future__ import annotations
 
 from pyspark.ml import PipelineModel
+from pyspark.ml.feature import StringIndexerModel
 
 LABEL_INDEXER_STAGE = 0
 CLASSIFIER_STAGE = -2
@@ -20,7 +21,13 @@ CLASSIFIER_STAGE = -2
 
 def class_names(model: PipelineModel) -> list[str]:
     """Class names in the model's label-index order (the order of its probability vectors)."""
-    return list(model.stages[LABEL_INDEXER_STAGE].labels)
+    indexer = model.stages[LABEL_INDEXER_STAGE]
+    if not isinstance(indexer, StringIndexerModel):
+        raise TypeError(
+            f"stage {LABEL_INDEXER_STAGE} of the model is a {type(indexer).__name__}, "
+            "not the StringIndexerModel naming its classes"
+        )
+    return list(indexer.labels)
 
 
 def classifier_name(model: PipelineModel) -> str:

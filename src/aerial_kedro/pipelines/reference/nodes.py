@@ -176,7 +176,7 @@ def featurize_reference_chips(
         parts.append(featurized.join(F.broadcast(labels), on="chip_id"))
     results = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
     results = results.persist()
-    unusable = (
+    unusable: pd.DataFrame = (
         results.where((F.col("status") != SCORED) & (F.col("augment") == 0))
         .select("chip_id", "label", "status", "reason")
         .toPandas()

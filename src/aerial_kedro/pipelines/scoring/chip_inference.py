@@ -26,7 +26,7 @@ then rotated); otherwise ``augment`` is 0, so both share one schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import fsspec
@@ -116,6 +116,8 @@ def read_chip_with_clouds(
         return (None, None, EMPTY, f"over {max_empty_fraction:.0%} nodata or black"), None
     if radiometry == AUTO:  # resolved per chip, by the same rule as planning
         radiometry = resolve_radiometry(AUTO, str(pixels.dtype))
+    if isinstance(radiometry, str):
+        raise TypeError(f"radiometry '{radiometry}': expected a Radiometry, None or '{AUTO}'")
     if radiometry is None and pixels.dtype != np.uint8:
         return (None, None, UNREADABLE, f"{pixels.dtype} pixels and no radiometric conversion"), None
     if radiometry is None or (radiometry.is_identity and pixels.dtype == np.uint8):
@@ -213,8 +215,11 @@ def featurize_items(
         for position, index, read, clouds in reads:
             sources.append(position)
             augments.append(index)
-            keep = read[0] is not None and not augment  # training augmentations need none
-            colours.append(colour_cells(read[0], clouds) if keep else None)
+            pixels = read[0]
+            if pixels is None or augment:  # training augmentations need none
+                colours.append(None)
+            else:
+                colours.append(colour_cells(pixels, clouds))
             yield read
 
     results = list(infer_items(tracked(), featurizer, batch_size))
@@ -229,7 +234,8 @@ def featurize_items(
     scored = [status == SCORED for _, _, status, _ in results]
     out["colour_cells"] = [c if ok else None for c, ok in zip(colours, scored, strict=True)]
     out["texture"] = [
-        texture_features(vector, part) if ok and not augment else None
+        # A scored item always has its feature vector.
+        texture_features(vector, part) if ok and not augment and vector is not None else None
         for (vector, _, _, _), ok in zip(results, scored, strict=True)
     ]
     return out
@@ -258,17 +264,21 @@ def featurize_items_spark(
     """
     spec_dict = spec.to_dict()
     band_list = list(bands)
+    resolved: Radiometry | str | None  # None, "auto" or a Radiometry
     if isinstance(radiometry, Mapping) and "name" in radiometry:
-        radiometry = Radiometry.from_dict(radiometry)
-    elif radiometry is not None and not isinstance(radiometry, Radiometry):
-        radiometry = parse_radiometry(radiometry)  # a preset name, "auto" or a raw mapping
-    conversion = radiometry if radiometry in (None, AUTO) else radiometry.to_dict()
+        resolved = Radiometry.from_dict(radiometry)
+    elif radiometry is None or isinstance(radiometry, Radiometry):
+        resolved = radiometry
+    else:
+        resolved = parse_radiometry(radiometry)  # a preset name, "auto" or a raw mapping
+    # Plain values for the closure: None, "auto" or the conversion's to_dict().
+    conversion = resolved.to_dict() if isinstance(resolved, Radiometry) else resolved
 
-    def infer(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def infer(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         featurizer = cached_featurizer(
             lambda: onnx_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads
         )
-        to_8bit = conversion if conversion in (None, AUTO) else Radiometry.from_dict(conversion)
+        to_8bit = Radiometry.from_dict(conversion) if isinstance(conversion, dict) else conversion
         with ChipReader(bands=band_list) as reader:
             for frame in frames:
                 yield featurize_items(
@@ -299,7 +309,7 @@ def classify(
     """Apply the classifier to featurized rows; prediction columns are null unless ``scored``."""
     predicted = model.transform(with_feature_vector(featurized))
     scored = F.col("status") == SCORED
-    probabilities = vector_to_array("probability", "float32")
+    probabilities = vector_to_array(F.col("probability"), "float32")
     return predicted.select(
         *(column for column in PLAN_COLUMNS if column != "seq"),
         "status",

@@ -197,7 +197,7 @@ def read_backdrop(
     ``None`` (with a warning) when the imagery cannot be read: the map is then drawn without
     it, since a figure must not fail a run whose class raster and GeoJSON are good.
     """
-    if not sources or not raster.is_georeferenced:
+    if not sources or raster.crs is None or not raster.is_georeferenced:
         return None
     transform, shape = backdrop_grid(raster, max_pixels)
     try:

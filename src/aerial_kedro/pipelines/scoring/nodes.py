@@ -113,7 +113,7 @@ def describe_model(
     """
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     version = loaded_version(scoring_model)
-    info = {
+    info: dict[str, Any] = {
         "model": settings.model,
         "model_version": version,
         "classifier": classifier_name(scoring_model),
@@ -139,8 +139,9 @@ def describe_model(
 
 def _classifier_input_size(model: PipelineModel) -> int | None:
     """The number of features the fitted classifier takes, when it says (Spark ML models do)."""
+    classifier: Any = model.stages[-2]  # any fitted estimator; Spark ML ones have numFeatures
     try:
-        return int(model.stages[-2].numFeatures)
+        return int(classifier.numFeatures)
     except Exception:  # noqa: BLE001 - an estimator without numFeatures is not checked
         return None
 
@@ -165,7 +166,7 @@ def plan_scoring(
     inputs = sorted({path for sources in plan["sources"] for path in sources})
     if radiometry is not None and radiometry.name != "none":
         how = "auto: not 8-bit" if settings.radiometry == "auto" else "declared"
-        if radiometry_fit and radiometry_fit["applied"]:
+        if reference and radiometry_fit and radiometry_fit["applied"]:
             how = f"matched to {redact_url(reference)}"
         logger.info(
             "Radiometry %s (%s): 8-bit = clip((DN x %g %+g - min) / (max - min) x 255), "

@@ -162,7 +162,7 @@ def plan_from_chips(chips: Sequence[Chip], chunk_size: int) -> pd.DataFrame:
 
 def plan_from_tiles(tiles: Sequence[str], source_root: str, chunk_size: int) -> pd.DataFrame:
     """The plan of plain tiles, sorted by tile id (path below ``source_root``)."""
-    records = sorted(
+    records: list[dict[str, Any]] = sorted(
         (
             {
                 "chip_id": _relative_id(path, source_root),
@@ -359,6 +359,7 @@ def raster_inputs(
     Raises ``ValueError`` (one line naming the files) when a stack's bands differ in size, CRS
     or pixel grid: before any Spark work.
     """
+    others: list[str]
     if band_files:
         stacks, others = [resolve_band_files(band_files, root)], []
     else:
