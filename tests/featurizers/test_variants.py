@@ -7,12 +7,10 @@ import functools
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 from conftest import SAMPLE_TILES
 
-from aerial_kedro.errors import ParameterError
-from aerial_kedro.featurizers import efficientnet_lite as enl
 from aerial_kedro.featurizers.decode import decode_tile
+from aerial_kedro.featurizers.efficientnet_lite import build_efficientnet_lite
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec, sha256_hex
@@ -44,7 +42,7 @@ def _tiles(count: int = 6) -> list[np.ndarray]:
 
 
 def test_no_options_is_byte_identical_to_the_plain_build() -> None:
-    plain_bytes, plain_spec = enl.build_efficientnet_lite(LITE0)
+    plain_bytes, plain_spec = build_efficientnet_lite(LITE0)
     for empty in (None, {}, {"input_size": None, "pooled_stages": [], "precision": "fp32"}):
         payload, spec = build_featurizer(LITE0, options=empty)
         assert payload == plain_bytes and spec == plain_spec
@@ -134,41 +132,6 @@ def test_int8_build_is_deterministic_quantized_and_close_to_fp32() -> None:
     fp32 = OnnxFeaturizer(fp32_bytes, fp32_spec).features(tiles)
     for a, b in zip(int8, fp32, strict=True):
         assert np.corrcoef(a, b)[0, 1] > 0.9
-
-
-def test_calibration_set_depends_on_the_seed() -> None:
-    options = enl.CalibrationOptions(str(SAMPLE_TILES), seed=3, count=24)
-    first = enl.calibration_set(options)
-    assert first.files == enl.calibration_set(options).files
-    assert first.files == tuple(sorted(first.files))
-    other = enl.calibration_set(enl.CalibrationOptions(str(SAMPLE_TILES), seed=4, count=24))
-    assert other.files != first.files and other.sha256 != first.sha256
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"precision": "fp16"}, r"^featurization\.options\.precision: 'fp16' is not allowed"),
-        ({"input_size": 8}, r"^featurization\.options\.input_size: 8 is not an integer"),
-        ({"input_size": "160"}, r"^featurization\.options\.input_size: '160'"),
-        ({"pooled_stages": [4, 8]}, r"^featurization\.options\.pooled_stages: \[4, 8\]"),
-        ({"pooled_stages": [4, 4]}, r"^featurization\.options\.pooled_stages: .*repeats"),
-        ({"std_stages": [0]}, r"^featurization\.options\.std_stages: \[0\] is not a list of stage numbers"),
-        ({"tta": "yes"}, r"^featurization\.options\.tta: 'yes' is not true or false"),
-        ({"size": 160}, r"^featurization\.options\.size: unknown option"),
-        ({"calibration": {"count": 0}}, r"^featurization\.options\.calibration\.count: 0"),
-    ],
-)
-def test_bad_option_is_one_line_naming_the_key(options: dict, message: str) -> None:
-    with pytest.raises(ParameterError, match=message) as excinfo:
-        export_featurizer(LITE0, {"options": options})
-    assert "\n" not in str(excinfo.value)
-
-
-def test_int8_without_calibration_tiles_names_the_key(tmp_path) -> None:
-    options = {"precision": "int8", "calibration": {"tiles_dir": str(tmp_path)}}
-    with pytest.raises(ValueError, match=r"calibration\.tiles_dir: no image tiles under"):
-        build_featurizer(LITE0, options=options)
 
 
 def test_export_featurizer_records_every_option_in_the_spec() -> None:

