@@ -36,10 +36,10 @@ from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.tile_files import is_tile_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TILES = PROJECT_ROOT.parent / "shared" / "data" / "eurosat-sample"
-TILE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -73,7 +73,7 @@ def configured_options(args: argparse.Namespace, calibration_tiles: Path) -> dic
 
 def tile_paths(folder: Path, limit: int | None) -> list[Path]:
     """Tiles of every class folder, sorted; with ``limit``, taken round-robin across the classes."""
-    classes = [sorted(p for p in d.iterdir() if p.suffix.lower() in TILE_SUFFIXES) for d in sorted(folder.iterdir()) if d.is_dir()]
+    classes = [sorted(p for p in d.iterdir() if is_tile_name(p.name)) for d in sorted(folder.iterdir()) if d.is_dir()]
     if not classes:
         raise SystemExit(f"--tiles {folder}: no class folders")
     interleaved = [path for group in zip(*[iter_padded(c, max(map(len, classes))) for c in classes], strict=True) for path in group if path]

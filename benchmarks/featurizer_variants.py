@@ -34,6 +34,7 @@ from aerial_kedro.featurizers.efficientnet_graph import FEATURE_DIM
 from aerial_kedro.featurizers.preprocess import resize_rgb, to_network_input
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
+from aerial_kedro.tile_files import is_tile_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FULL_EUROSAT_TILES = 27_000
@@ -42,7 +43,6 @@ CANDIDATE_DIRS = (
     PROJECT_ROOT.parent / "shared" / "data" / "eurosat",
     PROJECT_ROOT.parent / "shared" / "data" / "eurosat-sample",
 )
-TILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 S456 = [4, 5, 6]
 
 #: name -> featurization.options
@@ -88,7 +88,7 @@ def list_tiles(folder: Path) -> list[tuple[Path, str]]:
         (path, cls.name)
         for cls in sorted(p for p in folder.iterdir() if p.is_dir())
         for path in sorted(cls.iterdir())
-        if path.suffix.lower() in TILE_SUFFIXES
+        if is_tile_name(path.name)
     ]
 
 

@@ -130,13 +130,38 @@ def make_project_copy(destination: Path) -> Path:
     return destination
 
 
+# Hyperparameters for tests where the classifiers are passengers (the pipeline, not the model, is
+# under test): fewer trees and L-BFGS iterations than conf/base, the same code paths.
+PASSENGER_MODELS = {
+    "random_forest.classifier.hyperparameters.numTrees": 30,
+    "logistic_regression.classifier.hyperparameters.maxIter": 60,
+}
+
+
+def nested_params(params: dict) -> dict:
+    """Dotted keys as nested dicts, deep-merged, as ``kedro run --params=a.b=1`` reads them:
+    a session given ``{"a.b": 1}`` itself would keep one top-level parameter named "a.b"."""
+    out: dict = {}
+    for key, value in params.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = nested_params({**node[leaf], **value})
+        else:
+            node[leaf] = nested_params(value) if isinstance(value, dict) else value
+    return out
+
+
 def run_kedro(project: Path, pipeline: str, env: str = "local", **runtime_params) -> dict:
     """Run ``pipeline`` of ``project`` in-process through a KedroSession (reusing the test SparkSession)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env, runtime_params=runtime_params) as session:
+    params = nested_params(runtime_params)
+    with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
         return session.run(pipeline_names=[pipeline])
 
 
@@ -160,7 +185,7 @@ def trained_project(tmp_path_factory, spark, sample_tiles) -> Path:
     (tiles / "SeaLake" / "notes.jpg").write_text("not an image")
     Image.open(tiles / "Pasture" / "Pasture_1.jpg").convert("L").save(tiles / "Pasture" / "gray.png")
     project = make_project_copy(root / "project")
-    run_kedro(project, "train", tiles_dir=str(tiles))
+    run_kedro(project, "train", tiles_dir=str(tiles), **PASSENGER_MODELS)
     return project
 
 

@@ -12,12 +12,8 @@ from conftest import PROJECT_ROOT, SAMPLE_TILES, make_project_copy, run_kedro
 from mlflow.tracking import MlflowClient
 
 from aerial_kedro.runs import format_table, main, run_rows
-from aerial_kedro.tracking import (
-    evaluation_metrics,
-    flatten,
-    register_project_path_resolver,
-    required_env,
-)
+from aerial_kedro.tracking.resolvers import register_project_path_resolver, required_env
+from aerial_kedro.tracking.run_log import evaluation_metrics, flatten
 
 MODELS = ("logistic_regression", "random_forest")
 
@@ -96,7 +92,7 @@ def test_train_run_is_one_parent_run_with_a_child_per_classifier(trained_project
     params = parent.data.params
     assert params["featurizer"] == "efficientnet_lite0" and params["seed"] == "42"
     assert params["ingestion.sample_frac"] == "1.0" and params["tiles_dir"].endswith("tiles")
-    assert params["random_forest.classifier.hyperparameters.numTrees"] == "150"
+    assert params["random_forest.classifier.hyperparameters.numTrees"] == "30"  # a runtime override
     assert (params["tiles.indexed"], params["tiles.test"], params["tiles.rejected"]) == ("304", "60", "3")
     assert params["tiles.featurized"] == "301"
     assert parent.data.metrics["featurize.tiles_per_s"] > 1 and parent.data.metrics["wall_time_s"] > 1

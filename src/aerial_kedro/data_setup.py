@@ -30,12 +30,13 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from aerial_kedro.tile_files import is_tile_name
+
 logger = logging.getLogger(__name__)
 
 EUROSAT_URL = os.environ.get("EUROSAT_URL", "https://madm.dfki.de/files/sentinel/EuroSAT.zip")
 # The checksum the EuroSAT authors' archive is published with (torchvision / torchgeo pin the same).
 EUROSAT_CHECKSUM = os.environ.get("EUROSAT_CHECKSUM", "md5:c8fa014336c82ac7804f0398fcb19387")
-TILE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 # EuroSAT.zip (RGB) is about 94 MB and unpacks to about 100 MB in 27,000 files: room for 2-5x.
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 MAX_EXTRACTED_BYTES = 512 * 1024 * 1024
@@ -55,7 +56,7 @@ def has_tiles(folder: Path) -> bool:
     if not folder.is_dir():
         return False
     return any(
-        child.is_file() and child.suffix.lower() in TILE_SUFFIXES
+        child.is_file() and is_tile_name(child.name)
         for class_dir in folder.iterdir()
         if class_dir.is_dir()
         for child in class_dir.iterdir()

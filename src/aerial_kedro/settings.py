@@ -10,7 +10,8 @@ from aerial_kedro.blob.preflight import BlobPreflightHooks
 from aerial_kedro.hooks import ParameterValidationHooks, SparkHooks
 from aerial_kedro.progress import FitHeartbeatHooks
 from aerial_kedro.run_summary import RunSummaryHooks
-from aerial_kedro.tracking import RunTrackingHooks, SessionScopedMlflowHook, required_env
+from aerial_kedro.tracking.hooks import RunTrackingHooks, SessionScopedMlflowHook
+from aerial_kedro.tracking.resolvers import required_env
 from aerial_kedro.train_lock import TrainLockHooks
 
 # Hooks run last-in-first-out, so `before_pipeline_run` goes: parameters are validated, the blob
@@ -42,8 +43,11 @@ CONFIG_LOADER_ARGS = {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**"],
     },
-    # An environment's mlflow.yml overrides single keys of conf/base/mlflow.yml.
-    "merge_strategy": {"mlflow": "soft"},
+    # An environment's mlflow.yml overrides single keys of conf/base/mlflow.yml. Parameters too:
+    # with Kedro's default (destructive) merge, an environment holding any parameters file
+    # (conf/azurite) loses the rest of a block a nested `--params=random_forest.classifier.
+    # hyperparameters.numTrees=20` touches (its `type` included), and the run is refused.
+    "merge_strategy": {"mlflow": "soft", "parameters": "soft"},
 }
 
 # ${required_env:NAME} (conf/hdinsight/mlflow.yml), registered with OmegaConf's current API:

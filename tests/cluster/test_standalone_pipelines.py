@@ -22,8 +22,8 @@ SCORE_SOURCE = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 # executors (every L-BFGS iteration is a Spark job, which costs more on a cluster than in local mode).
 TRAIN_PARAMS = {
     "tiles_dir": str(SAMPLE_TILES),
-    "random_forest.classifier.hyperparameters.numTrees": "30",
-    "logistic_regression.classifier.hyperparameters.maxIter": "50",
+    "random_forest.classifier.hyperparameters.numTrees": "15",
+    "logistic_regression.classifier.hyperparameters.maxIter": "30",
 }
 
 

@@ -76,7 +76,7 @@ def test_a_dataset_left_on_local_disk_is_named(hdinsight_env, tmp_path):
 
     broken = make_project_copy(tmp_path / "broken")
     catalog = broken / "conf" / "hdinsight" / "catalog.yml"
-    catalog.write_text(catalog.read_text() + "\nmetrics_summary:\n  type: json.JSONDataset\n"
+    catalog.write_text("metrics_summary:\n  type: json.JSONDataset\n"
                        "  filepath: data/08_reporting/metrics_summary.json\n")
     with pytest.raises(ConfigCheckError, match=r"keeps datasets on a local disk: metrics_summary \(data/08_reporting"):
         check_environment(broken, "hdinsight")
@@ -184,18 +184,36 @@ def test_blob_environments_put_spark_data_on_wasb_and_files_on_abfs(
     assert entries["scoring_model"]["type"].endswith("BlobSparkMLModelDataset")
 
 
-def test_an_environment_catalog_holds_only_entries_that_differ_in_kind(project):
-    """An entry that only moves a path belongs in the environment's globals.yml."""
+def test_environments_override_globals_and_restate_no_catalog_entry(project):
+    """The catalog is written once, in conf/base; an environment moves it with globals.yml keys
+    that conf/base/globals.yml defines (a key it misspells would silently change nothing)."""
+    base = yaml.safe_load((project / "conf" / "base" / "globals.yml").read_text())
+    for env in ("azurite", "hdinsight"):
+        assert not list((project / "conf" / env).glob("catalog*.yml")), env
+        text = (project / "conf" / env / "globals.yml").read_text()
+        overrides = yaml.safe_load(text)
+        assert {"spark_root", "spark_dataset", "spark_model_dataset", "files_root"} <= set(overrides)
+        # Keys base lacks only as the file's own building blocks (hdinsight's storage_account).
+        own = set(overrides) - set(base)
+        assert all(f"${{{key}}}" in text for key in own), f"{env}: {own} not in conf/base/globals.yml"
+
+
+@pytest.mark.parametrize("env", ["local", "azurite"])
+def test_a_nested_runtime_parameter_changes_one_key_in_every_environment(monkeypatch, project, env):
+    """`--params=random_forest.classifier.hyperparameters.numTrees=20` keeps the block's other keys
+    (conf/azurite holds a parameters file of its own: Kedro's default merge dropped them there)."""
     from kedro.config import OmegaConfigLoader
 
     from aerial_kedro.settings import CONFIG_LOADER_ARGS
 
-    base = OmegaConfigLoader(str(project / "conf"), env="base", **CONFIG_LOADER_ARGS)["catalog"]
-    for env in ("azurite", "hdinsight"):
-        for path in (project / "conf" / env).glob("catalog*.yml"):
-            for name, entry in (yaml.safe_load(path.read_text()) or {}).items():
-                if not name.startswith("_"):
-                    assert entry["type"] != base[name]["type"], f"{env}/{path.name}: {name} restates conf/base"
+    monkeypatch.setenv("AZURITE_BLOB_PORT", "10123")
+    runtime = {"random_forest": {"classifier": {"hyperparameters": {"numTrees": 20}}}}
+    params = OmegaConfigLoader(str(project / "conf"), env=env, runtime_params=runtime,
+                               **CONFIG_LOADER_ARGS)["parameters"]  # fmt: skip
+    classifier = params["random_forest"]["classifier"]
+    assert classifier["type"] == "random_forest" and classifier["hyperparameters"]["numTrees"] == 20
+    assert classifier["hyperparameters"]["maxDepth"] == 12
+    assert params["scoring"]["chip_px"] == 64
 
 
 def test_azurite_fails_fast_for_every_spark_access(project):

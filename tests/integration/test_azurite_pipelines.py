@@ -88,7 +88,7 @@ def azurite_runs(tmp_path_factory, spark, sample_tiles) -> Iterator[tuple[Azurit
         blob_cli(server.connection_string, "upload", str(SCENE), "raw/rasters")
         blob_cli(server.connection_string, "mkcontainer", "aerial")
         project = make_project_copy(root / "project")
-        assert (project / "conf" / "azurite" / "catalog.yml").is_file()
+        assert (project / "conf" / "azurite" / "globals.yml").is_file()
         with environment(AZURITE_BLOB_PORT=str(server.port), AZURE_STORAGE_CONNECTION_STRING=server.connection_string), \
                 executor_environment(spark, AZURE_STORAGE_CONNECTION_STRING=server.connection_string):
             run_kedro(project, "train", env="azurite", **SMALL_FOREST)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, make_project_copy
+from conftest import PASSENGER_MODELS, SHARED_DATA, make_project_copy
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,9 @@ def assert_readable(output: str) -> None:
 
 
 def test_fits_beat_and_the_train_side_summary_gives_accuracy_paths_and_mlflow_run(project):
-    output = kedro_run(project, "--pipelines=modeling,evaluation", AERIAL_KEDRO_HEARTBEAT_S="0.5")
+    lighter = ",".join(f"{key}={value}" for key, value in PASSENGER_MODELS.items())
+    output = kedro_run(project, "--pipelines=modeling,evaluation", f"--params={lighter}",
+                       AERIAL_KEDRO_HEARTBEAT_S="0.5")  # fmt: skip
     assert_readable(output)
     beats = re.findall(r"aerial_kedro\.progress: still fitting (\w+): \d+s", output)
     assert {"logistic_regression", "random_forest"} & set(beats), output[-4000:]

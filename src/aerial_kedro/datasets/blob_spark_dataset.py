@@ -15,7 +15,7 @@ account gone). Spark itself resolves these URLs through hadoop-azure, so the dat
 - turn the failures a user causes (storage unreachable, container missing, key rejected, jars
   missing) into one line naming the culprit.
 
-Example (conf/azurite/catalog.yml)::
+Example (a catalog entry as conf/base/catalog.yml resolves under `--env=azurite`)::
 
     tile_index:
       type: aerial_kedro.datasets.blob_spark_dataset.BlobSparkDataset

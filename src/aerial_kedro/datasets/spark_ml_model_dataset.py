@@ -44,10 +44,20 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
         self,
         *,
         filepath: str,
+        credentials: None = None,
         metadata: dict[str, Any] | None = None,
         version: Version | None = None,
         load_version: str | None = None,
     ) -> None:
+        # The catalog entry is written once in conf/base with `credentials:
+        # ${globals:spark_credentials}`, null where Spark's own Hadoop configuration reaches the
+        # files; an environment that needs credentials uses the blob subclass (globals.yml).
+        if credentials is not None:
+            raise DatasetError(
+                f"the model at '{filepath}' got credentials, which {type(self).__name__} does "
+                "not use: set globals spark_model_dataset to "
+                "aerial_kedro.datasets.model_versions.VersionedBlobSparkMLModelDataset"
+            )
         self._uri = str(filepath).rstrip("/")
         self.metadata = metadata
         self._init_versioning(version, load_version)

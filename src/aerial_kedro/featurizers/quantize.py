@@ -17,8 +17,8 @@ import onnx
 
 from aerial_kedro.featurizers.options import CalibrationOptions
 from aerial_kedro.featurizers.spec import FeaturizerSpec, sha256_hex
+from aerial_kedro.tile_files import is_tile_name
 
-TILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 #: How int8 models are made (recorded in the spec): static QDQ, per-channel int8 weights, uint8
 #: activations, min/max ranges. Convolutions with their fused ReLU6 (Clip) and residual adds are
 #: quantized; the stem conv (raw pixels) and the pooling stay float, so features are float.
@@ -81,7 +81,7 @@ def calibration_set(options: CalibrationOptions) -> CalibrationSet:
     except (ImportError, OSError, ValueError) as error:
         raise ValueError(f"{key}: cannot list {options.tiles_dir!r}: {error}") from None
     prefix = root.rstrip("/") + "/"
-    paths = sorted(p[len(prefix) :] for p in found if p.lower().endswith(TILE_SUFFIXES))
+    paths = sorted(p[len(prefix) :] for p in found if is_tile_name(p))
     if not paths:
         raise ValueError(f"{key}: no image tiles under {options.tiles_dir!r}")
     rng = np.random.default_rng(options.seed)

@@ -19,10 +19,10 @@ from aerial_kedro.class_schemes import (
     resolve_training_scheme,
 )
 from aerial_kedro.pipelines.ingestion.settings import (
-    TILE_SUFFIXES,
     IngestionSettings,
     check_class_sizes,
 )
+from aerial_kedro.tile_files import is_tile_name
 
 logger = logging.getLogger(__name__)
 # ``split`` of the index rows that tile listing rejected (their ``reason`` is set): they are in
@@ -150,7 +150,7 @@ def dangling_links(root: str) -> list[str]:
         for name in chain(dirs, files):
             path = os.path.join(folder, name)
             if (
-                name.lower().endswith(TILE_SUFFIXES)
+                is_tile_name(name)
                 and os.path.islink(path)
                 and not os.path.exists(path)
             ):

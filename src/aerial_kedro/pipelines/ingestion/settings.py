@@ -28,6 +28,7 @@ from pydantic import (
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.parameters import Fraction, OpenFraction, validated
+from aerial_kedro.tile_files import is_tile_name
 
 
 class IngestionSettings(BaseModel):
@@ -42,10 +43,6 @@ class IngestionSettings(BaseModel):
     def from_params(cls, ingestion: Mapping[str, Any] | None) -> IngestionSettings:
         """Settings from ``params:ingestion``; raises ParameterError naming the first bad key."""
         return validated(cls, dict(ingestion or {}), key=lambda field: f"ingestion.{field}")
-
-
-# Tile file names the catalog's ``pathGlobFilter`` lists (compared case-insensitively).
-TILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
 def check_tiles_dir(tiles_dir: Any, mapping: Mapping[str, str]) -> dict[str, int] | None:
@@ -96,7 +93,7 @@ def class_folder_counts(tiles_dir: Any) -> dict[str, int] | None:
 
 def is_tile_file(path: Path) -> bool:
     """A file the tile listing takes (by its name; links are followed, as Spark does)."""
-    return path.name.lower().endswith(TILE_SUFFIXES) and not _hidden(path) and path.is_file()
+    return is_tile_name(path.name) and not _hidden(path) and path.is_file()
 
 
 def _hidden(path: Path) -> bool:

@@ -46,9 +46,9 @@ from aerial_kedro.geo.radiometry import AUTO, Radiometry, parse_radiometry, reso
 from aerial_kedro.geo.raster_access import is_vrt_file
 from aerial_kedro.geo.raster_inspection import RasterMeta, inspect_rasters
 from aerial_kedro.geo.relative_radiometry import match_radiometry
+from aerial_kedro.tile_files import TILE_SUFFIXES
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
-TILE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 SOURCE_KINDS = ("auto", "rasters", "tiles")
 
 
@@ -101,7 +101,7 @@ def split_by_kind(files: Sequence[str], kind: str) -> tuple[list[str], list[dict
     Side-car files (``.aux.xml``, ``.ovr``, world files, READMEs) are not images and are
     skipped silently.
     """
-    wanted = RASTER_EXTENSIONS if kind == "rasters" else TILE_EXTENSIONS
+    wanted = RASTER_EXTENSIONS if kind == "rasters" else TILE_SUFFIXES
     used = [f for f in files if _has_extension(f, wanted) or is_gdal_path(f)]
     problems = [
         {
@@ -110,7 +110,7 @@ def split_by_kind(files: Sequence[str], kind: str) -> tuple[list[str], list[dict
             "(or with scoring.source_kind=tiles)",
         }
         for f in files
-        if kind == "rasters" and _has_extension(f, TILE_EXTENSIONS) and f not in used
+        if kind == "rasters" and _has_extension(f, TILE_SUFFIXES) and f not in used
     ]
     return used, problems
 
