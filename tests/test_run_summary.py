@@ -238,7 +238,7 @@ def test_mlflow_artifact_location_is_absolute(tmp_path):
     from kedro.config import OmegaConfigLoader
 
     from aerial_kedro.settings import CONFIG_LOADER_ARGS
-    from aerial_kedro.tracking import register_project_path_resolver
+    from aerial_kedro.tracking.resolvers import register_project_path_resolver
 
     register_project_path_resolver(tmp_path)
     config = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env="local", **CONFIG_LOADER_ARGS)["mlflow"]

@@ -23,7 +23,7 @@ from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from aerial_kedro.datasets import SparkMLModelDataset
 from aerial_kedro.pipelines.evaluation.plots import plot_confusion_matrix
-from aerial_kedro.tracking import RunTrackingHooks
+from aerial_kedro.tracking.hooks import RunTrackingHooks
 
 MODEL = "toy"
 CLASSES = ("Forest", "SeaLake")

@@ -96,7 +96,7 @@ _CONFIG_MISTAKES = (
     MissingMandatoryValue,
     GrammarParseError,
 )
-# oc.env: "Environment variable 'X' not found"; required_env (aerial_kedro.tracking): "... X is not set".
+# oc.env: "Environment variable 'X' not found"; required_env (aerial_kedro.tracking.resolvers): "... X is not set".
 _MISSING_VARIABLE = re.compile(r"Environment variable '?[A-Za-z_]\w*'? (?:not found|is not set)")
 _RESOLVER_REFUSED = re.compile(r"^(?:ValueError|FileNotFoundError) raised while resolving interpolation")
 _PROJECT = Path(aerial_kedro.__file__).parent

@@ -23,15 +23,11 @@ from azure.storage.blob import BlobServiceClient
 from blob.azurite import EMULATOR_HOST, EMULATOR_KEY, HADOOP_AZURE_JARS, Azurite, require
 from kedro.io.core import DatasetError
 
+from aerial_kedro.blob.credentials import blob_connection_string
 from aerial_kedro.blob.urls import BlobUrl
 from aerial_kedro.datasets import ChunkedParquetDataset, PredictionChunks
 from aerial_kedro.datasets.blob_spark_dataset import BlobAccess
-from aerial_kedro.datasets.run_lock import (
-    blob_connection_string,
-    blob_run_lock,
-    lock_blob_name,
-    run_lock,
-)
+from aerial_kedro.datasets.run_lock import blob_run_lock, lock_blob_name, run_lock
 
 LEASE = 15  # the shortest finite lease Azure allows: keeps the expiry test short
 

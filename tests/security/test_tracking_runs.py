@@ -17,7 +17,7 @@ from pathlib import Path
 from conftest import SAMPLE_TILES, make_project_copy
 from mlflow.tracking import MlflowClient
 
-from aerial_kedro.tracking import CLOSED_TAG, OWNER_PID_TAG, owner_tags
+from aerial_kedro.tracking.stale_runs import CLOSED_TAG, OWNER_PID_TAG, owner_tags
 
 SIGNATURE = "c2lnbmF0dXJlLW9mLWEtdGVzdA%3D%3D"  # not a real token: the value redaction must hide
 
@@ -101,7 +101,7 @@ def test_node_parameters_are_logged_redacted(tmp_path):
     """kedro-mlflow logs every ``params:`` input of a node (e.g. ``score_source``) as it is."""
     import mlflow
 
-    from aerial_kedro.tracking import SessionScopedMlflowHook
+    from aerial_kedro.tracking.hooks import SessionScopedMlflowHook
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path.as_posix()}/mlflow.db")
     hook = SessionScopedMlflowHook()

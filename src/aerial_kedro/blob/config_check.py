@@ -88,7 +88,7 @@ def load_environment(project: Path, env: str) -> dict[str, Any]:
     from kedro.framework.project import settings
     from kedro.framework.startup import bootstrap_project
 
-    from aerial_kedro.tracking import register_project_path_resolver
+    from aerial_kedro.tracking.resolvers import register_project_path_resolver
 
     bootstrap_project(project)
     register_project_path_resolver(project)

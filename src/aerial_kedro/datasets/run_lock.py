@@ -12,10 +12,8 @@ the other writer (``SparkFileNotFoundException``). The lock of run ``<run>`` is 
   is released on exit. A SIGKILLed run stops renewing, so its lease expires within
   ``LEASE_SECONDS`` and the next run takes it: no lock outlives its process by more than that.
   Credentials: the dataset's own ``credentials`` (:class:`BlobAccess`), else what the running
-  Spark session already holds for that account (the account key or container SAS that the
-  Blob Spark datasets, or ``core-site.xml``, put in its Hadoop configuration, and the emulator
-  route of ``route_wasb_to_emulator``). Without any usable credential the run is not locked
-  and a warning says so.
+  Spark session already holds for that account (:mod:`aerial_kedro.blob.credentials`). Without
+  any usable credential the run is not locked and a warning says so.
 
 A run that waits longer than ``timeout`` fails with one line naming the run id and the holder.
 No message holds a secret: URLs go through ``redact_url``.
@@ -38,6 +36,7 @@ from azure.storage.blob import BlobClient, BlobLeaseClient
 from filelock import FileLock, Timeout
 
 from aerial_kedro.blob.client import BlobError, explain, service_client
+from aerial_kedro.blob.credentials import access_from_spark, blob_connection_string, has_credential
 from aerial_kedro.blob.urls import SCHEMES, BlobUrl, BlobUrlError, redact_url
 from aerial_kedro.datasets.blob_spark_dataset import BlobAccess
 
@@ -140,7 +139,7 @@ def blob_run_lock(
         url = BlobUrl.parse(filepath)
     except BlobUrlError as error:
         raise ValueError(str(error)) from None
-    access = access if access is not None and _has_credential(access) else access_from_spark(url)
+    access = access if access is not None and has_credential(access) else access_from_spark(url)
     connection_string = blob_connection_string(url, access)
     if connection_string is None:
         return None
@@ -148,67 +147,6 @@ def blob_run_lock(
         url.container, lock_blob_name(url, run_id)
     )
     return BlobRunLock(client, run_id, lease_seconds=lease_seconds)
-
-
-def _has_credential(access: BlobAccess) -> bool:
-    return bool(access.account_key or access.sas_token)
-
-
-def blob_endpoint_of(url: BlobUrl, access: BlobAccess) -> str:
-    """The Blob service URL of ``url``'s account (an emulator's path-style URL with one)."""
-    if access.emulator_endpoint:
-        return f"{access.emulator_endpoint.rstrip('/')}/{url.account}"
-    # An ADLS Gen2 account (abfs, host <account>.dfs.<suffix>) serves the Blob API on .blob.
-    host = url.host.replace(".dfs.", ".blob.", 1)
-    return f"{'https' if url.secure else 'http'}://{host}"
-
-
-def blob_connection_string(url: BlobUrl, access: BlobAccess) -> str | None:
-    """An azure-storage-blob connection string for ``url``'s account, None without a credential."""
-    endpoint = blob_endpoint_of(url, access)
-    if access.sas_token:
-        return f"BlobEndpoint={endpoint};SharedAccessSignature={access.sas_token.lstrip('?')}"
-    if access.account_key:
-        return (f"DefaultEndpointsProtocol={endpoint.split(':', 1)[0]};AccountName={url.account};"
-                f"AccountKey={access.account_key};BlobEndpoint={endpoint};")  # fmt: skip
-    return None
-
-
-def access_from_spark(url: BlobUrl) -> BlobAccess:
-    """The credentials the active Spark session holds for ``url`` (empty without a session).
-
-    The Blob Spark datasets put the account key (``fs.azure.account.key.<host>``) or container
-    SAS (``fs.azure.sas.<container>.<host>``) there; on a cluster, ``core-site.xml`` may. A key
-    kept encrypted (a ``fs.azure.account.keyprovider.<host>``, HDInsight's default) is not
-    usable here. Emulator hosts (``*.localhost``) reach Azurite through the proxy that
-    ``route_wasb_to_emulator`` set on hadoop-azure.
-    """
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        return BlobAccess()
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    key = (
-        None
-        if conf.get(f"fs.azure.account.keyprovider.{url.host}")
-        else conf.get(f"fs.azure.account.key.{url.host}")
-    )
-    sas = conf.get(f"fs.azure.sas.{url.container}.{url.host}")
-    endpoint = _emulator_route(spark) if url.host.endswith(".localhost") else None
-    return BlobAccess(account_key=key, sas_token=sas, emulator_endpoint=endpoint)
-
-
-def _emulator_route(spark: object) -> str | None:
-    """``http://host:port`` of hadoop-azure's default proxy (the Azurite route), if one is set."""
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    context = jvm.com.microsoft.azure.storage.OperationContext
-    if type(context).__name__ == "JavaPackage":  # hadoop-azure not on the classpath
-        return None
-    proxy = context.getDefaultProxy()
-    if proxy is None or proxy.address() is None:
-        return None
-    return f"http://{proxy.address().getHostString()}:{proxy.address().getPort()}"
 
 
 class BlobRunLock:

@@ -1,12 +1,9 @@
-"""Run history in MLflow, on top of kedro-mlflow.
+"""What one pipeline run records in MLflow: ``RunLog``.
 
-kedro-mlflow opens one MLflow run per ``kedro run`` and logs every parameter a node reads
-(``featurizer``, ``seed``, ``tiles_dir``, ``ingestion.sample_frac``, each namespace's
-``<model>.classifier.*``). ``RunTrackingHooks`` add what only the pipeline's outputs and timings
-tell, and nothing when kedro-mlflow opened no run (tracking disabled for the pipeline). What is
-logged is keyed on the datasets saved (``tile_index``, ``tile_features``, ``rejected_tiles``,
-``metrics_summary``, ``<model>.classifier_model``, ``<model>.metrics``, ...), so renaming or
-splitting a node keeps its logging:
+The parent run is the one kedro-mlflow opened; what is logged is keyed on the datasets saved
+(``tile_index``, ``tile_features``, ``rejected_tiles``, ``metrics_summary``,
+``<model>.classifier_model``, ``<model>.metrics``, ...), so renaming or splitting a node keeps its
+logging:
 
 - the parent run: tile counts (params), featurize seconds and tiles/s, wall time, each model's
   accuracy and macro-F1, ``metrics_summary.json``;
@@ -17,20 +14,13 @@ splitting a node keeps its logging:
   "runs:/<child>/model")`` reads it, wherever the catalog stores it; the catalog path is tagged).
 
 Logging goes through an ``MlflowClient`` with explicit run ids, so it does not depend on MLflow's
-thread-local "active run" once the parent run is known.
-
-Two safety nets: every parameter value and run tag goes through ``redact_url`` (a SAS URL passed
-as ``score_source`` or ``tiles_dir`` must not be kept in the run history), and every run is
-tagged with the host and process that own it, so that the next session start can close runs whose
-process died without ending them (SIGKILL, OOM killer): ``close_stale_runs``.
+thread-local "active run" once the parent run is known. Every parameter value and the model path
+tag go through ``redact_url``; every run is tagged with its owner process (``owner_tags``).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-import socket
 import tempfile
 import threading
 import time
@@ -38,17 +28,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from kedro.framework.hooks import hook_impl
 from kedro.pipeline.node import Node
-from kedro_mlflow.framework.hooks import MlflowHook
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
 
 from aerial_kedro.blob.urls import redact_url
-
-logger = logging.getLogger(__name__)
+from aerial_kedro.tracking.stale_runs import owner_tags
 
 # The outputs the run history reads, by dataset name: whichever node saves them (renamed, split,
 # moved to another namespace) is logged the same. ``<model>.<output>`` belongs to a classifier
@@ -63,26 +48,6 @@ CONFUSION_MATRIX = "confusion_matrix"
 CONFUSION_MATRIX_PLOT = "confusion_matrix_plot"
 MODEL_ARTIFACT = "model"  # the child run's MLflow Model (spark flavour): runs:/<child>/model
 _UNSAFE_KEY = re.compile(r"[^\w./ -]")
-OWNER_HOST_TAG = "aerial_kedro.owner_host"
-OWNER_PID_TAG = "aerial_kedro.owner_pid"
-OWNER_START_TAG = "aerial_kedro.owner_start"  # the PID's start time: PIDs are reused
-CLOSED_TAG = "aerial_kedro.closed_stale"
-
-
-def register_project_path_resolver(project_path: Path | str) -> None:
-    """``${project_path:}`` in conf files = this project's root (absolute, POSIX separators)."""
-    root = Path(project_path).resolve().as_posix()
-    # OmegaConf 2.4 renamed register_new_resolver (deprecated) to register_resolver.
-    register = getattr(OmegaConf, "register_resolver", OmegaConf.register_new_resolver)
-    register("project_path", lambda: root, replace=True)
-
-
-def required_env(name: str) -> str:
-    """Config resolver ``${required_env:NAME}``: the variable's value, or one line naming it."""
-    value = os.environ.get(name)
-    if not value:
-        raise ValueError(f"Environment variable {name} is not set (required by this environment's config)")
-    return value
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -111,87 +76,8 @@ def evaluation_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return flat
 
 
-def redacted(value: Any) -> Any:
-    """``value`` with every string in it passed through ``redact_url`` (structure kept)."""
-    if isinstance(value, str):
-        return redact_url(value)
-    if isinstance(value, Mapping):
-        return {key: redacted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redacted(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(redacted(item) for item in value)
-    return value
-
-
 def _params(values: Mapping[str, Any]) -> list[Param]:
     return [Param(metric_key(key), redact_url(str(value))) for key, value in values.items()]
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/<pid>/stat (state first), None when unknown (no /proc, no process)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def process_start_time(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, from /proc), None when unknown.
-
-    Together with the PID it names one process: a PID alone may belong to a newer process.
-    """
-    fields = _proc_stat(pid)
-    return fields[19] if fields else None  # field 22 of proc(5)
-
-
-def owner_tags(pid: int | None = None) -> dict[str, str]:
-    """Tags naming the process that owns a run: host, PID and the PID's start time."""
-    pid = os.getpid() if pid is None else pid
-    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_PID_TAG: str(pid),
-            OWNER_START_TAG: process_start_time(pid) or ""}
-
-
-def owner_is_gone(tags: Mapping[str, str]) -> bool:
-    """True only when the run's owner is known to be dead: same host, and that PID (with that
-    start time) no longer runs. Runs of other hosts or without owner tags are never judged."""
-    if tags.get(OWNER_HOST_TAG) != socket.gethostname() or not tags.get(OWNER_PID_TAG, "").isdigit():
-        return False
-    pid = int(tags[OWNER_PID_TAG])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, another user's
-    fields = _proc_stat(pid)
-    if fields is None:
-        return False
-    if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
-        return True
-    return bool(tags.get(OWNER_START_TAG)) and fields[19] != tags[OWNER_START_TAG]
-
-
-def close_stale_runs(client: MlflowClient, experiment_id: str) -> list[str]:
-    """Mark KILLED the RUNNING runs of the experiment whose owner process is gone; their ids.
-
-    A SIGKILLed or OOM-killed ``kedro run`` never ends its MLflow run, which then shows as running
-    forever and is picked up by "latest run" queries. Runs of live processes (a concurrent run)
-    and runs this host cannot judge are left as they are.
-    """
-    closed = []
-    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
-                                  max_results=1000):
-        if owner_is_gone(run.data.tags):
-            run_id = run.info.run_id
-            client.set_tag(run_id, CLOSED_TAG, f"owner process {run.data.tags[OWNER_PID_TAG]} gone; "
-                                               f"closed by process {os.getpid()}")
-            client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
-            closed.append(run_id)
-    if closed:
-        logger.warning("Marked %d MLflow run(s) KILLED whose process died while running: %s",
-                       len(closed), ", ".join(closed))
-    return closed
 
 
 def _metrics(values: Mapping[str, float]) -> list[Metric]:
@@ -366,98 +252,3 @@ class RunLog:
         self.client.log_batch(self.parent, metrics=_metrics({"wall_time_s": wall}))
         for run_id in self.children.values():
             self.client.set_terminated(run_id, RunStatus.to_string(status))
-
-
-class SessionScopedMlflowHook(MlflowHook):
-    """kedro-mlflow's hook, forgetting the previous session's run when a new session starts.
-
-    ``HOOKS`` instances live as long as the process. kedro-mlflow 2.0.3 sets ``run_id`` when it
-    opens a run and never clears it, so in a process that runs several sessions (a notebook, the
-    tests) a later run with tracking disabled would try to re-open the earlier run.
-
-    At session start it also closes the runs whose process died (``close_stale_runs``), and every
-    parameter and tag it logs is redacted (``redacted``): kedro-mlflow logs each node's parameters
-    and the run's ``runtime_params`` verbatim.
-    """
-
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
-        self.run_id = None
-        super().after_context_created(context)
-        if self._already_active_mlflow:
-            return
-        try:
-            name = self.mlflow_config.tracking.experiment.name
-            client = MlflowClient(mlflow.get_tracking_uri())
-            experiment = client.get_experiment_by_name(name)
-            if experiment is not None:
-                close_stale_runs(client, experiment.experiment_id)
-        except Exception as error:  # noqa: BLE001 - housekeeping must not stop a run
-            logger.warning("Could not check for stale MLflow runs: %s", redact_url(str(error)))
-
-    @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        # kedro-mlflow tags the run with every non-empty run_params value (runtime_params included).
-        super().before_pipeline_run(redacted(run_params), pipeline, catalog)
-
-    def _log_param(self, name: str, value: Any) -> None:
-        super()._log_param(name, redacted(value))
-
-
-class RunTrackingHooks:
-    """Logs tile counts, timings, metrics and artifacts into the MLflow run kedro-mlflow opened.
-
-    Keyed on the datasets nodes save (``after_dataset_saved``), not on node names. Must be
-    registered *before* kedro-mlflow's ``MlflowHook`` in ``HOOKS`` (hooks run last-in,
-    first-out), so that the run is open when ``before_pipeline_run`` reaches this hook.
-    """
-
-    def __init__(self) -> None:
-        self._run: RunLog | None = None
-
-    @hook_impl(tryfirst=True)
-    def after_context_created(self, context: Any) -> None:
-        # tryfirst: conf/*/mlflow.yml is read by kedro-mlflow's after_context_created.
-        register_project_path_resolver(context.project_path)
-
-    @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        active = mlflow.active_run()
-        if active is None:
-            self._run = None
-            logger.info("No MLflow run is open: run tracking is off for this run")
-            return
-        self._run = RunLog(MlflowClient(), active.info.run_id, active.info.experiment_id,
-                           catalog.load("parameters"), catalog)
-        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
-        self._run.describe_parent(active.info.run_name, list(names))
-
-    @hook_impl
-    def before_node_run(self, node: Node) -> None:
-        if self._run is not None:
-            self._run.node_started(node)
-
-    @hook_impl
-    def after_node_run(self, node: Node) -> None:
-        if self._run is not None:
-            self._run.node_finished(node)
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any, node: Node) -> None:
-        if self._run is not None:
-            self._run.dataset_saved(dataset_name, data, node)
-
-    @hook_impl(tryfirst=True)
-    def after_pipeline_run(self) -> None:
-        # tryfirst: log before kedro-mlflow's after_pipeline_run ends the parent run.
-        self._close(RunStatus.FINISHED)
-
-    @hook_impl(tryfirst=True)
-    def on_pipeline_error(self) -> None:
-        self._close(RunStatus.FAILED)
-
-    def _close(self, status: int) -> None:
-        if self._run is not None:
-            self._run.finish(status)
-            self._run = None
-
