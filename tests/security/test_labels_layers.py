@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED_DATA
 from shapely.geometry import Point
 
-from aerial_kedro.geo.reference_labels import ReferenceLabelError, read_reference_labels
+from aerial_kedro.geo.label_files import ReferenceLabelError, read_reference_labels
 from aerial_kedro.pipelines.assess.nodes import prepare_reference
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 

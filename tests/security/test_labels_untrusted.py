@@ -20,11 +20,8 @@ import pytest
 from conftest import CZECH_SCENE_BOUNDS, SHARED_DATA
 
 from aerial_kedro.geo.grid import ChipGrid, chip_id, chips_inside
-from aerial_kedro.geo.reference_labels import (
-    PlanTooLargeError,
-    label_planned_chips,
-    read_reference_labels,
-)
+from aerial_kedro.geo.label_chips import PlanTooLargeError, label_planned_chips
+from aerial_kedro.geo.label_files import read_reference_labels
 
 UTM = "EPSG:32633"
 GRID = ChipGrid(64, 10.0)
@@ -72,7 +69,8 @@ def test_a_five_degree_box_labels_only_the_scene_quickly_and_in_little_memory(tm
         sys.path.insert(0, {str(PROJECT / "tests" / "security")!r})
         sys.path.insert(0, {str(PROJECT / "tests")!r})
         from test_labels_untrusted import GRID, czech_plan
-        from aerial_kedro.geo.reference_labels import label_planned_chips, read_reference_labels
+        from aerial_kedro.geo.label_chips import label_planned_chips
+        from aerial_kedro.geo.label_files import read_reference_labels
         started = time.perf_counter()
         plan = czech_plan()
         inside, outside, rejected = label_planned_chips(

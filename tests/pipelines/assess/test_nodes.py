@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from aerial_kedro.datasets import OptionalDataset
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.grid import ChipGrid, chip_id, chips_inside
-from aerial_kedro.geo.reference_labels import ReferenceLabelError
+from aerial_kedro.geo.label_files import ReferenceLabelError
 from aerial_kedro.pipelines.assess.nodes import (
     SAMPLING_NOTE,
     assess_map,
@@ -55,7 +55,7 @@ def _made_up_map(plan: pd.DataFrame, labels) -> tuple[pd.DataFrame, dict[str, li
 
     Returns the predictions and the chip ids of each group the test counts on.
     """
-    from aerial_kedro.geo.reference_labels import chips_for_labels
+    from aerial_kedro.geo.label_chips import chips_for_labels
 
     chips, _ = chips_for_labels(labels, UTM, GRID)
     inside = chips[chips["chip_id"].isin(plan["chip_id"])].sort_values("chip_id")

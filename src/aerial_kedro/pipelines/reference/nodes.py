@@ -25,11 +25,8 @@ from aerial_kedro.chip_rows import PLAN_SCHEMA, SCORED
 from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.grid import ChipGrid
-from aerial_kedro.geo.reference_labels import (
-    REJECTED_COLUMNS,
-    label_planned_chips,
-    read_reference_labels,
-)
+from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
+from aerial_kedro.geo.label_files import read_reference_labels
 from aerial_kedro.pipelines.ingestion.nodes import index_scheme
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split

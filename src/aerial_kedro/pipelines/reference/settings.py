@@ -108,7 +108,7 @@ def check_reference_labels(settings: ReferenceSettings, mapping: Mapping[str, st
     """The labels file opens, has the class field, and every class is in the scheme; returns
     the classes the labels make (the scheme's target classes)."""
     from aerial_kedro.class_schemes import ClassSchemeError, check_labels
-    from aerial_kedro.geo.reference_labels import read_reference_labels
+    from aerial_kedro.geo.label_files import read_reference_labels
 
     if not settings.labels:
         return set()
