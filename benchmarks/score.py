@@ -211,9 +211,9 @@ def bare_round(
 
 def plan_all(rasters, settings, info):
     """One plan per raster (each scene scored on its own, like separate runs), concatenated."""
+    from aerial_kedro.chips.planning import plan_from_chips
     from aerial_kedro.geo.chip_planning import plan_chips_from_paths
     from aerial_kedro.geo.grid import ChipGrid
-    from aerial_kedro.pipelines.scoring.planning import plan_from_chips
 
     grid = ChipGrid(settings.chip_px, settings.resolution)
     chips = []

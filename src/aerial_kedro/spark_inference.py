@@ -1,7 +1,7 @@
 """The one Spark inference core: items in, features out, in bounded batches, one session per worker.
 
 Featurization (tile bytes, :func:`featurize_tiles_spark`) and scoring (raster chips and tiles,
-:mod:`aerial_kedro.pipelines.scoring.chip_inference`) both run here:
+:mod:`aerial_kedro.chips.inference`) both run here:
 
 * an *item* is read lazily, one at a time (:func:`read_tile_bytes` for tile bytes; chip
   windows in scoring), and resized to the network's input size at once

@@ -16,9 +16,9 @@ import pytest
 import rasterio
 from conftest import RASTERS, run_kedro
 
+from aerial_kedro.chips.planning import source_slug
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid
-from aerial_kedro.pipelines.scoring.planning import source_slug
 
 pytestmark = pytest.mark.slow
 

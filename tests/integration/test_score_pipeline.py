@@ -26,9 +26,9 @@ from conftest import RASTERS, make_project_copy, pisa_bands_of_different_sizes, 
 from PIL import Image
 
 from aerial_kedro.chip_rows import PREDICTION_COLUMNS
+from aerial_kedro.chips.planning import source_slug
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid, grid_extent
-from aerial_kedro.pipelines.scoring.planning import source_slug
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import SHARED_DATA, raw_band_vrt
 
-from aerial_kedro.pipelines.scoring.planning import matched_radiometry, plan_source
+from aerial_kedro.chips.planning import matched_radiometry, plan_source
 
 PISA = SHARED_DATA / "oscd" / "pisa" / "imgs_1"
 

@@ -17,11 +17,11 @@ import rasterio
 from conftest import RASTERS
 from rasterio.transform import from_origin
 
+from aerial_kedro.chips.planning import plan_source
 from aerial_kedro.geo.chip_planning import PlanTooLargeError, plan_chips
 from aerial_kedro.geo.grid import ChipGrid, chips_inside
 from aerial_kedro.geo.raster_access import open_raster
 from aerial_kedro.geo.raster_inspection import inspect_raster
-from aerial_kedro.pipelines.scoring.planning import plan_source
 
 # The hostile corner raster: 5,120 km on a side in SIDE_PX pixels, real pixels in a corner.
 SIDE_PX, CORNER_PX = 51_200, 64

@@ -19,11 +19,11 @@ from conftest import copy_sample_tiles
 from PIL import Image
 
 from aerial_kedro.chip_rows import PLAN_SCHEMA
+from aerial_kedro.chips.inference import featurize_items_spark
+from aerial_kedro.chips.planning import plan_from_tiles, plan_records
 from aerial_kedro.featurizers.decode import MAX_TILE_PIXELS, TileDecodeError, decode_tile
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
 from aerial_kedro.pipelines.ingestion.nodes import build_tile_index
-from aerial_kedro.pipelines.scoring.chip_inference import featurize_items_spark
-from aerial_kedro.pipelines.scoring.planning import plan_from_tiles, plan_records
 
 TILE_GLOB = "*.{jpg,jpeg,png,tif,tiff,JPG,JPEG,PNG,TIF,TIFF}"  # the catalog's pathGlobFilter
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

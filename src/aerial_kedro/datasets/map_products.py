@@ -4,7 +4,7 @@
 one's COG, PNG and STAC Item. Each product entry is now a :class:`SourceMapDataset`: the folder
 under ``folder`` is named after the source being scored (``source``, the catalog passes the same
 runtime parameter ``score_source`` reads, default included), with the name the scoring run gives
-it (:func:`aerial_kedro.pipelines.scoring.planning.source_slug` of the source, SAS tokens
+it (:func:`aerial_kedro.chips.planning.source_slug` of the source, SAS tokens
 redacted): ``data/08_reporting/maps/czech_s2_tci_20220319/land_use_classes.tif``. Scoring another
 source writes another folder; scoring the same source again replaces its own products.
 
@@ -28,8 +28,8 @@ from kedro.io.core import (
 )
 
 from aerial_kedro.blob.urls import redact_url
+from aerial_kedro.chips.planning import source_slug
 from aerial_kedro.datasets.atomic_datasets import _write_whole
-from aerial_kedro.pipelines.scoring.planning import source_slug
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ import rasterio
 from affine import Affine
 from conftest import RASTERS
 
+from aerial_kedro.chips.planning import plan_from_chips, plan_from_tiles
 from aerial_kedro.datasets import ClassGeoTiffDataset
 from aerial_kedro.geo.band_stack import group_band_files
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA, ClassRaster
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.pipelines.scoring import maps
-from aerial_kedro.pipelines.scoring.planning import plan_from_chips, plan_from_tiles
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 PISA = RASTERS.parent / "oscd" / "pisa" / "imgs_1"

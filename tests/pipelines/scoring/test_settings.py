@@ -13,8 +13,8 @@ import yaml
 from conftest import CZECH_SCENE as SCENE
 from conftest import PROJECT_ROOT, RASTERS
 
+from aerial_kedro.chips.planning import plan_source, run_identity
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.pipelines.scoring.planning import plan_source, run_identity
 from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"

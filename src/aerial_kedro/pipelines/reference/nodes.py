@@ -22,6 +22,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aerial_kedro.chip_rows import PLAN_SCHEMA, SCORED
+from aerial_kedro.chips.inference import featurize_items_spark
+from aerial_kedro.chips.planning import PLAN_DEFAULTS, plan_records, plan_source
 from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.grid import ChipGrid
@@ -30,9 +32,7 @@ from aerial_kedro.geo.label_files import read_reference_labels
 from aerial_kedro.pipelines.ingestion.nodes import index_scheme
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split
-from aerial_kedro.pipelines.scoring.chip_inference import featurize_items_spark
 from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
-from aerial_kedro.pipelines.scoring.planning import PLAN_DEFAULTS, plan_records, plan_source
 from aerial_kedro.spark_inference import task_slots
 
 logger = logging.getLogger(__name__)

@@ -55,20 +55,11 @@ from aerial_kedro.chip_rows import (
     SCORED,
     UNREADABLE,
 )
-from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
-from aerial_kedro.datasets.spark_ml_model_dataset import loaded_version
-from aerial_kedro.featurizers.spec import FeaturizerSpec
-from aerial_kedro.geo.class_map import ClassRaster, class_shares
-from aerial_kedro.geo.grid import ChipGrid
-from aerial_kedro.geo.radiometry import Radiometry
-from aerial_kedro.geo.windows import map_cells
-from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name, predictor
-from aerial_kedro.pipelines.scoring import maps
-from aerial_kedro.pipelines.scoring.chip_inference import (
+from aerial_kedro.chips.inference import (
     classify,
     featurize_items_spark,
 )
-from aerial_kedro.pipelines.scoring.planning import (
+from aerial_kedro.chips.planning import (
     describe_problems,
     group_into_jobs,
     make_run_id,
@@ -80,6 +71,15 @@ from aerial_kedro.pipelines.scoring.planning import (
     source_slug,
     task_count,
 )
+from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
+from aerial_kedro.datasets.spark_ml_model_dataset import loaded_version
+from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.geo.class_map import ClassRaster, class_shares
+from aerial_kedro.geo.grid import ChipGrid
+from aerial_kedro.geo.radiometry import Radiometry
+from aerial_kedro.geo.windows import map_cells
+from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name, predictor
+from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 from aerial_kedro.spark_inference import task_slots
 

@@ -33,15 +33,15 @@ from pydantic import (
     field_validator,
 )
 
-from aerial_kedro.errors import ParameterError
-from aerial_kedro.geo.band_stack import COLOURS
-from aerial_kedro.geo.radiometry import parse_radiometry
-from aerial_kedro.parameters import Count, Flag, Says, choice, validated
-from aerial_kedro.pipelines.scoring.planning import (
+from aerial_kedro.chips.planning import (
     RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
     is_gdal_path,
 )
+from aerial_kedro.errors import ParameterError
+from aerial_kedro.geo.band_stack import COLOURS
+from aerial_kedro.geo.radiometry import parse_radiometry
+from aerial_kedro.parameters import Count, Flag, Says, choice, validated
 
 # Fields given beside the `scoring` block, named without the `scoring.` prefix.
 TOP_LEVEL_KEYS = ("score_source", "radiometry_reference")

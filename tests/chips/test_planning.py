@@ -9,10 +9,7 @@ import pytest
 from conftest import RASTERS, pisa_bands_of_different_sizes
 
 from aerial_kedro.chip_rows import PLAN_COLUMNS
-from aerial_kedro.geo.chip_planning import plan_chips_from_paths
-from aerial_kedro.geo.grid import ChipGrid
-from aerial_kedro.geo.radiometry import PRESETS
-from aerial_kedro.pipelines.scoring.planning import (
+from aerial_kedro.chips.planning import (
     assign_chunks,
     group_into_jobs,
     list_source_files,
@@ -28,6 +25,9 @@ from aerial_kedro.pipelines.scoring.planning import (
     split_by_kind,
     task_count,
 )
+from aerial_kedro.geo.chip_planning import plan_chips_from_paths
+from aerial_kedro.geo.grid import ChipGrid
+from aerial_kedro.geo.radiometry import PRESETS
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 SETTINGS = {

@@ -12,6 +12,19 @@ import rasterio
 from conftest import SHARED_DATA as DATA
 
 from aerial_kedro.chip_rows import PLAN_SCHEMA
+from aerial_kedro.chips.inference import (
+    chip_from_row,
+    classify,
+    dihedral,
+    featurize_items,
+    featurize_items_spark,
+)
+from aerial_kedro.chips.planning import (
+    plan_from_chips,
+    plan_from_tiles,
+    plan_records,
+    plan_source,
+)
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
@@ -19,19 +32,6 @@ from aerial_kedro.geo.chip_reader import ChipReader
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import to_uint8
 from aerial_kedro.pipelines.modeling.nodes import train_classifier
-from aerial_kedro.pipelines.scoring.chip_inference import (
-    chip_from_row,
-    classify,
-    dihedral,
-    featurize_items,
-    featurize_items_spark,
-)
-from aerial_kedro.pipelines.scoring.planning import (
-    plan_from_chips,
-    plan_from_tiles,
-    plan_records,
-    plan_source,
-)
 
 PART = DATA / "rasters" / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 TILE_CLASSES = ("Forest", "Residential", "SeaLake")

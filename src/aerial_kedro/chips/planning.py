@@ -381,7 +381,7 @@ def plan_source(
     ``radiometry`` is the resolved conversion the chips must be read with (``None`` for tiles,
     decoded to 8-bit RGB as the training tiles are, and when no raster is usable). The plan may
     be empty. Featurize it (or any subset of its rows) with
-    :func:`aerial_kedro.pipelines.scoring.chip_inference.featurize_items_spark`, passing this
+    :func:`aerial_kedro.chips.inference.featurize_items_spark`, passing this
     ``radiometry``. ``plan_source(settings)`` with the source in ``settings["score_source"]``
     (validated scoring settings) works too.
     """

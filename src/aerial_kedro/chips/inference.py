@@ -257,7 +257,7 @@ def featurize_items_spark(
     ``features``; one ChipReader per task.
 
     ``items`` may be any rows of a plan (e.g. only the labelled chips of
-    :func:`aerial_kedro.pipelines.scoring.planning.plan_source`); ``radiometry`` is the plan's
+    :func:`aerial_kedro.chips.planning.plan_source`); ``radiometry`` is the plan's
     resolved conversion, as a :class:`Radiometry`, its ``to_dict()``, a preset name, or
     ``"auto"`` (resolved per chip from its dtype: 8-bit as is, 16-bit Sentinel-2 L1C);
     ``None``: 8-bit sources as they are, others unreadable.
