@@ -73,6 +73,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__name__}")
 
 
+# Tiers: `make test` runs everything; `make test-fast` (-m "not slow") leaves out every test that
+# runs a pipeline, a kedro subprocess or a server. A test is slow when its module says so
+# (pytestmark) or when it needs one of these fixtures.
+SLOW_FIXTURES = {"trained_project", "azurite", "stopped_azurite", "blob_service", "standalone_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 JAR_CACHE = PROJECT_ROOT / ".cache" / "jars"
 
 

@@ -24,6 +24,8 @@ from omegaconf import OmegaConf
 from aerial_kedro import cli
 from aerial_kedro.errors import ParameterError
 
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
+
 HDINSIGHT_VARIABLES = ("AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY", "MLFLOW_TRACKING_URI")
 
 

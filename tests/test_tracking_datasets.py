@@ -25,6 +25,8 @@ from aerial_kedro.datasets import SparkMLModelDataset
 from aerial_kedro.pipelines.evaluation.plots import plot_confusion_matrix
 from aerial_kedro.tracking.hooks import RunTrackingHooks
 
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
+
 MODEL = "toy"
 CLASSES = ("Forest", "SeaLake")
 PARAMETERS = {

@@ -46,6 +46,7 @@ def test_tiles_dir_is_only_checked_when_the_pipeline_reads_tiles():
     validate_run(_params(tiles_dir="/nonexistent"), {"features"})
 
 
+@pytest.mark.slow  # a kedro subprocess
 def test_cli_fails_before_spark_starts():
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "run", "--pipelines=train", "--params=featurizer=resnet"],

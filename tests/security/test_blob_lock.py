@@ -29,6 +29,8 @@ from aerial_kedro.datasets import ChunkedParquetDataset, PredictionChunks
 from aerial_kedro.datasets.blob_spark_dataset import BlobAccess
 from aerial_kedro.datasets.run_lock import blob_run_lock, lock_blob_name, run_lock
 
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
+
 LEASE = 15  # the shortest finite lease Azure allows: keeps the expiry test short
 
 # One scoring run's hold on the lock, in its own process: prints when it holds the lock, keeps it

@@ -26,6 +26,8 @@ SECRET_SETTINGS = {
     "spark.hadoop.fs.azure.account.oauth2.client.secret": ACCOUNT_KEY,
 }
 
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
+
 CHILD = """
 import json, sys, urllib.request
 from kedro.config import OmegaConfigLoader

@@ -16,7 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import PROJECT_ROOT, SAMPLE_TILES
+
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
 
 CHILD = r"""
 import hashlib, json, os, sys, time

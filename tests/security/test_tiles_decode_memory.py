@@ -20,6 +20,8 @@ from PIL import Image
 
 from aerial_kedro.spark_inference import featurize_tiles_spark
 
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
+
 N_FILES, SIDE = 40, 4000
 MAX_GROWTH_MB = 400  # one 48 MB decode (+ its copy) and a batch of 224-px arrays fit many times
 

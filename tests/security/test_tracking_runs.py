@@ -14,10 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLE_TILES, make_project_copy
 from mlflow.tracking import MlflowClient
 
 from aerial_kedro.tracking.stale_runs import CLOSED_TAG, OWNER_PID_TAG, owner_tags
+
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
 
 SIGNATURE = "c2lnbmF0dXJlLW9mLWEtdGVzdA%3D%3D"  # not a real token: the value redaction must hide
 

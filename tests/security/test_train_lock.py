@@ -8,9 +8,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from conftest import make_project_copy
 
 from aerial_kedro.train_lock import lock_folder
+
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
 
 
 def test_the_lock_folder_is_the_folder_of_tile_index():

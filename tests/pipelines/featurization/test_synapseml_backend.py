@@ -13,6 +13,8 @@ from aerial_kedro.featurizers.preprocess import to_network_input
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
 from aerial_kedro.pipelines.featurization.synapseml_backend import nested_tensor_array
 
+pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
+
 SYNAPSEML_JARS = JAR_CACHE / "synapseml"
 
 
