@@ -8,7 +8,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup data demo train score bench test lint viz clean jars azurite-install azurite runs mlflow-ui
+.PHONY: setup data demo train score bench test test-fast lint viz clean jars azurite-install azurite runs mlflow-ui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +61,13 @@ bench: setup
 test: data jars azurite-install
 	$(BIN)/python -m pytest -q tests
 
+# The fast tier for the edit loop: domain code on small data, no pipeline runs, no servers.
+test-fast: data
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 # kedro-viz on 127.0.0.1:4141 (or VIZ_PORT); stopping make or the script by its PID stops the server too.
 viz: setup

@@ -1,5 +1,6 @@
 """Appearance change: descriptors round-trip, a scene-wide shift is not change, a local one is,
-and the score is a robust z whose threshold means the same on every scene."""
+a change every alike cell makes (the season) is not change either, and the score is a robust z
+whose threshold means the same on every scene."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import pytest
 
 from aerial_kedro.change.appearance import (
     AppearanceCriteria,
+    CellReference,
     SceneMoments,
     colour_cells,
     colour_change,
     combined_score,
+    conditional_colour_change,
     decode_colour_cells,
     decode_texture,
     gaussian_tail,
@@ -75,10 +78,16 @@ def test_moments_merge_like_one_pass():
     cb, ca = rng.normal(size=(2, 30, 256, 3))
     tb, ta = rng.normal(size=(2, 30, 5))
     whole = moments(cb, ca, tb, ta)
-    split = moments(cb[:10], ca[:10], tb[:10], ta[:10]) + moments(cb[10:], ca[10:], tb[10:], ta[10:])
-    for a, b in zip(whole.colour_before.standardiser(), split.colour_before.standardiser(), strict=True):
+    split = moments(cb[:10], ca[:10], tb[:10], ta[:10]) + moments(
+        cb[10:], ca[10:], tb[10:], ta[10:]
+    )
+    for a, b in zip(
+        whole.colour_before.standardiser(), split.colour_before.standardiser(), strict=True
+    ):
         np.testing.assert_allclose(a, b)
-    for a, b in zip(whole.texture_after.standardiser(), split.texture_after.standardiser(), strict=True):
+    for a, b in zip(
+        whole.texture_after.standardiser(), split.texture_after.standardiser(), strict=True
+    ):
         np.testing.assert_allclose(a, b)
 
 
@@ -152,3 +161,71 @@ def test_a_cloud_over_a_tenth_of_a_chip_is_not_change_when_its_cells_are_left_ou
 
     assert 5 in flagged(None)  # the cloud alone sets chip 5's 95th-percentile cell
     assert flagged(cloudy) == [9]
+
+
+def seasonal_scene(seed: int = 5, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """A third of the chips fields, the rest town. Between the dates every field turns from green
+    to brown (the season) while the town stays grey: no per-band linear shift maps one date onto
+    the other. On chip 7 (a field) a quarter turns grey instead: new houses."""
+    rng = np.random.default_rng(seed)
+    green, brown, grey = (60, 120, 50), (150, 110, 80), (125, 125, 125)
+    field = np.arange(n) % 3 == 1
+    before = np.where(field[:, None, None, None], green, grey).astype(np.float64)
+    after = np.where(field[:, None, None, None], brown, grey).astype(np.float64)
+    before = np.broadcast_to(before, (n, 64, 64, 3)) + rng.normal(0, 6, (n, 64, 64, 3))
+    after = np.broadcast_to(after, (n, 64, 64, 3)) + rng.normal(0, 6, (n, 64, 64, 3))
+    after[7, :32, :32] = grey
+    return tuple(np.clip(d, 0, 255).astype(np.uint8) for d in (before, after))  # type: ignore[return-value]
+
+
+def test_a_change_every_alike_cell_makes_is_no_change_a_different_one_is():
+    before, after = seasonal_scene()
+    cb, ca = cells_of(before), cells_of(after)
+    flat = np.zeros((len(cb), 2))
+    m = moments(cb, ca, flat, flat)
+    ids = [f"c{i}" for i in range(len(cb))]
+    reference = CellReference.of(ids, cb, ca, m)
+    conditional = conditional_colour_change(ids, cb, ca, m, reference, 50, 0.95)
+    z = robust_z(conditional)
+    assert int(np.argmax(z)) == 7 and z[7] > 3
+    assert np.sort(z)[-2] < 3  # no other chip stands out: the season is not change
+    # The plain difference of the standardised colours sees the season on every field chip.
+    plain = robust_z(colour_change(cb, ca, m, 0.95))
+    fields = np.arange(len(cb)) % 3 == 1
+    assert (plain[fields] >= 3).all() and not (plain[~fields] >= 3).any()
+
+
+def test_a_reference_of_some_chips_still_judges_every_chip_with_its_own_cells():
+    before, after = seasonal_scene(6)
+    cb, ca = cells_of(before), cells_of(after)
+    flat = np.zeros((len(cb), 2))
+    m = moments(cb, ca, flat, flat)
+    ids = [f"c{i}" for i in range(len(cb))]
+    full = conditional_colour_change(ids, cb, ca, m, CellReference.of(ids, cb, ca, m), 50, 0.95)
+    some = np.arange(len(cb)) % 4 == 0  # a quarter of the chips, fields and town; not chip 7
+    reference = CellReference.of(
+        [i for i, s in zip(ids, some, strict=True) if s], cb[some], ca[some], m
+    )
+    assert reference.holds(["c0", "c7"]).tolist() == [True, False]
+    subset = conditional_colour_change(ids, cb, ca, m, reference, 50, 0.95)
+    assert int(np.argmax(subset)) == 7
+    assert np.corrcoef(full, subset)[0, 1] > 0.8
+    # A chip the reference holds gets the same score either way the batch is cut.
+    alone = conditional_colour_change(ids[:1], cb[:1], ca[:1], m, reference, 50, 0.95)
+    np.testing.assert_allclose(alone, subset[:1])
+
+
+def test_cloudy_cells_are_neither_judged_nor_neighbours_and_too_few_neighbours_are_refused():
+    before, after = seasonal_scene(7)
+    cb, ca = cells_of(before), cells_of(after)
+    cloudy = np.zeros(cb.shape[:2], dtype=bool)
+    cloudy[7, :] = True  # chip 7 wholly cloud on one date: no evidence of change
+    flat = np.zeros((len(cb), 2))
+    m = SceneMoments.of(cb, ca, flat, flat, cloudy)
+    ids = [f"c{i}" for i in range(len(cb))]
+    reference = CellReference.of(ids, cb, ca, m, cloudy)
+    assert len(reference) == (len(cb) - 1) * 256
+    scores = conditional_colour_change(ids, cb, ca, m, reference, 50, 0.95, cloudy)
+    assert scores[7] == 0 and robust_z(scores).max() < 6
+    with pytest.raises(ValueError, match="at least 2 neighbours"):
+        conditional_colour_change(ids, cb, ca, m, reference, 1, 0.95, cloudy)

@@ -8,17 +8,26 @@ written beside its prediction, so a completed ``score`` run is all ``change`` ne
 * **texture**: the featurizer's pooled stage statistics (EfficientNet-Lite's stage means and
   deviations; the whole vector for featurizers without stages), as float16.
 
-Comparing them (:func:`appearance_change`):
+Comparing them (here per chip; ``pipelines/change/descriptors.py`` runs it over Spark):
 
 1. Each date is standardised over the chips *both* dates cover, clear on both (per band for
    the colour cells, per feature for the texture): the scene-wide shift of season, sun angle,
    haze and sensor calibration is removed, what differs locally stays.
-2. ``colour_change`` = the ``colour_quantile`` quantile over the chip's cells of the cell's
-   standardised colour difference (Euclidean over R, G, B): a chip changes when some of its
-   cells change strongly, as OSCD's "10 % of the chip's pixels" does; a chip-wide mean would
-   dilute a new block of houses into its fields. Cells half cloud-like or more on either date
-   take no part (nor in the standardisation): a cloud over a twentieth of a chip would
-   otherwise set its 95th-percentile cell.
+2. ``colour_change``: how surprising each cell's colour on one date is, *given its colour on
+   the other date*, among the scene's cells that looked the same (:func:`conditional_colour_change`).
+   For a cell, its ``neighbours`` nearest cells in the scene by (standardised) colour on the
+   before date say what such a cell normally becomes: their after-date colours' mean and 3 x 3
+   covariance; the cell's surprise is the Mahalanobis distance of its own after colour from
+   them. The same the other way round (after -> before); the cell's change is the mean of the
+   two. Summer fields that all turn brown in winter are not change (every green cell of the
+   scene did it); a green field that turns grey is. Then the ``colour_quantile`` quantile over
+   the chip's cells: a chip changes when some of its cells change strongly, as OSCD's "10 % of
+   the chip's pixels" does. Cells half cloud-like or more on either date take no part (neither
+   as cells nor as neighbours, nor in the standardisation). The neighbours come from the
+   scene's clear cells, at most ``reference_chips`` chips' worth (a fixed, hash-chosen subset
+   of the chips above that) plus always the chip's own cells. ``neighbours = 0`` is the
+   earlier, unconditional cue: the Euclidean distance between a cell's two standardised colours
+   (:func:`colour_change`).
 3. ``texture_change`` = the root-mean-square standardised difference of the texture features.
 4. ``change_score`` = the robust z (median, 1.4826 MAD over the scene's compared chips) of
    ``robust_z(colour_change) + texture_weight * robust_z(texture_change)``: how unusual the
@@ -26,18 +35,24 @@ Comparing them (:func:`appearance_change`):
    it means the same on every scene; a scene where nothing changed has few chips past it.
 
 Measured (benchmarks/change_oscd.py, OSCD, a chip changed when >= 10 % of its pixels are): see
-the README's change section. Pure numpy: no Spark, no Kedro.
+docs/change.md. Pure numpy (and scipy's k-d tree): no Spark, no Kedro.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 CELLS = 16  # colour cells per chip side
 CLOUDY_CELL = 0.5  # a cell with at least this share of cloud-like pixels is left out
+# Added to each neighbourhood's 3 x 3 colour covariance (standardised units): a neighbourhood of
+# identical cells would otherwise make any difference infinitely surprising.
+COVARIANCE_RIDGE = 1e-3
+CHUNK_CHIPS = 64  # chips whose neighbours are looked up at once (bounds memory: ~20 MB at k=50)
 MAD_TO_SD = 1.4826  # MAD of a normal distribution x this = its standard deviation
 # EfficientNet-Lite's head is 1280-d; the pooled stage statistics follow it (featurizers/).
 EFFICIENTNET_HEAD_DIM = 1280
@@ -50,6 +65,8 @@ class AppearanceCriteria:
     colour_quantile: float = 0.95
     texture_weight: float = 0.5
     threshold_z: float = 3.0
+    neighbours: int = 50
+    reference_chips: int = 1024
 
 
 # --------------------------------------------------------------------------- descriptors
@@ -201,10 +218,158 @@ def colour_change(
     per_cell = np.sqrt(((a - b) ** 2).sum(axis=2))
     if cloudy is not None:
         per_cell = np.where(cloudy, np.nan, per_cell)
+    return _chip_quantile(per_cell, quantile)
+
+
+def _chip_quantile(per_cell: np.ndarray, quantile: float) -> np.ndarray:
+    """The ``quantile`` over each chip's cells, NaN cells left out (0 for a chip without one)."""
     out = np.zeros(len(per_cell))
     some = ~np.isnan(per_cell).all(axis=1)
     out[some] = np.nanquantile(per_cell[some], quantile, axis=1)
     return out
+
+
+@dataclass(frozen=True)
+class CellReference:
+    """The scene's clear cells on both dates, standardised: the neighbours every cell's change
+    is judged against (:func:`conditional_colour_change`).
+
+    Built on the driver from the chips both dates cover (all of them up to the
+    ``reference_chips`` limit, else a fixed subset): 2 x 3 float32 and a chip index per cell,
+    about 7 MB for 1,024 chips, broadcast to the executors.
+    """
+
+    chip_ids: tuple[str, ...]
+    cell_chip: np.ndarray  # (cells,) int32: index into chip_ids
+    before: np.ndarray  # (cells, 3) float32, standardised
+    after: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        chip_ids: Sequence[str],
+        colour_before: np.ndarray,
+        colour_after: np.ndarray,
+        moments: SceneMoments,
+        cloudy: np.ndarray | None = None,
+    ) -> CellReference:
+        """From ``(chips, cells, 3)`` colour cells of both dates; ``cloudy`` cells left out.
+
+        Chips are put in id order: 8-bit cell means tie often, and which of equally near cells
+        are the neighbours must not depend on the order Spark collected them in."""
+        order = np.argsort(np.asarray(chip_ids, dtype=str), kind="stable")
+        chip_ids = [chip_ids[i] for i in order]
+        colour_before, colour_after = colour_before[order], colour_after[order]
+        cloudy = None if cloudy is None else cloudy[order]
+        chips, cells = colour_before.shape[:2]
+        clear = np.ones((chips, cells), bool) if cloudy is None else ~cloudy
+        cell_chip = np.repeat(np.arange(chips, dtype=np.int32), cells).reshape(chips, cells)
+        return cls(
+            tuple(chip_ids),
+            cell_chip[clear],
+            _standardised(colour_before, moments.colour_before)[clear].astype(np.float32),
+            _standardised(colour_after, moments.colour_after)[clear].astype(np.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.cell_chip)
+
+    @cached_property
+    def trees(self) -> tuple[cKDTree, cKDTree]:
+        """k-d trees of the before and the after colours (built where first used)."""
+        return cKDTree(self.before), cKDTree(self.after)
+
+    @cached_property
+    def _chip_set(self) -> frozenset[str]:
+        return frozenset(self.chip_ids)
+
+    def holds(self, chip_ids: Sequence[str]) -> np.ndarray:
+        """Per chip: are its cells in the reference already?"""
+        chip_set = self._chip_set
+        return np.array([c in chip_set for c in chip_ids], dtype=bool)
+
+
+def _mahalanobis(values: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Per row: the Mahalanobis distance of ``values[i]`` (3,) from ``neighbours[i]`` (k, 3)."""
+    k = neighbours.shape[1]
+    mean = neighbours.mean(axis=1)
+    deviations = neighbours - mean[:, None, :]
+    covariance = np.einsum("nki,nkj->nij", deviations, deviations) / max(k - 1, 1)
+    covariance += COVARIANCE_RIDGE * np.eye(3)
+    residual = values - mean
+    solved = np.linalg.solve(covariance, residual[..., None])[..., 0]
+    return np.sqrt(np.maximum((residual * solved).sum(axis=1), 0.0))
+
+
+def _surprise(
+    given: np.ndarray,
+    other: np.ndarray,
+    clear: np.ndarray,
+    held: np.ndarray,
+    tree: cKDTree,
+    reference_other: np.ndarray,
+    neighbours: int,
+) -> np.ndarray:
+    """Per cell ``(chips, cells)``: Mahalanobis distance of its ``other``-date colour from those
+    of its ``neighbours`` nearest reference cells by ``given``-date colour. A chip not ``held``
+    in the reference adds its own clear cells to the candidates (so every chip is judged
+    against the reference and itself, whether or not the reference holds it)."""
+    chips, cells, _ = given.shape
+    out = np.empty((chips, cells))
+    k = min(neighbours, tree.n)
+    held_rows = np.flatnonzero(held)
+    for start in range(0, len(held_rows), CHUNK_CHIPS):
+        rows = held_rows[start : start + CHUNK_CHIPS]
+        _, index = tree.query(given[rows].reshape(-1, 3), k=k)
+        index = np.asarray(index).reshape(-1, k)
+        out[rows] = _mahalanobis(
+            other[rows].reshape(-1, 3), reference_other[index].astype(np.float64)
+        ).reshape(len(rows), cells)
+    for row in np.flatnonzero(~held):
+        own_given, own_other = given[row][clear[row]], other[row][clear[row]]
+        k_all = min(neighbours, tree.n + len(own_given))
+        distance, index = tree.query(given[row], k=k)
+        distance = np.asarray(distance).reshape(cells, k)
+        index = np.asarray(index).reshape(cells, k)
+        own_distance = np.sqrt(((given[row][:, None, :] - own_given[None]) ** 2).sum(axis=2))
+        distances = np.concatenate([distance, own_distance], axis=1)
+        candidates = np.concatenate(
+            [reference_other[index], np.broadcast_to(own_other, (cells, *own_other.shape))],
+            axis=1,
+        )
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, :k_all]
+        chosen = np.take_along_axis(candidates, nearest[..., None], axis=1)
+        out[row] = _mahalanobis(other[row], chosen.astype(np.float64))
+    return out
+
+
+def conditional_colour_change(
+    chip_ids: Sequence[str],
+    before: np.ndarray,
+    after: np.ndarray,
+    moments: SceneMoments,
+    reference: CellReference,
+    neighbours: int,
+    quantile: float,
+    cloudy: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per chip: the ``quantile`` over its clear cells of how surprising each cell's colour on
+    one date is given its colour on the other, among the ``neighbours`` reference cells most
+    alike on that other date (Mahalanobis; the mean of both directions; see the module doc).
+    0 for a chip without a clear cell."""
+    if neighbours < 2:
+        raise ValueError(f"a colour neighbourhood needs at least 2 neighbours, not {neighbours}")
+    if len(reference) < 2:  # (almost) every cell cloudy: no evidence of change anywhere
+        return np.zeros(len(before))
+    b = _standardised(before, moments.colour_before)
+    a = _standardised(after, moments.colour_after)
+    clear = np.ones(b.shape[:2], bool) if cloudy is None else ~cloudy
+    held = reference.holds(chip_ids)
+    tree_before, tree_after = reference.trees
+    forward = _surprise(b, a, clear, held, tree_before, reference.after, neighbours)
+    backward = _surprise(a, b, clear, held, tree_after, reference.before, neighbours)
+    per_cell = np.where(clear, (forward + backward) / 2, np.nan)
+    return _chip_quantile(per_cell, quantile)
 
 
 def texture_change(before: np.ndarray, after: np.ndarray, moments: SceneMoments) -> np.ndarray:

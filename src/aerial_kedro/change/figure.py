@@ -214,7 +214,11 @@ class _TransitionHandler(HandlerBase):
 
 
 def _panel(
-    ax: Axes, image: np.ndarray, extent: tuple[float, ...], title: str, **kwargs: Any
+    ax: Axes,
+    image: np.ndarray,
+    extent: tuple[float, float, float, float],
+    title: str,
+    **kwargs: Any,
 ) -> None:
     ax.set_facecolor(NODATA_FACE)
     ax.imshow(image, extent=extent, interpolation="nearest", **kwargs)
@@ -369,7 +373,7 @@ def change_figure(
                      handler_map={TransitionKey: _TransitionHandler()})  # fmt: skip
     legend_ax.text(0.0, 0.0, "\n".join(summary), transform=legend_ax.transAxes, fontsize=8,
                    va="bottom", ha="left", family="monospace")  # fmt: skip
-    if span and before_date not in title:
+    if span and before_date and before_date not in title:
         title = f"{title}  ({before_date} -> {after_date})"
     fig.suptitle(title, fontsize=12)
     return fig

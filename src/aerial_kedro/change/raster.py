@@ -56,7 +56,8 @@ def group_colors(groups: Sequence[str]) -> list[str]:
 def pale(color: str, amount: float = 0.55) -> str:
     """``color`` mixed with ``amount`` of white."""
     r, g, b = to_rgb(color)
-    return to_hex(tuple(round(v + (255 - v) * amount) for v in (r, g, b)))
+    red, green, blue = (round(v + (255 - v) * amount) for v in (r, g, b))
+    return to_hex((red, green, blue))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ def test_the_configured_block_becomes_typed_attributes(change):
     appearance = settings.appearance
     assert (appearance.colour_quantile, appearance.texture_weight, appearance.threshold_z) == (
         0.95, 0.5, 3.0)  # fmt: skip
+    assert (appearance.neighbours, appearance.reference_chips) == (50, 1024)
+    assert appearance.criteria().neighbours == 50
     assert settings.max_cloud_fraction == 0.2 and settings.require_class_change is False
     assert settings.groups is not None and settings.groups["Residential"] == "built"
     # Without a reference its two settings are not read, so not checked either.
@@ -145,6 +147,13 @@ def test_the_domain_code_imports_no_pydantic():
         ({"threshold_z": "high"}, "change.appearance.threshold_z: 'high' is not a number"),
         ({"colour_quantile": 0}, "change.appearance.colour_quantile: '0' is not a number in (0, 1]"),
         ({"texture_weight": -1}, "change.appearance.texture_weight: '-1' is not a number >= 0"),
+        (
+            {"neighbours": 1},
+            "change.appearance.neighbours: '1' is not 0 or an integer >= 2 (1 neighbour has no "
+            "spread)",
+        ),
+        ({"neighbours": -3}, "change.appearance.neighbours: '-3' is not 0 or an integer >= 2"),
+        ({"reference_chips": 1}, "change.appearance.reference_chips: '1' is not an integer >= 2"),
         ("loud", "change.appearance: 'loud' is not a mapping"),
     ],
 )

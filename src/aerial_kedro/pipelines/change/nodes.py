@@ -243,6 +243,8 @@ def score_description(change: ChangeSettings, chip_table: pd.DataFrame) -> dict[
         "(1.4826 MAD) above its scene's median chip",
         "colour_quantile": appearance.colour_quantile,
         "texture_weight": appearance.texture_weight,
+        "neighbours": appearance.neighbours,
+        "reference_chips": appearance.reference_chips,
         "map_score": change.map_score,
         "flagged_share": flagged,
         "expected_false_alarm_rate_if_normal": gaussian_tail(appearance.threshold_z),
@@ -286,6 +288,8 @@ def _preview(
     plan: pd.DataFrame, raster: ClassRaster, title: str, bands: Sequence[int]
 ) -> Imagery | None:
     transform, shape = preview_grid(raster)
+    if raster.crs is None:  # plain tiles: nothing to place imagery on
+        return None
     try:
         rgb = read_preview(_sources(plan, raster.crs), raster.crs, transform, shape, bands)
     except Exception as error:  # a figure must not fail the run; the map products are written
@@ -389,10 +393,12 @@ def assess_change(
         fractions = vector_changed_fraction(reference, compared)
         origin = reference
     else:
+        assert change.reference_change_value is not None  # checked with a reference
         mask = read_reference_mask(reference, change.reference_change_value, imagery)
         grid = run_grid(after_run, after_plan)
         fractions = chip_changed_fraction(mask, compared, grid.stride, grid.resolution)
         origin = mask.georeferenced_from
+    assert change.reference_min_fraction is not None  # checked with a reference
     truth = reference_truth(fractions, change.reference_min_fraction)
     rows = compared.merge(truth, on="chip_id", how="inner")
     metrics = {

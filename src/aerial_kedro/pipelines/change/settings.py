@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -55,6 +56,13 @@ Integer = Annotated[int, Says("'{value}' is not an integer")]
 Number = Annotated[float, Says("'{value}' is not a number")]
 
 
+def _not_one(value: int) -> int:
+    # One neighbour has no spread: the colour neighbourhood needs 2 or more (0 = none).
+    if value == 1:
+        raise ValueError(f"'{value}' is not 0 or an integer >= 2 (1 neighbour has no spread)")
+    return value
+
+
 class AppearanceSettings(BaseModel):
     """``change.appearance``: how the chips' look is compared (see change/appearance.py)."""
 
@@ -65,9 +73,19 @@ class AppearanceSettings(BaseModel):
     ] = 0.95
     texture_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = 0.5
     threshold_z: Number = 3.0
+    neighbours: Annotated[
+        int, Field(ge=0), AfterValidator(_not_one), Says("'{value}' is not 0 or an integer >= 2")
+    ] = 50
+    reference_chips: Annotated[int, Field(ge=2), Says("'{value}' is not an integer >= 2")] = 1024
 
     def criteria(self) -> AppearanceCriteria:
-        return AppearanceCriteria(self.colour_quantile, self.texture_weight, self.threshold_z)
+        return AppearanceCriteria(
+            self.colour_quantile,
+            self.texture_weight,
+            self.threshold_z,
+            self.neighbours,
+            self.reference_chips,
+        )
 
 
 Groups = Annotated[
@@ -94,8 +112,8 @@ class ChangeSettings(BaseModel):
     threshold: Fraction
     confidence_floor: Fraction
     max_cloud_fraction: Fraction
-    score: str = Field(default=None, validate_default=True)  # type: ignore[assignment]
-    appearance: AppearanceSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    score: str = Field(default=None, validate_default=True)
+    appearance: AppearanceSettings = Field(default=None, validate_default=True)
     require_class_change: Flag
     groups: Groups | None = None
     reference: str | None = None
@@ -181,7 +199,6 @@ class ChangeSettings(BaseModel):
         if fraction is not None and fraction <= 0:
             raise ValueError("must be > 0")
         return fraction
-
 
 
 def require_chips_for_appearance(change: ChangeSettings, scoring: Mapping[str, Any]) -> None:
