@@ -27,7 +27,6 @@ matplotlib.use("Agg")  # headless
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from affine import Affine  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
@@ -39,9 +38,6 @@ from aerial_kedro.geo.band_stack import is_stack_uri, stack_paths  # noqa: E402
 from aerial_kedro.geo.class_map import NODATA, ClassRaster  # noqa: E402
 from aerial_kedro.geo.map_png import NODATA_FACE, draw_scale_bar  # noqa: E402
 from aerial_kedro.geo.palette import to_float_rgb  # noqa: E402
-from aerial_kedro.geo.preview import read_rgb  # noqa: E402
-from aerial_kedro.geo.radiometry import Radiometry  # noqa: E402
-from aerial_kedro.geo.radiometry import stretch as radiometry_stretch  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -50,48 +46,6 @@ class Imagery:
 
     rgb: np.ndarray
     title: str
-
-
-def read_preview(
-    paths: Sequence[str],
-    crs: str,
-    transform: Affine,
-    shape: tuple[int, int],
-    bands: Sequence[int] = (1, 2, 3),
-    radiometry: Radiometry | None = None,
-) -> np.ndarray:
-    """``(h, w, 3)`` float RGB in 0..1 of the source's rasters on the given grid (NaN = none).
-
-    With ``radiometry`` (the scoring run's conversion) the preview shows what the model saw;
-    without it, non-8-bit imagery gets a 2-98 % percentile stretch.
-    """
-    rgb, dtype = read_rgb(paths, crs, transform, shape, bands)
-    if radiometry is not None:
-        return np.clip(radiometry_stretch(rgb, radiometry) / 255.0, 0.0, 1.0)
-    return stretch(rgb, dtype)
-
-
-def stretch(rgb: np.ndarray, dtype: str, low: float = 2.0, high: float = 98.0) -> np.ndarray:
-    """uint8: /255. Other types: per-band ``low``-``high`` percentile stretch to 0..1."""
-    out = np.asarray(rgb, dtype=np.float32).copy()
-    if dtype == "uint8":
-        return np.clip(out / 255.0, 0.0, 1.0)
-    for k in range(out.shape[-1]):
-        band = out[..., k]
-        valid = band[np.isfinite(band)]
-        if valid.size:
-            lo, hi = np.percentile(valid, [low, high])
-            out[..., k] = np.clip((band - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-    return out
-
-
-def preview_grid(raster: ClassRaster, max_pixels: int = 900) -> tuple[Affine, tuple[int, int]]:
-    """A finer grid over the change raster's extent: up to ``max_pixels`` on its long side."""
-    rows, cols = raster.classes.shape
-    per_chip = max(1, min(64, max_pixels // max(rows, cols, 1)))
-    t = raster.transform
-    transform = Affine(t.a / per_chip, 0.0, t.c, 0.0, t.e / per_chip, t.f)
-    return transform, (rows * per_chip, cols * per_chip)
 
 
 # --------------------------------------------------------------------------- dates

@@ -23,13 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from aerial_kedro.change.appearance import gaussian_tail
-from aerial_kedro.change.figure import (
-    Imagery,
-    change_figure,
-    date_label,
-    preview_grid,
-    read_preview,
-)
+from aerial_kedro.change.figure import Imagery, change_figure, date_label
 from aerial_kedro.change.metrics import detection_metrics
 from aerial_kedro.change.raster import (
     change_codes,
@@ -61,7 +55,7 @@ from aerial_kedro.change.transitions import transition_summary
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.geo.grid import ChipGrid
-from aerial_kedro.geo.preview import source_files
+from aerial_kedro.geo.preview import preview_grid, read_preview, source_files
 from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.pipelines.change.descriptors import appearance_changes
 from aerial_kedro.pipelines.change.settings import APPEARANCE, ChangeSettings

@@ -4,7 +4,7 @@ shares, and the STAC Item describing them.
 Only ``chip_id, status, class_index, confidence`` of each chip are collected from Spark; the
 geometry comes from the plan, which the driver already holds. The PNG map is drawn over a
 reduced-resolution preview of the scored imagery (at most :data:`BACKDROP_MAX_PX` on its long
-side), read with the change figure's :func:`~aerial_kedro.change.figure.read_preview`.
+side), read with :func:`~aerial_kedro.geo.preview.read_preview`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from affine import Affine
 from matplotlib.figure import Figure
 from rasterio.errors import RasterioError
 
-from aerial_kedro.change.figure import read_preview
 from aerial_kedro.chip_rows import EMPTY, PENDING, SCORED, UNREADABLE
 from aerial_kedro.chip_rows import MAP_OUTCOME_COLUMNS as OUTCOME_COLUMNS
 from aerial_kedro.datasets.class_geotiff_dataset import write_class_cog
@@ -35,6 +34,7 @@ from aerial_kedro.geo.geojson import chips_to_geojson, unlocated_feature_collect
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.map_png import map_figure, shares_figure
 from aerial_kedro.geo.palette import class_colors
+from aerial_kedro.geo.preview import read_preview
 from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.geo.stac import CLASSES_ASSET, map_stac_item
 
