@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from geo.label_fixtures import COL, CZECH_LABELS, GRID, ROW, SIZE, UTM, centre, chip_box, write
 from shapely.geometry import MultiPoint, Point, box
 
-from aerial_kedro.geo.grid import ChipGrid, chip_bounds, chip_id
+from aerial_kedro.geo.grid import chip_bounds, chip_id
 from aerial_kedro.geo.label_chips import (
     CHIP_COLUMNS,
     REJECTED_COLUMNS,
@@ -19,29 +18,6 @@ from aerial_kedro.geo.label_chips import (
     reject_outside,
 )
 from aerial_kedro.geo.label_files import read_reference_labels
-
-CZECH_LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
-GRID = ChipGrid(64, 10.0)
-UTM = "EPSG:32633"
-SIZE = GRID.size
-# A chip of the Czech scene (row -8717, col 849) and its neighbours, in EPSG:32633.
-ROW, COL = -8717, 849
-
-
-def _chip_box(row: int, col: int, shrink: float = 0.0):
-    minx, miny, maxx, maxy = chip_bounds(row, col, SIZE)
-    return box(minx + shrink, miny + shrink, maxx - shrink, maxy - shrink)
-
-
-def _centre(row: int, col: int) -> Point:
-    minx, miny, maxx, maxy = chip_bounds(row, col, SIZE)
-    return Point((minx + maxx) / 2, (miny + maxy) / 2)
-
-
-def _write(frame: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
-    frame.to_file(path, **kwargs)
-    return path
-
 
 # --------------------------------------------------------------------------- the real labels
 
@@ -87,13 +63,13 @@ def test_points_in_geopackage_label_the_chip_containing_them(tmp_path):
     points = gpd.GeoDataFrame(
         {"landuse": ["forest", "forest", "built"], "id": [11, 12, 13]},
         geometry=[
-            _centre(ROW, COL),
+            centre(ROW, COL),
             Point(chip_bounds(ROW, COL, SIZE)[0] + 1, chip_bounds(ROW, COL, SIZE)[3] - 1),
-            _centre(ROW, COL + 1),
+            centre(ROW, COL + 1),
         ],
         crs=UTM,
     )
-    path = _write(points, tmp_path / "points.gpkg")
+    path = write(points, tmp_path / "points.gpkg")
     labels = read_reference_labels(str(path), class_field="landuse")
     assert labels["label_id"].tolist() == [11, 12, 13]  # the id property, not positions
 
@@ -109,10 +85,10 @@ def test_points_in_geopackage_label_the_chip_containing_them(tmp_path):
 def test_contradicting_labels_drop_the_chip_and_are_rejected(tmp_path):
     frame = gpd.GeoDataFrame(
         {"class": ["forest", "cropland", "forest"]},
-        geometry=[_chip_box(ROW, COL), _chip_box(ROW, COL, shrink=20), _chip_box(ROW + 1, COL)],
+        geometry=[chip_box(ROW, COL), chip_box(ROW, COL, shrink=20), chip_box(ROW + 1, COL)],
         crs=UTM,
     )
-    labels = read_reference_labels(str(_write(frame, tmp_path / "mixed.shp")))
+    labels = read_reference_labels(str(write(frame, tmp_path / "mixed.shp")))
     assert labels.crs.to_epsg() == 32633  # from the .prj
 
     chips, rejected = chips_for_labels(labels, UTM, GRID)
@@ -144,7 +120,7 @@ def test_min_cover_decides_which_chips_a_polygon_labels(tmp_path):
     frame = gpd.GeoDataFrame(
         {"class": ["cropland", "built"]}, geometry=[straddling, sliver], crs=UTM
     )
-    labels = read_reference_labels(str(_write(frame, tmp_path / "cover.gpkg")))
+    labels = read_reference_labels(str(write(frame, tmp_path / "cover.gpkg")))
 
     chips, rejected = chips_for_labels(labels, UTM, GRID, min_cover=0.5)
     assert chips["chip_id"].tolist() == [chip_id(UTM, ROW, COL)]
@@ -162,11 +138,11 @@ def test_min_cover_decides_which_chips_a_polygon_labels(tmp_path):
 def test_multipoint_labels_each_chip_under_it(tmp_path):
     frame = gpd.GeoDataFrame(
         {"class": ["forest"]},
-        geometry=[MultiPoint([_centre(ROW, COL), _centre(ROW + 2, COL)])],
+        geometry=[MultiPoint([centre(ROW, COL), centre(ROW + 2, COL)])],
         crs=UTM,
     )
     chips, _ = chips_for_labels(
-        read_reference_labels(str(_write(frame, tmp_path / "m.gpkg"))), UTM, GRID
+        read_reference_labels(str(write(frame, tmp_path / "m.gpkg"))), UTM, GRID
     )
     assert chips["chip_id"].tolist() == [chip_id(UTM, ROW, COL), chip_id(UTM, ROW + 2, COL)]
 
@@ -174,11 +150,11 @@ def test_multipoint_labels_each_chip_under_it(tmp_path):
 def test_reject_outside_keeps_planned_chips_only(tmp_path):
     frame = gpd.GeoDataFrame(
         {"class": ["forest", "cropland", "cropland"]},
-        geometry=[_chip_box(ROW, COL), _centre(ROW, COL + 5), _chip_box(ROW, COL + 5, shrink=50)],
+        geometry=[chip_box(ROW, COL), centre(ROW, COL + 5), chip_box(ROW, COL + 5, shrink=50)],
         crs=UTM,
     )
     chips, _ = chips_for_labels(
-        read_reference_labels(str(_write(frame, tmp_path / "o.gpkg"))), UTM, GRID
+        read_reference_labels(str(write(frame, tmp_path / "o.gpkg"))), UTM, GRID
     )
 
     kept, rejected = reject_outside(chips, [chip_id(UTM, ROW, COL), "32633_0_0"])
@@ -202,7 +178,7 @@ def test_ten_thousand_polygons_are_vectorised():
     cols = rng.integers(800, 900, 10_000)
     frame = gpd.GeoDataFrame(
         {"label_id": np.arange(10_000), "label": "cropland"},
-        geometry=[_chip_box(r, c, shrink=10) for r, c in zip(rows, cols, strict=True)],
+        geometry=[chip_box(r, c, shrink=10) for r, c in zip(rows, cols, strict=True)],
         crs=UTM,
     )
     started = time.perf_counter()

@@ -4,41 +4,16 @@ and one-line errors for what a user can get wrong."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import fsspec
 import geopandas as gpd
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
-from shapely.geometry import Point, box
+from geo.label_fixtures import COL, CZECH_LABELS, GRID, ROW, UTM, centre, chip_box, write
 
-from aerial_kedro.geo.grid import ChipGrid, chip_bounds, chip_id
+from aerial_kedro.geo.grid import chip_id
 from aerial_kedro.geo.label_chips import chips_for_labels
 from aerial_kedro.geo.label_files import ReferenceLabelError, read_reference_labels
-
-CZECH_LABELS = SHARED_DATA / "labels" / "czech_west_labels.geojson"
-GRID = ChipGrid(64, 10.0)
-UTM = "EPSG:32633"
-SIZE = GRID.size
-# A chip of the Czech scene (row -8717, col 849) and its neighbours, in EPSG:32633.
-ROW, COL = -8717, 849
-
-
-def _chip_box(row: int, col: int, shrink: float = 0.0):
-    minx, miny, maxx, maxy = chip_bounds(row, col, SIZE)
-    return box(minx + shrink, miny + shrink, maxx - shrink, maxy - shrink)
-
-
-def _centre(row: int, col: int) -> Point:
-    minx, miny, maxx, maxy = chip_bounds(row, col, SIZE)
-    return Point((minx + maxx) / 2, (miny + maxy) / 2)
-
-
-def _write(frame: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
-    frame.to_file(path, **kwargs)
-    return path
-
 
 # --------------------------------------------------------------------------- the real labels
 
@@ -57,7 +32,7 @@ def test_fsspec_url_reads_the_same_labels():
 
 
 def test_csv_of_lon_lat_points(tmp_path):
-    lonlat = gpd.GeoSeries([_centre(ROW, COL), _centre(ROW, COL + 2)], crs=UTM).to_crs(4326)
+    lonlat = gpd.GeoSeries([centre(ROW, COL), centre(ROW, COL + 2)], crs=UTM).to_crs(4326)
     table = pd.DataFrame({"Longitude": lonlat.x, "Latitude": lonlat.y, "class": ["water", "built"]})
     path = tmp_path / "points.csv"
     table.to_csv(path, index=False)
@@ -93,14 +68,14 @@ def test_missing_file_and_unreadable_format(tmp_path):
 
 
 def test_missing_or_unreadable_crs(tmp_path):
-    frame = gpd.GeoDataFrame({"class": ["forest"]}, geometry=[_chip_box(ROW, COL)])  # no CRS
+    frame = gpd.GeoDataFrame({"class": ["forest"]}, geometry=[chip_box(ROW, COL)])  # no CRS
     with pytest.warns(UserWarning):
-        _write(frame, tmp_path / "nocrs.gpkg")
+        write(frame, tmp_path / "nocrs.gpkg")
     with pytest.raises(ReferenceLabelError) as error:
         read_reference_labels(str(tmp_path / "nocrs.gpkg"))
     assert "has no CRS" in _one_line(error)
 
-    _write(frame.set_crs(UTM), tmp_path / "bad.shp")
+    write(frame.set_crs(UTM), tmp_path / "bad.shp")
     (tmp_path / "bad.prj").write_text("not a coordinate system")
     with pytest.raises(ReferenceLabelError) as error:
         read_reference_labels(str(tmp_path / "bad.shp"))
@@ -125,10 +100,10 @@ def test_missing_or_unreadable_crs(tmp_path):
 
 def test_class_field_missing_lists_the_fields(tmp_path):
     frame = gpd.GeoDataFrame(
-        {"landuse": ["forest"], "note": ["x"]}, geometry=[_chip_box(ROW, COL)], crs=UTM
+        {"landuse": ["forest"], "note": ["x"]}, geometry=[chip_box(ROW, COL)], crs=UTM
     )
     with pytest.raises(ReferenceLabelError) as error:
-        read_reference_labels(str(_write(frame, tmp_path / "f.gpkg")))
+        read_reference_labels(str(write(frame, tmp_path / "f.gpkg")))
     assert _one_line(error).endswith("class field 'class' does not exist; fields: landuse, note")
 
 
