@@ -37,7 +37,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings
+from aerial_kedro.chips.settings import ScoringSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 RASTERS = ROOT.parent / "shared" / "data" / "rasters"

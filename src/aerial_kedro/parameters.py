@@ -1,6 +1,6 @@
 """What the typed parameter settings share: a failure as one line naming the key.
 
-Each pipeline's settings (:mod:`aerial_kedro.pipelines.scoring.settings`,
+Each pipeline's settings (:mod:`aerial_kedro.chips.settings`,
 :mod:`aerial_kedro.pipelines.assess.settings`) is a frozen pydantic model whose fields carry
 their check in their type. Pydantic reports a failure as a multi-line ``ValidationError`` in its
 own words; users see instead one :class:`~aerial_kedro.errors.ParameterError` line in the words

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
+from aerial_kedro.models.namespaces import SYNAPSEML_MODEL_NAMESPACES
 from aerial_kedro.pipelines import (
     assess,
     change,
@@ -15,7 +16,6 @@ from aerial_kedro.pipelines import (
     reference,
     scoring,
 )
-from aerial_kedro.pipelines.modeling.pipeline import SYNAPSEML_MODEL_NAMESPACES
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from aerial_kedro.chips.settings import ScoringSettings, require_side_by_side
 from aerial_kedro.class_schemes import FOLDERS
 from aerial_kedro.errors import ParameterError
+from aerial_kedro.models.namespaces import MODEL_NAMESPACES
 from aerial_kedro.pipelines.featurization.settings import FeaturizationSettings
 from aerial_kedro.pipelines.ingestion.settings import (
     IngestionSettings,
@@ -19,10 +21,8 @@ from aerial_kedro.pipelines.ingestion.settings import (
     check_trainable,
     class_folder_counts,
 )
-from aerial_kedro.pipelines.modeling.pipeline import MODEL_NAMESPACES
 from aerial_kedro.pipelines.modeling.settings import ClassifierSettings
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings, check_reference_labels
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings, require_side_by_side
 
 __all__ = ["ParameterError", "validate_run"]  # ParameterError lives in aerial_kedro.errors
 

@@ -30,7 +30,7 @@ def own_project(tmp_path_factory, spark) -> Path:
 def test_a_folder_of_own_class_names_trains_with_only_tiles_dir_changed(own_project):
     from pyspark.ml import PipelineModel
 
-    from aerial_kedro.pipelines.modeling.model_contract import class_names
+    from aerial_kedro.models.contract import class_names
 
     models = own_project / "data/06_models/efficientnet_lite0"
     for model in ("logistic_regression", "random_forest"):

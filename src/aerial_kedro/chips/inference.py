@@ -63,7 +63,7 @@ from aerial_kedro.geo.radiometry import (
     stretched_to_uint8,
 )
 from aerial_kedro.geo.raster_inspection import RasterError
-from aerial_kedro.pipelines.modeling.features import with_feature_vector
+from aerial_kedro.models.features import with_feature_vector
 from aerial_kedro.spark_inference import (
     ItemRead,
     cached_featurizer,

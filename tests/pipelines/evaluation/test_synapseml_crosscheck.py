@@ -20,12 +20,9 @@ from kedro.runner import SequentialRunner
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from aerial_kedro.models.namespaces import MODEL_NAMESPACES, SYNAPSEML_MODEL_NAMESPACES
 from aerial_kedro.pipelines.evaluation.nodes import evaluate_predictions, predict_test_split
-from aerial_kedro.pipelines.modeling.pipeline import (
-    MODEL_NAMESPACES,
-    SYNAPSEML_MODEL_NAMESPACES,
-    create_pipeline,
-)
+from aerial_kedro.pipelines.modeling.pipeline import create_pipeline
 
 pytestmark = pytest.mark.slow
 

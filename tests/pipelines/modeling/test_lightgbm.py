@@ -9,15 +9,12 @@ from blob.azurite import require
 from conftest import JAR_CACHE, PROJECT_ROOT
 
 from aerial_kedro.datasets import SparkMLModelDataset
+from aerial_kedro.featurizers.synapseml import new_synapseml_stage
+from aerial_kedro.models.namespaces import MODEL_NAMESPACES, SYNAPSEML_MODEL_NAMESPACES
 from aerial_kedro.pipelines.evaluation.nodes import evaluate_predictions, predict_test_split
-from aerial_kedro.pipelines.featurization.synapseml_backend import new_synapseml_stage
 from aerial_kedro.pipelines.modeling.classifiers import CLASSIFIERS
 from aerial_kedro.pipelines.modeling.nodes import train_classifier
-from aerial_kedro.pipelines.modeling.pipeline import (
-    MODEL_NAMESPACES,
-    SYNAPSEML_MODEL_NAMESPACES,
-    create_pipeline,
-)
+from aerial_kedro.pipelines.modeling.pipeline import create_pipeline
 
 SYNAPSEML_JARS = JAR_CACHE / "synapseml"
 

@@ -61,12 +61,12 @@ def test_missing_featurizer_features_is_explained(features):
 def test_the_model_contract_names_classes_classifier_and_predicts_rows_without_labels(features):
     from pyspark.sql import functions as F
 
-    from aerial_kedro.pipelines.modeling.features import with_feature_vector
-    from aerial_kedro.pipelines.modeling.model_contract import (
+    from aerial_kedro.models.contract import (
         class_names,
         classifier_name,
         predictor,
     )
+    from aerial_kedro.models.features import with_feature_vector
 
     classifier = {"type": "logistic_regression", "standardize": True, "hyperparameters": {"maxIter": 50}}
     model = train_classifier(features, "f", classifier, seed=3)

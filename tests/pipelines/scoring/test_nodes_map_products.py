@@ -14,11 +14,11 @@ from matplotlib.figure import Figure
 from rasterio.warp import transform_bounds
 
 from aerial_kedro.chips.planning import plan_from_chips, plan_from_tiles
+from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.pipelines.scoring import maps, nodes
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 CLASSES = ["Forest", "Residential", "SeaLake"]

@@ -33,12 +33,12 @@ from pyspark.sql import functions as F
 from aerial_kedro.assessment.olofsson import AccuracyAssessment, assess_accuracy, error_matrix
 from aerial_kedro.chip_rows import SCORED
 from aerial_kedro.chips.planning import PLAN_DEFAULTS
+from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
 from aerial_kedro.geo.label_files import read_reference_labels
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.pipelines.assess.settings import AssessSettings
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
 

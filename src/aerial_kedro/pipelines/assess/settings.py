@@ -8,7 +8,7 @@ line naming the key as the user wrote it::
     min_cover: 1.5 is outside (0, 1]
     assess.exclude_training_chips: 'yes' is not true or false
 
-As for the scoring settings (:mod:`aerial_kedro.pipelines.scoring.settings` says why not
+As for the scoring settings (:mod:`aerial_kedro.chips.settings` says why not
 Kedro's typed node parameters), the model is built by the assess pipeline's first node and by
 :func:`aerial_kedro.validation.validate_run` with :meth:`AssessSettings.from_params`.
 """

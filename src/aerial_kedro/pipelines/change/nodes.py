@@ -52,6 +52,7 @@ from aerial_kedro.change.table import (
     with_appearance,
 )
 from aerial_kedro.change.transitions import transition_summary
+from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.geo.grid import ChipGrid
@@ -59,7 +60,6 @@ from aerial_kedro.geo.preview import preview_grid, read_preview, source_files
 from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.pipelines.change.descriptors import appearance_changes
 from aerial_kedro.pipelines.change.settings import APPEARANCE, ChangeSettings
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from aerial_kedro.models.namespaces import TRAINED_INPUTS
 from aerial_kedro.pipelines import scoring
 from aerial_kedro.pipelines.change.nodes import (
     assess_change,
@@ -20,7 +21,6 @@ from aerial_kedro.pipelines.change.nodes import (
     summarize_transitions,
     validate_change_params,
 )
-from aerial_kedro.pipelines.scoring.pipeline import TRAINED_INPUTS
 
 DATES = ("before", "after")
 

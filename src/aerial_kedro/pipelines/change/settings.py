@@ -1,7 +1,7 @@
 """The change parameters as one typed value: :class:`ChangeSettings`.
 
 ``params:change`` becomes a frozen pydantic model, like the scoring block
-(:mod:`aerial_kedro.pipelines.scoring.settings`): each field's type and constraints are its check,
+(:mod:`aerial_kedro.chips.settings`): each field's type and constraints are its check,
 and a failure is reported as before, one :class:`~aerial_kedro.errors.ParameterError` line naming
 the key::
 

@@ -12,16 +12,16 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from aerial_kedro.models.contract import class_names, classifier_name
+from aerial_kedro.models.features import select_split
 from aerial_kedro.pipelines.evaluation.metrics import classification_metrics, confusion_from_counts
 from aerial_kedro.pipelines.evaluation.plots import plot_confusion_matrix
-from aerial_kedro.pipelines.modeling.features import select_split
-from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name
 
 logger = logging.getLogger(__name__)
 
 
 def model_classes(model: PipelineModel) -> list[str]:
-    """Class names in the model's label-index order (:mod:`..modeling.model_contract`)."""
+    """Class names in the model's label-index order (:mod:`aerial_kedro.models.contract`)."""
     return class_names(model)
 
 

@@ -2,12 +2,12 @@ from collections.abc import Iterable
 
 from kedro.pipeline import Pipeline, node
 
+from aerial_kedro.models.namespaces import MODEL_NAMESPACES
 from aerial_kedro.pipelines.evaluation.nodes import (
     evaluate_predictions,
     predict_test_split,
     summarize_metrics,
 )
-from aerial_kedro.pipelines.modeling.pipeline import MODEL_NAMESPACES
 
 
 def create_pipeline(models: Iterable[str] = MODEL_NAMESPACES, summarize: bool = True, **kwargs) -> Pipeline:

@@ -12,12 +12,12 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.featurizers.registry import build_featurizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
+from aerial_kedro.featurizers.synapseml import featurize_tiles_synapseml
 from aerial_kedro.pipelines.featurization.settings import (
     BACKENDS,
     FeaturizationBlock,
     FeaturizationSettings,
 )
-from aerial_kedro.pipelines.featurization.synapseml_backend import featurize_tiles_synapseml
 from aerial_kedro.progress import progress_logger
 from aerial_kedro.spark_inference import featurize_tiles_spark, task_slots
 

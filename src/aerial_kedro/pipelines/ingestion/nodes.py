@@ -23,12 +23,9 @@ from aerial_kedro.pipelines.ingestion.settings import (
     check_class_sizes,
 )
 from aerial_kedro.tile_files import is_tile_name
+from aerial_kedro.tile_index import EXCLUDED, INDEX_COLUMNS, index_scheme
 
 logger = logging.getLogger(__name__)
-# ``split`` of the index rows that tile listing rejected (their ``reason`` is set): they are in
-# neither split, and featurization passes them on to ``rejected_tiles`` unread.
-EXCLUDED = "excluded"
-INDEX_COLUMNS = ("tile_id", "uri", "label", "source_label", "split", "reason")
 
 
 def build_tile_index(
@@ -162,16 +159,6 @@ def describe_class_scheme(class_scheme: str | dict[str, Any], tile_index: DataFr
     """The scheme's name, target classes and mapping, stored beside the trained models
     (``folders``: the class folders of the indexed tiles)."""
     return describe_scheme(class_scheme, index_scheme(class_scheme, tile_index))
-
-
-def index_scheme(class_scheme: str | dict[str, Any], tile_index: DataFrame) -> dict[str, str]:
-    """The ``{label: class}`` mapping of a run's scheme over the class folders it indexed
-    (the driver sees only the distinct folder names)."""
-    folders = [
-        row["source_label"]
-        for row in tile_index.where(F.col("split") != EXCLUDED).select("source_label").distinct().collect()
-    ]
-    return resolve_training_scheme(class_scheme, folders)
 
 
 def apply_class_scheme(tiles: DataFrame, mapping: dict[str, str]) -> DataFrame:

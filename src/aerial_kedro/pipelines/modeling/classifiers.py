@@ -19,7 +19,8 @@ from pyspark.ml.feature import IndexToString, StandardScaler, StringIndexerModel
 # LightGBM stage loads wherever this module was imported (Kedro's hooks import it for every run).
 from synapse.ml.lightgbm import LightGBMClassifier
 
-from aerial_kedro.pipelines.featurization.synapseml_backend import new_synapseml_stage
+from aerial_kedro.featurizers.synapseml import new_synapseml_stage
+from aerial_kedro.models.features import FEATURES_COLUMN
 
 CLASSIFIERS: dict[str, type] = {
     "logistic_regression": LogisticRegression,
@@ -34,7 +35,6 @@ SYNAPSEML_CLASSIFIERS = frozenset({"lightgbm"})
 
 logger = logging.getLogger(__name__)
 
-FEATURES_COLUMN = "features_vector"
 LABEL_INDEX_COLUMN = "label_index"
 
 

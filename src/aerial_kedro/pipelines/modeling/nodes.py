@@ -10,12 +10,12 @@ from pyspark.ml.feature import StringIndexer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from aerial_kedro.models.features import select_split
 from aerial_kedro.pipelines.modeling.classifiers import (
     LABEL_INDEX_COLUMN,
     WEIGHT_COLUMN,
     make_training_pipeline,
 )
-from aerial_kedro.pipelines.modeling.features import select_split
 
 logger = logging.getLogger(__name__)
 

@@ -4,16 +4,8 @@ from collections.abc import Iterable
 
 from kedro.pipeline import Pipeline, node
 
+from aerial_kedro.models.namespaces import MODEL_NAMESPACES
 from aerial_kedro.pipelines.modeling.nodes import train_classifier
-
-# One namespace per model; each needs a block of the same name in conf/base/parameters_modeling.yml.
-# These run in `train`: plain Spark ML, so they work on any Spark 3.3+ without extra jars.
-MODEL_NAMESPACES = ("logistic_regression", "random_forest")
-
-# Opt-in models whose estimators live in SynapseML's jars (Spark 3.5 only, jars fetched by
-# scripts/fetch_synapseml_jars.sh): trained and evaluated by the separate `lightgbm` pipeline,
-# e.g. `kedro run --pipelines=train,lightgbm`, or `--pipelines=lightgbm` on existing features.
-SYNAPSEML_MODEL_NAMESPACES = ("lightgbm",)
 
 
 def create_pipeline(models: Iterable[str] = MODEL_NAMESPACES, **kwargs) -> Pipeline:

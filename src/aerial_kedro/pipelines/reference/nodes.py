@@ -24,16 +24,16 @@ from pyspark.sql import functions as F
 from aerial_kedro.chip_rows import PLAN_SCHEMA, SCORED
 from aerial_kedro.chips.inference import featurize_items_spark
 from aerial_kedro.chips.planning import PLAN_DEFAULTS, plan_records, plan_source
+from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
 from aerial_kedro.geo.label_files import read_reference_labels
-from aerial_kedro.pipelines.ingestion.nodes import index_scheme
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split
-from aerial_kedro.pipelines.scoring.nodes import validate_scoring_params
 from aerial_kedro.spark_inference import task_slots
+from aerial_kedro.tile_index import index_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def cut_reference_chips(
     labels = read_reference_labels(settings.labels, settings.class_field, layer=settings.layer)
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
-    scoring_settings = validate_scoring_params(settings.rasters, scoring)
+    scoring_settings = ScoringSettings.from_params(settings.rasters, scoring)
     plan, problems, radiometry = plan_source(
         scoring_settings.score_source, scoring_settings.model_dump()
     )
@@ -142,7 +142,7 @@ def featurize_reference_chips(
     spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
     if reference_chips.empty:
         return spark.createDataFrame([], FEATURES_SCHEMA), rejected_labels
-    settings = validate_scoring_params(reference_rasters, scoring)
+    settings = ScoringSettings.from_params(reference_rasters, scoring)
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
     onnx_broadcast = spark.sparkContext.broadcast(featurizer_onnx)

@@ -3,7 +3,7 @@
 Nodes, in order:
 
 1. :func:`validate_scoring_params` - the typed settings later nodes read
-   (:class:`.settings.ScoringSettings`); one clear line per bad parameter, before any work.
+   (:class:`aerial_kedro.chips.settings.ScoringSettings`); one clear line per bad parameter, before any work.
 2. :func:`describe_model` - class order and identity of the trained featurizer + classifier
    (loading them first also fails fast, with "run train first", when they do not exist).
 3. :func:`plan_scoring` - list ``score_source``; band files (``*_B04/_B03/_B02``, or
@@ -71,6 +71,7 @@ from aerial_kedro.chips.planning import (
     source_slug,
     task_count,
 )
+from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.datasets.spark_ml_model_dataset import loaded_version
 from aerial_kedro.featurizers.spec import FeaturizerSpec
@@ -78,9 +79,8 @@ from aerial_kedro.geo.class_map import ClassRaster, class_shares
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.geo.windows import map_cells
-from aerial_kedro.pipelines.modeling.model_contract import class_names, classifier_name, predictor
+from aerial_kedro.models.contract import class_names, classifier_name, predictor
 from aerial_kedro.pipelines.scoring import maps
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 from aerial_kedro.spark_inference import task_slots
 
 logger = logging.getLogger(__name__)

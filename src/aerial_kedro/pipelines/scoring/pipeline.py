@@ -1,5 +1,6 @@
 from kedro.pipeline import Pipeline, node
 
+from aerial_kedro.models.namespaces import TRAINED_INPUTS
 from aerial_kedro.pipelines.scoring.nodes import (
     collect_map_table,
     describe_map_products,
@@ -14,9 +15,6 @@ from aerial_kedro.pipelines.scoring.nodes import (
     score_chunks,
     validate_scoring_params,
 )
-
-# Datasets shared with `train` (its outputs) keep their global names.
-TRAINED_INPUTS = {"scoring_model", "featurizer_onnx", "featurizer_spec"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -111,6 +109,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         namespace="scoring",
-        inputs=TRAINED_INPUTS,
+        inputs=set(TRAINED_INPUTS),
         parameters={"params:score_source", "params:scoring", "params:radiometry_reference"},
     )

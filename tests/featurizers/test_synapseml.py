@@ -10,8 +10,8 @@ from blob.azurite import require
 from conftest import JAR_CACHE
 
 from aerial_kedro.featurizers.preprocess import to_network_input
+from aerial_kedro.featurizers.synapseml import nested_tensor_array
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
-from aerial_kedro.pipelines.featurization.synapseml_backend import nested_tensor_array
 
 pytestmark = pytest.mark.slow  # kedro subprocesses, Spark jobs or servers
 
@@ -86,7 +86,7 @@ def test_network_input_is_the_default_preprocessing(efficientnet_lite0, sample_t
     import pyarrow as pa
 
     from aerial_kedro.featurizers.decode import decode_tile
-    from aerial_kedro.pipelines.featurization.synapseml_backend import network_input_batch
+    from aerial_kedro.featurizers.synapseml import network_input_batch
 
     _, spec = efficientnet_lite0
     paths = sorted(sample_tiles.glob("Highway/*.jpg"))[:3]

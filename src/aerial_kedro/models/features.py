@@ -6,7 +6,8 @@ from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from aerial_kedro.pipelines.modeling.classifiers import FEATURES_COLUMN
+# The assembled feature vector column every classifier reads.
+FEATURES_COLUMN = "features_vector"
 
 
 def select_split(features: DataFrame, featurizer: str, split: str) -> DataFrame:

@@ -14,8 +14,8 @@ from conftest import CZECH_SCENE as SCENE
 from conftest import PROJECT_ROOT, RASTERS
 
 from aerial_kedro.chips.planning import plan_source, run_identity
+from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.errors import ParameterError
-from aerial_kedro.pipelines.scoring.settings import ScoringSettings
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 
@@ -155,7 +155,7 @@ def _fresh(code: str) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["aerial_kedro.validation", "aerial_kedro.pipelines.scoring.settings",
+    ["aerial_kedro.validation", "aerial_kedro.chips.settings",
      "aerial_kedro.pipelines.scoring.nodes"],
 )  # fmt: skip
 def test_each_module_imports_first_in_a_fresh_interpreter(module):
