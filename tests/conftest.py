@@ -32,6 +32,21 @@ def copy_sample_tiles(sample_tiles: Path, root: Path, classes: dict[str, int]) -
     return copied
 
 
+def crop_raster(source: Path, target: Path, width: int, height: int) -> Path:
+    """The top-left ``width`` x ``height`` px of ``source`` as a GeoTIFF (its georeference kept)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(source) as src:
+        window = Window(0, 0, width, height)
+        profile = {**src.profile, "width": width, "height": height,
+                   "transform": src.window_transform(window)}  # fmt: skip
+        pixels = src.read(window=window)
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(pixels)
+    return target
+
+
 def copy_tiles_as(sample_tiles: Path, root: Path, classes: dict[str, tuple[str, int]]) -> Path:
     """``root`` holding class folders of one's own names: ``{name: (EuroSAT class, n tiles)}``,
     each the first ``n`` real tiles of that class copied under ``root/<name>``."""

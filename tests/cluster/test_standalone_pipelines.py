@@ -12,16 +12,18 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from cluster.standalone import StandaloneCluster, kedro_run
-from conftest import RASTERS, SAMPLE_TILES, make_project_copy
+from conftest import RASTERS, SAMPLE_TILES, copy_sample_tiles, crop_raster, make_project_copy
 
 pytestmark = pytest.mark.slow
 
-# A quarter of the Sentinel-2 scene: 165 chips (edge chips at least half inside included).
-SCORE_SOURCE = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
+# The top-left 10 x 6 whole chips of a quarter of the Sentinel-2 scene: 60 chips.
+QUARTER = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
+SCORE_CHIPS = 60
+# The first 20 tiles of each of the sample's 10 classes: 200 tiles, 40 held out.
+TILES_PER_CLASS = 20
 # The models are passengers here: fewer trees and iterations keep the run short on two 1-core
 # executors (every L-BFGS iteration is a Spark job, which costs more on a cluster than in local mode).
 TRAIN_PARAMS = {
-    "tiles_dir": str(SAMPLE_TILES),
     "random_forest.classifier.hyperparameters.numTrees": "15",
     "logistic_regression.classifier.hyperparameters.maxIter": "30",
 }
@@ -37,8 +39,11 @@ def assert_succeeded(result: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="module")
 def trained_on_cluster(tmp_path_factory, standalone_cluster: StandaloneCluster) -> tuple[Path, subprocess.CompletedProcess]:
-    project = make_project_copy(tmp_path_factory.mktemp("cluster") / "project")
-    return project, kedro_run(project, standalone_cluster, "train", **TRAIN_PARAMS)
+    root = tmp_path_factory.mktemp("cluster")
+    classes = sorted(path.name for path in SAMPLE_TILES.iterdir() if path.is_dir())
+    copy_sample_tiles(SAMPLE_TILES, root / "tiles", dict.fromkeys(classes, TILES_PER_CLASS))
+    project = make_project_copy(root / "project")
+    return project, kedro_run(project, standalone_cluster, "train", tiles_dir=str(root / "tiles"), **TRAIN_PARAMS)
 
 
 def test_train_runs_on_the_cluster(trained_on_cluster, standalone_cluster):
@@ -47,10 +52,10 @@ def test_train_runs_on_the_cluster(trained_on_cluster, standalone_cluster):
     assert re.search(rf"Spark 3\.\d+\.\d+ on {re.escape(standalone_cluster.master_url)}\b", output(result))
     summary = json.loads((project / "data/08_reporting/metrics_summary.json").read_text())
     for model in ("logistic_regression", "random_forest"):
-        assert summary[model]["n_test"] == 60
+        assert summary[model]["n_test"] == 10 * TILES_PER_CLASS // 5
         assert summary[model]["accuracy"] > 0.5, summary[model]["accuracy"]
     features = pq.read_table(project / "data/04_feature/features")
-    assert features.num_rows == 300
+    assert features.num_rows == 10 * TILES_PER_CLASS
     assert len(features.column("features")[0]) == 1968
 
 
@@ -62,12 +67,13 @@ def test_both_workers_ran_executors_that_did_work(trained_on_cluster, standalone
         assert any("Finished task" in path.read_text(errors="replace") for path in stderr_files), worker
 
 
-def test_score_runs_on_the_cluster(trained_on_cluster, standalone_cluster):
+def test_score_runs_on_the_cluster(trained_on_cluster, standalone_cluster, tmp_path):
     project, train = trained_on_cluster
     assert_succeeded(train)
-    result = kedro_run(project, standalone_cluster, "score", score_source=str(SCORE_SOURCE))
+    source = crop_raster(QUARTER, tmp_path / "czech_part.tif", 640, 384)
+    result = kedro_run(project, standalone_cluster, "score", score_source=str(source))
     assert_succeeded(result)
-    shares = json.loads((project / "data/08_reporting/maps" / SCORE_SOURCE.stem / "class_shares.json").read_text())
+    shares = json.loads((project / "data/08_reporting/maps" / source.stem / "class_shares.json").read_text())
     assert shares["complete"] and shares["model"] == "logistic_regression"
-    assert shares["chips"]["planned"] == shares["chips"]["scored"] == 165
-    assert (project / "data/08_reporting/maps" / SCORE_SOURCE.stem / "land_use_classes.tif").stat().st_size > 0
+    assert shares["chips"]["planned"] == shares["chips"]["scored"] == SCORE_CHIPS
+    assert (project / "data/08_reporting/maps" / source.stem / "land_use_classes.tif").stat().st_size > 0

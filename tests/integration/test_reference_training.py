@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 from conftest import CZECH_SCENE as SCENE
-from conftest import SAMPLE_TILES, SHARED_DATA, make_project_copy, run_kedro
+from conftest import PASSENGER_MODELS, SAMPLE_TILES, SHARED_DATA, make_project_copy, run_kedro
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +25,7 @@ def reference_project(tmp_path_factory, spark):
         class_scheme="coarse",
         reference_labels=str(LABELS),
         reference_rasters=str(SCENE),
+        **PASSENGER_MODELS,
     )
     return project
 

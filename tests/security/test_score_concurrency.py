@@ -14,31 +14,19 @@ import sys
 from pathlib import Path
 
 import pytest
-import rasterio
-from conftest import RASTERS
-from rasterio.windows import Window
+from conftest import RASTERS, crop_raster
 
 pytestmark = pytest.mark.slow
 
 QUARTER = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 PREDICTIONS = "data/07_model_output/scoring/predictions"
-
-
-def crop(source: Path, target: Path, width: int = 640, height: int = 384) -> Path:
-    """The top-left ``width`` x ``height`` px of ``source``: 10 x 6 = 60 whole 64-px chips."""
-    with rasterio.open(source) as src:
-        window = Window(0, 0, width, height)
-        profile = {**src.profile, "width": width, "height": height,
-                   "transform": src.window_transform(window)}  # fmt: skip
-        pixels = src.read(window=window)
-    with rasterio.open(target, "w", **profile) as dst:
-        dst.write(pixels)
-    return target
+# 8 x 4 whole 64-px chips, written in 8 chunks of 4: the two runs interleave over many chunk groups.
+WIDTH, HEIGHT, CHIPS, CHUNK = 512, 256, 32, 4
 
 
 def start_score(project: Path, source: Path) -> subprocess.Popen:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    params = f"score_source={source},scoring.chunk_size=8,scoring.chunks_per_job=1"
+    params = f"score_source={source},scoring.chunk_size={CHUNK},scoring.chunks_per_job=1"
     return subprocess.Popen(
         [sys.executable, "-m", "kedro", "run", "--pipelines=score", f"--params={params}"],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -48,7 +36,7 @@ def start_score(project: Path, source: Path) -> subprocess.Popen:
 def test_two_concurrent_runs_of_the_same_input_both_finish_with_each_chip_once(
     trained_project, spark, tmp_path
 ):
-    source = crop(QUARTER, tmp_path / "czech_part.tif")
+    source = crop_raster(QUARTER, tmp_path / "czech_part.tif", WIDTH, HEIGHT)
     runs = [start_score(trained_project, source) for _ in range(2)]
     outputs = [run.communicate(timeout=900)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
@@ -61,6 +49,6 @@ def test_two_concurrent_runs_of_the_same_input_both_finish_with_each_chip_once(
     }
     assert len(run_ids) == 1
     rows = frame.where(frame.run_id == run_ids.pop()).select("chip_id", "chunk").toPandas()
-    assert len(rows) == 60 and rows["chip_id"].is_unique
-    assert rows["chunk"].nunique() == rows["chunk"].max() + 1 == 8  # every chunk written
+    assert len(rows) == CHIPS and rows["chip_id"].is_unique
+    assert rows["chunk"].nunique() == rows["chunk"].max() + 1 == CHIPS // CHUNK  # every chunk written
     assert (trained_project / PREDICTIONS / "_run_locks").is_dir()
