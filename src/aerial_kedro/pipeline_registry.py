@@ -1,5 +1,5 @@
 """Project pipelines: ingestion, featurization (tiles + reference labels), modeling, evaluation, `train` = all
-four, `score`, and the map products built on it (`assess`, `change`)."""
+four, `score`, and the map products built on it (`assess`, `change`, `sample`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aerial_kedro.pipelines import (
     ingestion,
     modeling,
     reference,
+    sample,
     scoring,
 )
 
@@ -29,6 +30,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["score"] = scoring.create_pipeline()
     pipelines["change"] = change.create_pipeline()
     pipelines["assess"] = pipelines["score"] + assess.create_pipeline()
+    pipelines["sample"] = pipelines["score"] + sample.create_pipeline()
     # Opt-in SynapseML models (jars from `make jars`): `kedro run --pipelines=train,lightgbm`.
     pipelines["lightgbm"] = modeling.create_pipeline(
         models=SYNAPSEML_MODEL_NAMESPACES

@@ -1,0 +1,109 @@
+"""`sample` nodes: the design's sizes from the map's strata, then the chips, drawn in Spark.
+
+Chips are drawn within each stratum by a seeded hash of their id (xxhash64 of seed and chip id;
+the ``n_h`` smallest): a simple random sample without replacement that is the same for the same
+map and seed whatever the partitioning, and only the drawn chips reach the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from aerial_kedro.assessment.sampling import SampleDesign, design_sample
+from aerial_kedro.chip_rows import SCORED
+from aerial_kedro.geo.geojson import chips_to_geojson
+from aerial_kedro.pipelines.sample.settings import SampleSettings
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ("chip_id", "predicted_label", "crs", "minx", "miny", "maxx", "maxy")
+
+
+def validate_sample_params(sample: Mapping[str, Any] | None) -> SampleSettings:
+    return SampleSettings.from_params(sample)
+
+
+def mapped_chips(predictions: DataFrame, scoring_run: Mapping[str, Any]) -> DataFrame:
+    """The run's scored chips: the population the sample is drawn from."""
+    if scoring_run["kind"] != "rasters":
+        raise ValueError(
+            f"score_source '{scoring_run['source']}' is plain tiles without georeference; "
+            "a sample design needs a scored raster source"
+        )
+    run = (F.col("run_id") == scoring_run["run_id"]) & (F.col("status") == SCORED)
+    return predictions.where(run).select(*SAMPLE_COLUMNS)
+
+
+def plan_sample(chips: DataFrame, settings: SampleSettings) -> SampleDesign:
+    """Sample sizes per mapped class (Olofsson et al. 2014 eq. 13 and a minimum per class)."""
+    strata = {
+        str(row["predicted_label"]): int(row["count"])
+        for row in chips.groupBy("predicted_label").count().collect()
+    }
+    if not strata:
+        raise ValueError("the scoring run has no scored chip to sample")
+    classes = sorted(strata)
+    design = design_sample(
+        {name: strata[name] for name in classes},
+        settings.expected_accuracy(classes),
+        settings.target_se,
+        settings.min_per_stratum,
+        settings.seed,
+    )
+    logger.info(
+        "Sample design: %d chips to label (eq. 13 gives %d for a standard error of %.3f; "
+        "at least %d per class): %s",
+        design.n_total, design.n_formula, design.target_se, design.min_per_stratum,
+        ", ".join(f"{name} {n} of {design.strata[name]}" for name, n in design.n_per_stratum.items()),
+    )  # fmt: skip
+    return design
+
+
+def draw_sample(chips: DataFrame, design: SampleDesign) -> pd.DataFrame:
+    """The chips to label: the ``n_h`` chips of each stratum with the smallest seeded hash."""
+    sizes = chips.sparkSession.createDataFrame(
+        pd.DataFrame({"predicted_label": list(design.n_per_stratum),
+                      "n_h": list(design.n_per_stratum.values())}),  # fmt: skip
+        "predicted_label string, n_h int",
+    )
+    order = Window.partitionBy("predicted_label").orderBy("draw_key", "chip_id")
+    drawn: pd.DataFrame = (
+        chips.withColumn("draw_key", F.xxhash64(F.lit(design.seed), F.col("chip_id")))
+        .withColumn("draw_rank", F.row_number().over(order))
+        .join(F.broadcast(sizes), "predicted_label")
+        .where(F.col("draw_rank") <= F.col("n_h"))
+        .select(*SAMPLE_COLUMNS)
+        .toPandas()
+    )
+    return drawn.sort_values(["predicted_label", "chip_id"], ignore_index=True)
+
+
+def sample_products(
+    drawn: pd.DataFrame, design: SampleDesign, scoring_run: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(GeoJSON of the chips to label, the design as JSON)``. Each feature's ``class`` is empty
+    for the labeller; ``stratum`` is the mapped class and ``inclusion_probability`` n_h / N_h."""
+    collection = chips_to_geojson(drawn.to_dict("records"), with_probabilities=False)
+    for feature, row in zip(collection["features"], drawn.itertuples(), strict=True):
+        stratum = str(row.predicted_label)
+        feature["properties"] = {
+            "chip_id": row.chip_id,
+            "stratum": stratum,
+            "inclusion_probability": design.inclusion_probability(stratum),
+            "class": None,
+        }
+    summary = {
+        **design.to_dict(),
+        "run_id": scoring_run["run_id"],
+        "score_source": scoring_run["source"],
+        "strata_are": "mapped classes (chips)",
+        "how_to_label": "set each feature's `class`, then "
+        "kedro run --pipelines=assess --params=reference_labels=<this file>,reference_class_field=class",
+    }
+    return collection, summary

@@ -1,0 +1,31 @@
+"""`sample` nodes; registered after the scoring pipeline, whose outputs they read."""
+
+from kedro.pipeline import Pipeline, node
+
+from aerial_kedro.pipelines.sample.nodes import (
+    draw_sample,
+    mapped_chips,
+    plan_sample,
+    sample_products,
+    validate_sample_params,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(validate_sample_params, "params:sample", "settings", name="validate_sample_params"),
+            node(mapped_chips, ["scoring.predictions", "scoring.run"], "mapped_chips", name="mapped_chips"),
+            node(plan_sample, ["mapped_chips", "settings"], "design", name="plan_sample"),
+            node(draw_sample, ["mapped_chips", "design"], "drawn_chips", name="draw_sample"),
+            node(
+                sample_products,
+                ["drawn_chips", "design", "scoring.run"],
+                ["design_geojson", "design_summary"],
+                name="sample_products",
+            ),
+        ],
+        namespace="sample",
+        inputs={"scoring.predictions", "scoring.run"},
+        parameters={"params:sample"},
+    )
