@@ -51,13 +51,19 @@ def test_expected_se_is_eq_5_with_the_expected_accuracies():
     design = design_sample(STRATA, USERS, 0.01, 75, seed=1)
     n = design.n_per_stratum
     by_hand = math.sqrt(
-        0.02**2 * 0.21 / (n["deforestation"] - 1)
-        + 0.015**2 * 0.24 / (n["gain"] - 1)
-        + 0.32**2 * 0.09 / (n["forest"] - 1)
-        + 0.645**2 * 0.0475 / (n["nonforest"] - 1)
+        0.02**2 * (1 - 75 / 4_000) * 0.21 / (n["deforestation"] - 1)
+        + 0.015**2 * (1 - 75 / 3_000) * 0.24 / (n["gain"] - 1)
+        + 0.32**2 * (1 - 163 / 64_000) * 0.09 / (n["forest"] - 1)
+        + 0.645**2 * (1 - 328 / 129_000) * 0.0475 / (n["nonforest"] - 1)
     )
     assert design.expected_se == pytest.approx(by_hand)
     assert expected_overall_se(STRATA, USERS, n) == pytest.approx(by_hand)
     # Lifting the rare strata to 75 takes chips from the large ones: a little above the target.
     assert 0.01 < design.expected_se < 0.0115
     assert design.n_total == 641 and design.inclusion_probability("gain") == 75 / 3_000
+
+
+def test_a_map_smaller_than_the_sample_is_labelled_whole_and_has_no_sampling_error():
+    design = design_sample({"crop": 130, "forest": 4}, {"crop": 0.8, "forest": 0.8}, 0.01, 50, seed=1)
+    assert design.n_formula == 1600 and design.n_per_stratum == {"crop": 130, "forest": 4}
+    assert design.expected_se == 0.0

@@ -94,9 +94,15 @@ def expected_overall_se(
     strata: Mapping[str, int], users_accuracy: Mapping[str, float], n_per_stratum: Mapping[str, int]
 ) -> float:
     """The standard error of overall accuracy the sample should reach if the user's accuracies are
-    as expected (Olofsson et al. 2014 eq. 5: V(O) = sum_i W_i^2 U_i (1 - U_i) / (n_i - 1))."""
+    as expected: Olofsson et al. 2014 eq. 5, V(O) = sum_i W_i^2 U_i (1 - U_i) / (n_i - 1), with
+    the finite population correction (1 - n_i / N_i) their large-map formula leaves out: a
+    stratum labelled chip by chip (a small map) adds no sampling error."""
     variance = sum(
-        w**2 * users_accuracy[name] * (1 - users_accuracy[name]) / max(n_per_stratum[name] - 1, 1)
+        w**2
+        * (1 - n_per_stratum[name] / strata[name])
+        * users_accuracy[name]
+        * (1 - users_accuracy[name])
+        / max(n_per_stratum[name] - 1, 1)
         for name, w in weights(strata).items()
     )
     return math.sqrt(variance)

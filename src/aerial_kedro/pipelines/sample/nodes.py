@@ -62,6 +62,11 @@ def plan_sample(chips: DataFrame, settings: SampleSettings) -> SampleDesign:
         design.n_total, design.n_formula, design.target_se, design.min_per_stratum,
         ", ".join(f"{name} {n} of {design.strata[name]}" for name, n in design.n_per_stratum.items()),
     )  # fmt: skip
+    if design.n_total == sum(design.strata.values()):
+        logger.warning(
+            "The map has fewer chips (%d) than the design asks for: label every chip (a census, "
+            "no sampling error) or raise sample.target_se", design.n_total,
+        )  # fmt: skip
     return design
 
 
