@@ -213,9 +213,7 @@ def plan_all(rasters, settings, info):
     """One plan per raster (each scene scored on its own, like separate runs), concatenated."""
     from aerial_kedro.chips.planning import plan_from_chips
     from aerial_kedro.geo.chip_planning import plan_chips_from_paths
-    from aerial_kedro.geo.grid import ChipGrid
-
-    grid = ChipGrid(settings.chip_px, settings.resolution)
+    grid = settings.plan.tiled_grid
     chips = []
     for raster in rasters:
         planned, problems = plan_chips_from_paths([str(raster)], grid)

@@ -20,6 +20,7 @@ from aerial_kedro.chips.inference import (
     featurize_items_spark,
 )
 from aerial_kedro.chips.planning import (
+    PlanSettings,
     plan_from_chips,
     plan_from_tiles,
     plan_records,
@@ -187,7 +188,7 @@ PISA = DATA / "oscd" / "pisa" / "imgs_1"
 @pytest.fixture(scope="module")
 def pisa_plan() -> tuple[pd.DataFrame, object]:
     """Six chips of the OSCD Pisa scene (uint16 band files, EPSG:4326): one edge, five inside."""
-    plan, problems, radiometry = plan_source(str(PISA), {"chunk_size": 4})
+    plan, problems, radiometry = plan_source(str(PISA), PlanSettings(chunk_size=4))
     assert not problems and radiometry.name == "sentinel2_l1c"
     return plan.iloc[[0, 40, 41, 70, 71, 100]].reset_index(drop=True), radiometry
 

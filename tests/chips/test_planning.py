@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ from conftest import RASTERS, pisa_bands_of_different_sizes
 
 from aerial_kedro.chip_rows import PLAN_COLUMNS
 from aerial_kedro.chips.planning import (
+    PlanSettings,
     assign_chunks,
     group_into_jobs,
     list_source_files,
@@ -30,13 +32,7 @@ from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import PRESETS
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
-SETTINGS = {
-    "chip_px": 64,
-    "resolution": 10.0,
-    "chunk_size": 8,
-    "max_empty_fraction": 0.5,
-    "bands": [1, 2, 3],
-}
+SETTINGS = PlanSettings(chunk_size=8)
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +87,9 @@ def test_plan_records_are_plain_python(part_plan, tmp_path):
 
 def test_run_identity_follows_results_not_scheduling(part_plan):
     base = run_identity(part_plan, SETTINGS, "model-a")
-    assert base == run_identity(part_plan.copy(), dict(SETTINGS, batch_size=1), "model-a")
+    assert base == run_identity(part_plan.copy(), replace(SETTINGS, max_chips=10), "model-a")
     assert base != run_identity(part_plan, SETTINGS, "model-b")
-    assert base != run_identity(part_plan, dict(SETTINGS, chunk_size=9), "model-a")
+    assert base != run_identity(part_plan, replace(SETTINGS, chunk_size=9), "model-a")
     assert base != run_identity(part_plan.iloc[1:], SETTINGS, "model-a")
     moved = part_plan.assign(sources=[["/elsewhere.tif"]] * len(part_plan))
     assert base != run_identity(moved, SETTINGS, "model-a")
@@ -155,7 +151,7 @@ PISA = OSCD / "pisa" / "imgs_1"
 
 def test_plan_source_of_a_band_folder_in_lon_lat():
     """OSCD Pisa as users have it: uint16, one file per band, EPSG:4326 - nothing declared."""
-    plan, problems, radiometry = plan_source(str(PISA), {})
+    plan, problems, radiometry = plan_source(str(PISA))
     assert problems == [] and radiometry.name == "sentinel2_l1c"
     assert set(plan["crs"]) == {"EPSG:32632"} and plan["chip_id"].str.startswith("32632_").all()
     (source,) = set(plan["source"])
@@ -163,17 +159,17 @@ def test_plan_source_of_a_band_folder_in_lon_lat():
     assert 10.36 < plan["lon"].min() and plan["lon"].max() < 10.45
     assert 43.67 < plan["lat"].min() and plan["lat"].max() < 43.76
     assert list(plan["seq"]) == list(range(len(plan))) == list(range(144))
-    # Validated scoring settings (the source inside) work as the only argument too.
-    same, _, _ = plan_source({"score_source": str(PISA), "radiometry": radiometry.to_dict()})
+    # The resolved conversion declared gives the same chips.
+    same, _, _ = plan_source(str(PISA), PlanSettings(radiometry=radiometry))
     assert list(same["chip_id"]) == list(plan["chip_id"])
 
 
 def test_plan_source_with_band_files_for_other_names(tmp_path):
     for band, name in (("B04", "rot.tif"), ("B03", "gruen.tif"), ("B02", "blau.tif")):
         (tmp_path / name).symlink_to(next(PISA.glob(f"*_{band}.tif")))
-    settings = {"band_files": {"red": "rot.tif", "green": "gruen.tif", "blue": "blau.tif"}}
+    settings = PlanSettings(band_files={"red": "rot.tif", "green": "gruen.tif", "blue": "blau.tif"})
     plan, problems, radiometry = plan_source(str(tmp_path), settings)
-    by_name, _, _ = plan_source(str(PISA), {})
+    by_name, _, _ = plan_source(str(PISA))
     assert problems == [] and radiometry.name == "sentinel2_l1c"
     assert list(plan["chip_id"]) == list(by_name["chip_id"])
     assert plan["source"].iloc[0] == (
@@ -182,7 +178,7 @@ def test_plan_source_with_band_files_for_other_names(tmp_path):
 
 
 def test_plan_source_of_8_bit_rgb_keeps_edges_and_needs_no_conversion():
-    plan, problems, radiometry = plan_source(str(PART), {"chunk_size": 8})
+    plan, problems, radiometry = plan_source(str(PART), PlanSettings(chunk_size=8))
     assert problems == [] and radiometry.name == "none"
     inside, _ = plan_chips_from_paths([str(PART)], ChipGrid(64, 10.0))
     assert len(plan) > len(inside)  # the part's north-edge row is 97 % inside
@@ -192,14 +188,14 @@ def test_plan_source_of_8_bit_rgb_keeps_edges_and_needs_no_conversion():
 def test_plan_source_rejects_lone_band_files_and_mixed_dtypes(tmp_path):
     (tmp_path / "scene_B08.tif").symlink_to(next(PISA.glob("*_B02.tif")))  # NIR alone
     (tmp_path / "rgb.tif").symlink_to(PART)
-    plan, problems, radiometry = plan_source(str(tmp_path), {})
+    plan, problems, radiometry = plan_source(str(tmp_path))
     assert radiometry.name == "none" and set(plan["source"]) == {str(tmp_path / "rgb.tif")}
     (problem,) = problems
     assert problem["path"].endswith("scene_B08.tif")
     assert problem["reason"].startswith("has 1 band(s); bands [1, 2, 3] wanted")
     for band in ("B02", "B03", "B04"):
         (tmp_path / f"pisa_{band}.tif").symlink_to(next(PISA.glob(f"*_{band}.tif")))
-    plan, problems, radiometry = plan_source(str(tmp_path), {})
+    plan, problems, radiometry = plan_source(str(tmp_path))
     reasons = {Path(p["path"]).name: p["reason"] for p in problems}
     assert "one conversion per run" in reasons["rgb.tif"]  # the stack (uint16) came first
 
@@ -207,7 +203,7 @@ def test_plan_source_rejects_lone_band_files_and_mixed_dtypes(tmp_path):
 def test_bands_of_different_sizes_stop_planning_in_one_line(tmp_path):
     pisa_bands_of_different_sizes(tmp_path)
     with pytest.raises(ValueError, match="band files differ in size: .*pisa_B04.tif") as error:
-        plan_source(str(tmp_path), {})
+        plan_source(str(tmp_path))
     assert "pisa_B02.tif (600 x 500 px)" in str(error.value) and "\n" not in str(error.value)
 
 

@@ -13,7 +13,7 @@ import yaml
 from conftest import CZECH_SCENE as SCENE
 from conftest import PROJECT_ROOT, RASTERS
 
-from aerial_kedro.chips.planning import plan_source, run_identity
+from aerial_kedro.chips.planning import PlanSettings, plan_source, run_identity
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.errors import ParameterError
 
@@ -53,10 +53,9 @@ def test_numbers_keep_the_run_id_of_the_former_settings_dict(scoring):
     settings = ScoringSettings.from_params(str(SCENE), scoring)
     assert repr(settings.resolution) == "10.0" and repr(settings.max_empty_fraction) == "1.0"
     assert settings.bands == [1, 2, 3]  # a tuple from Python code reads as the YAML list
-    plan, _, _ = plan_source(str(PART), {"chunk_size": 8})
-    former = {"chip_px": 64, "resolution": 10.0, "chunk_size": 512, "max_empty_fraction": 1.0,
-              "bands": [1, 2, 3], "chip_stride_px": None}  # fmt: skip
-    assert run_identity(plan, settings.model_dump(), "m") == run_identity(plan, former, "m")
+    plan, _, _ = plan_source(str(PART), PlanSettings(chunk_size=8))
+    former = PlanSettings(resolution=10.0, chunk_size=512, max_empty_fraction=1.0)
+    assert run_identity(plan, settings.plan, "m") == run_identity(plan, former, "m")
 
 
 def _with(scoring: dict, **changes: object) -> ScoringSettings:
@@ -128,10 +127,10 @@ def test_sources_are_named_without_the_scoring_prefix(scoring, tmp_path):
 
 
 def test_planning_takes_the_settings_values(scoring):
-    # Planning (also used by reference and change) takes plain values: the settings' dump.
+    # Planning (also used by reference and change) takes the settings' typed planning part.
     settings = ScoringSettings.from_params(str(PART), {**scoring, "chunk_size": 8})
     assert not hasattr(settings, "__getitem__")  # read by attribute, not as the former dict
-    plan, problems, _ = plan_source(settings.score_source, settings.model_dump())
+    plan, problems, _ = plan_source(settings.score_source, settings.plan)
     assert problems == [] and len(plan) > 0 and plan["chunk"].max() == (len(plan) - 1) // 8
 
 

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import SHARED_DATA, raw_band_vrt
 
-from aerial_kedro.chips.planning import matched_radiometry, plan_source
+from aerial_kedro.chips.planning import PlanSettings, matched_radiometry, plan_source
 
 PISA = SHARED_DATA / "oscd" / "pisa" / "imgs_1"
 
@@ -30,17 +30,17 @@ def test_a_vrt_posing_as_a_band_file_is_refused_with_its_name(tmp_path):
     disguised = stack / "T32TPP_20160809_B04.tif"
     disguised.write_text(raw_band_vrt(str(secret(tmp_path))))
     with pytest.raises(ValueError, match="cannot be opened") as error:
-        plan_source(str(stack), {})
+        plan_source(str(stack))
     assert str(error.value).startswith(f"band file {disguised} ")
     assert "\n" not in str(error.value)
 
 
 @pytest.mark.skipif(not PISA.is_dir(), reason="OSCD Pisa missing")
 def test_a_vrt_posing_as_the_radiometry_reference_is_not_read(tmp_path):
-    plan, _, radiometry = plan_source(str(PISA), {})
+    plan, _, radiometry = plan_source(str(PISA))
     assert not plan.empty and radiometry is not None
     disguised = tmp_path / "reference.tif"
     disguised.write_text(raw_band_vrt(str(secret(tmp_path))))
     with pytest.raises(ValueError, match="radiometry_reference") as error:
-        matched_radiometry(plan, radiometry, str(disguised), {"radiometry_match": "always"})
+        matched_radiometry(plan, radiometry, str(disguised), PlanSettings(radiometry_match="always"))
     assert "\n" not in str(error.value)

@@ -17,7 +17,7 @@ import rasterio
 from conftest import RASTERS
 from rasterio.transform import from_origin
 
-from aerial_kedro.chips.planning import plan_source
+from aerial_kedro.chips.planning import PlanSettings, plan_source
 from aerial_kedro.geo.chip_planning import PlanTooLargeError, plan_chips
 from aerial_kedro.geo.grid import ChipGrid, chips_inside
 from aerial_kedro.geo.raster_access import open_raster
@@ -52,7 +52,7 @@ def test_vrt_xml_disguised_as_geotiff_is_not_opened(tmp_path, secret):
     disguised.write_text(raw_band_vrt(str(secret)))
     with pytest.raises(rasterio.errors.RasterioError):
         open_raster(str(disguised))
-    plan, problems, _ = plan_source(str(tmp_path), {"max_empty_fraction": 0.5})
+    plan, problems, _ = plan_source(str(tmp_path), PlanSettings())
     assert plan.empty
     assert problems[0]["path"].endswith("scene.tif") and "cannot be opened" in problems[0]["reason"]
 
@@ -60,12 +60,12 @@ def test_vrt_xml_disguised_as_geotiff_is_not_opened(tmp_path, secret):
 def test_vrt_files_are_refused_unless_trusted_and_raw_bands_stay_off(tmp_path, secret):
     vrt = tmp_path / "scene.vrt"
     vrt.write_text(raw_band_vrt(str(secret)))
-    _, problems, _ = plan_source(str(tmp_path), {"max_empty_fraction": 0.5})
+    _, problems, _ = plan_source(str(tmp_path), PlanSettings())
     assert [p["path"] for p in problems] == [str(vrt)] and "scoring.allow_vrt" in problems[0]["reason"]
     # Trusted, a VRT is opened, but never a raw-band one: the bytes never load.
     with pytest.raises(rasterio.errors.RasterioError, match="raw-band VRT"):
         open_raster(str(vrt))
-    _, problems, _ = plan_source(str(tmp_path), {"max_empty_fraction": 0.5, "allow_vrt": True})
+    _, problems, _ = plan_source(str(tmp_path), PlanSettings(allow_vrt=True))
     assert "raw-band VRT" in problems[0]["reason"]
 
 
@@ -80,7 +80,7 @@ def test_a_tiny_file_declaring_a_huge_extent_is_refused_before_planning(tmp_path
     with pytest.raises(PlanTooLargeError, match=r"more than scoring.max_chips \(100,000\)"):
         plan_chips([meta], ChipGrid(), max_chips=100_000)
     with pytest.raises(PlanTooLargeError, match="huge.tif"):
-        plan_source(str(path), {"max_chips": 1000})
+        plan_source(str(path), PlanSettings(max_chips=1000))
 
 
 def corner_of_data(path, *, side_px: int, res: float, corner_px: int) -> tuple[float, ...]:
@@ -111,7 +111,7 @@ def test_a_huge_mostly_empty_raster_is_planned_only_where_it_has_data(tmp_path):
     rows, cols = chips_inside(data, 640.0)
     in_data = {f"32633_{row}_{col}" for row in rows for col in cols}
     assert len(in_data) == 100 and {chip.chip_id for chip in chips} == in_data
-    plan, problems, _ = plan_source(str(path), {"max_chips": 10_000})
+    plan, problems, _ = plan_source(str(path), PlanSettings(max_chips=10_000))
     assert not problems and set(plan["chip_id"]) == in_data
 
 

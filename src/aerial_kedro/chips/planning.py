@@ -26,6 +26,7 @@ import math
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import fsspec
@@ -50,7 +51,6 @@ from aerial_kedro.tile_files import TILE_SUFFIXES
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 SOURCE_KINDS = ("auto", "rasters", "tiles")
-
 
 
 # --------------------------------------------------------------------------- listing
@@ -121,7 +121,9 @@ def refuse_vrt_files(files: Sequence[str]) -> tuple[list[str], list[dict[str, st
     refused = [f for f in files if is_vrt_file(f)]
     reason = ("a VRT can read any file or URL, so VRTs are not opened unless trusted with "
               "scoring.allow_vrt=true")  # fmt: skip
-    return [f for f in files if not is_vrt_file(f)], [{"path": f, "reason": reason} for f in refused]
+    return [f for f in files if not is_vrt_file(f)], [
+        {"path": f, "reason": reason} for f in refused
+    ]
 
 
 # --------------------------------------------------------------------------- plans
@@ -228,7 +230,7 @@ def source_slug(source: str) -> str:
 
 def run_identity(
     plan: pd.DataFrame,
-    settings: Mapping[str, Any],
+    settings: PlanSettings,
     model_key: str,
     radiometry: Radiometry | None = None,
 ) -> str:
@@ -240,10 +242,18 @@ def run_identity(
     deliberately left out, so a resumed run keeps its id.
     """
     digest = hashlib.sha256()
-    for key in ("chip_px", "resolution", "chunk_size", "max_empty_fraction", "bands"):
-        digest.update(f"{key}={settings[key]!r};".encode())
-    stride = settings.get("chip_stride_px")
-    if stride not in (None, settings["chip_px"]):  # runs without overlap keep their ids
+    # The values as the parameters file spells them (bands a list), so run ids stay stable.
+    named = {
+        "chip_px": settings.chip_px,
+        "resolution": settings.resolution,
+        "chunk_size": settings.chunk_size,
+        "max_empty_fraction": settings.max_empty_fraction,
+        "bands": list(settings.bands),
+    }
+    for key, value in named.items():
+        digest.update(f"{key}={value!r};".encode())
+    stride = settings.chip_stride_px
+    if stride not in (None, settings.chip_px):  # runs without overlap keep their ids
         digest.update(f"chip_stride_px={stride!r};".encode())
     digest.update(f"model={model_key};".encode())
     # Rows carry the change descriptors since they were added: runs without them are not resumed.
@@ -325,20 +335,41 @@ def usable_rasters(
     return usable, problems, resolved
 
 
-# Planning settings and their defaults (the `scoring` parameters of the same names).
-PLAN_DEFAULTS: dict[str, Any] = {
-    "source_kind": "auto",
-    "chip_px": 64,
-    "chip_stride_px": None,
-    "resolution": 10.0,
-    "bands": [1, 2, 3],
-    "max_empty_fraction": 0.5,
-    "chunk_size": 512,
-    "radiometry": AUTO,
-    "band_files": None,
-    "allow_vrt": False,
-    "max_chips": 2_000_000,
-}
+RADIOMETRY_MATCH_MODES = ("when_hazier", "always", "never")
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """How a source is cut into chips and read: the ``scoring`` parameters of the same names.
+
+    The one owner of the planning defaults (a library caller gives only what differs);
+    :meth:`aerial_kedro.chips.settings.ScoringSettings.plan` builds it from validated
+    parameters. ``radiometry`` is ``"auto"`` (resolved per raster) or a declared conversion;
+    ``chip_stride_px`` ``None`` = chips side by side.
+    """
+
+    source_kind: str = "auto"
+    chip_px: int = 64
+    chip_stride_px: int | None = None
+    resolution: float = 10.0
+    bands: tuple[int, ...] = (1, 2, 3)
+    max_empty_fraction: float = 0.5
+    chunk_size: int = 512
+    radiometry: str | Radiometry = AUTO
+    band_files: Mapping[str, str] | None = None
+    allow_vrt: bool = False
+    max_chips: int = 2_000_000
+    radiometry_match: str = "when_hazier"
+
+    @property
+    def grid(self) -> ChipGrid:
+        """The chip grid chips are planned on (windows every ``chip_stride_px`` if set)."""
+        return ChipGrid(self.chip_px, self.resolution, self.chip_stride_px)
+
+    @property
+    def tiled_grid(self) -> ChipGrid:
+        """The grid of side-by-side chips, whatever the stride (reference labels, assessment)."""
+        return ChipGrid(self.chip_px, self.resolution)
 
 
 def resolve_band_files(band_files: Mapping[str, str], root: str) -> str:
@@ -370,49 +401,43 @@ def raster_inputs(
 
 
 def plan_source(
-    source: str | Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    source: str, settings: PlanSettings | None = None
 ) -> tuple[pd.DataFrame, list[dict[str, str]], Radiometry | None]:
     """Plan one source: ``(plan, problems, radiometry)``; driver-side: headers, plus a
     reduced-resolution mask read where a raster declares nodata.
 
     ``source`` is a raster, a folder of rasters or band files, or a folder of plain tiles (as
-    ``score_source``). ``settings`` holds the :data:`PLAN_DEFAULTS` keys (missing = default;
-    ``radiometry`` may be the raw parameter). ``problems`` are the rejected files with a reason;
-    ``radiometry`` is the resolved conversion the chips must be read with (``None`` for tiles,
-    decoded to 8-bit RGB as the training tiles are, and when no raster is usable). The plan may
-    be empty. Featurize it (or any subset of its rows) with
-    :func:`aerial_kedro.chips.inference.featurize_items_spark`, passing this
-    ``radiometry``. ``plan_source(settings)`` with the source in ``settings["score_source"]``
-    (validated scoring settings) works too.
+    ``score_source``). ``problems`` are the rejected files with a reason; ``radiometry`` is the
+    resolved conversion the chips must be read with (``None`` for tiles, decoded to 8-bit RGB
+    as the training tiles are, and when no raster is usable). The plan may be empty. Featurize
+    it (or any subset of its rows) with :func:`aerial_kedro.chips.inference.featurize_items_spark`,
+    passing this ``radiometry``.
     """
-    if isinstance(source, Mapping):
-        settings, source = source, str(source["score_source"])
-    settings = settings or {}
-    config = {**PLAN_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
+    settings = settings or PlanSettings()
     root, files = list_source_files(source)
-    kind = "rasters" if config["band_files"] else resolve_source_kind(files, config["source_kind"])
+    kind = "rasters" if settings.band_files else resolve_source_kind(files, settings.source_kind)
     if kind != "rasters":
         used, problems = split_by_kind(files, kind)
-        return plan_from_tiles(used, root, config["chunk_size"]), problems, None
+        return plan_from_tiles(used, root, settings.chunk_size), problems, None
     used, problems = split_by_kind(files, kind)
-    if not config["allow_vrt"]:
+    if not settings.allow_vrt:
         used, refused = refuse_vrt_files(used)
         problems += refused
-    radiometry = config["radiometry"]
-    if isinstance(radiometry, Mapping) and "name" in radiometry:  # validated settings
-        radiometry = Radiometry.from_dict(radiometry)
-    elif not isinstance(radiometry, Radiometry):
+    radiometry = settings.radiometry
+    if not isinstance(radiometry, Radiometry):
         radiometry = parse_radiometry(radiometry)
-    inputs = raster_inputs(used, config["band_files"], root)
+    inputs = raster_inputs(used, settings.band_files, root)
     metas, errors = inspect_rasters(inputs, min_bands=1)
     problems += [{"path": error.path, "reason": error.reason} for error in errors]
-    metas, unusable, resolved = usable_rasters(metas, config["bands"], radiometry)
+    metas, unusable, resolved = usable_rasters(metas, settings.bands, radiometry)
     problems += unusable
-    grid = ChipGrid(config["chip_px"], config["resolution"], config["chip_stride_px"])
     chips = plan_chips(
-        metas, grid, max_empty_fraction=config["max_empty_fraction"], max_chips=config["max_chips"]
+        metas,
+        settings.grid,
+        max_empty_fraction=settings.max_empty_fraction,
+        max_chips=settings.max_chips,
     )
-    return plan_from_chips(chips, config["chunk_size"]), problems, resolved
+    return plan_from_chips(chips, settings.chunk_size), problems, resolved
 
 
 def plan_footprint(plan: pd.DataFrame, crs: str) -> shapely.Geometry:
@@ -423,32 +448,27 @@ def plan_footprint(plan: pd.DataFrame, crs: str) -> shapely.Geometry:
     )
 
 
-RADIOMETRY_MATCH_MODES = ("when_hazier", "always", "never")
-
-
 def matched_radiometry(
-    plan: pd.DataFrame, radiometry: Radiometry, reference: str, settings: Mapping[str, Any]
+    plan: pd.DataFrame, radiometry: Radiometry, reference: str, settings: PlanSettings
 ) -> tuple[Radiometry, dict[str, Any]]:
     """The plan's conversion matched to the ``reference`` source's pixels over the ground both
     cover (:mod:`aerial_kedro.geo.relative_radiometry`); raises ``ValueError`` naming why not.
 
-    ``settings["radiometry_match"]``: ``always``; ``when_hazier`` (default) only when the
+    ``settings.radiometry_match``: ``always``; ``when_hazier`` (default) only when the
     source has less contrast than the reference over the common clear ground, so of two dates
     referring to each other only the hazier is adjusted, towards the clearer one the model
     reads best; ``never``. The fit says whether it was ``applied``.
     """
-    mode = settings.get("radiometry_match") or "when_hazier"
+    mode = settings.radiometry_match
     if mode == "never":
         return radiometry, {"applied": False, "mode": mode}
     reference_plan, _, reference_radiometry = plan_source(
-        reference, {**settings, "chip_stride_px": None}
+        reference, replace(settings, chip_stride_px=None)
     )
     if reference_radiometry is None or reference_plan.empty:
         raise ValueError(f"radiometry_reference '{reference}': no raster to match to")
     crs = str(plan["crs"].value_counts().idxmax())
-    area = shapely.intersection(
-        plan_footprint(plan, crs), plan_footprint(reference_plan, crs)
-    )
+    area = shapely.intersection(plan_footprint(plan, crs), plan_footprint(reference_plan, crs))
     try:
         matched, fit = match_radiometry(
             sorted({s for sources in plan.loc[plan["crs"] == crs, "sources"] for s in sources}),
@@ -457,8 +477,8 @@ def matched_radiometry(
             reference_radiometry,
             crs,
             area,
-            settings.get("bands") or (1, 2, 3),
-            float(settings.get("resolution") or 10.0),
+            settings.bands,
+            settings.resolution,
         )
     except ValueError as error:
         raise ValueError(f"radiometry_reference '{reference}': {error}") from None

@@ -36,15 +36,19 @@ from pydantic import (
 from aerial_kedro.chips.planning import (
     RADIOMETRY_MATCH_MODES,
     SOURCE_KINDS,
+    PlanSettings,
     is_gdal_path,
 )
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.band_stack import COLOURS
-from aerial_kedro.geo.radiometry import parse_radiometry
+from aerial_kedro.geo.grid import ChipGrid
+from aerial_kedro.geo.radiometry import AUTO, Radiometry, parse_radiometry
 from aerial_kedro.parameters import Count, Flag, Says, choice, validated
 
 # Fields given beside the `scoring` block, named without the `scoring.` prefix.
 TOP_LEVEL_KEYS = ("score_source", "radiometry_reference")
+# The planning defaults' one owner; the fields below that plan take theirs from it.
+PLAN = PlanSettings()
 
 
 def _tuple_as_list(value: Any) -> Any:
@@ -75,8 +79,10 @@ ModelName = Annotated[
 ModelVersion = Annotated[
     str,
     Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$"),
-    Says("'{value}' is not a model version (a train run's timestamp, e.g. "
-         "2026-11-03T09.12.45.120Z; null = the latest)"),
+    Says(
+        "'{value}' is not a model version (a train run's timestamp, e.g. "
+        "2026-11-03T09.12.45.120Z; null = the latest)"
+    ),
 ]
 
 
@@ -98,7 +104,7 @@ class ScoringSettings(BaseModel):
     # The saved version of `model` to score with (catalog `scoring_model`: load_version); None =
     # the latest. The featurizer files load the version that went with it.
     model_version: ModelVersion | None = None
-    source_kind: choice(SOURCE_KINDS) = "auto"  # type: ignore[valid-type]
+    source_kind: choice(SOURCE_KINDS) = PLAN.source_kind  # type: ignore[valid-type]
     chip_px: Count
     chunk_size: Count
     batch_size: Count
@@ -109,14 +115,14 @@ class ScoringSettings(BaseModel):
     max_chips: Count | None = None
     smoothing: Flag = False
     restart: Flag = False
-    allow_vrt: Flag = False
+    allow_vrt: Flag = PLAN.allow_vrt
     chip_stride_px: Count | None = None
     resolution: Positive
     max_empty_fraction: Positive
     bands: Bands
-    radiometry: str | dict[str, Any] = "auto"
+    radiometry: str | dict[str, Any] = AUTO
     band_files: Annotated[BandFiles | None, BeforeValidator(_empty_as_none)] = None
-    radiometry_match: choice(RADIOMETRY_MATCH_MODES) = "when_hazier"  # type: ignore[valid-type]
+    radiometry_match: choice(RADIOMETRY_MATCH_MODES) = PLAN.radiometry_match  # type: ignore[valid-type]
 
     @classmethod
     def from_params(
@@ -136,6 +142,32 @@ class ScoringSettings(BaseModel):
             "radiometry_reference": radiometry_reference,
         }
         return validated(cls, raw, _key)
+
+    @property
+    def plan(self) -> PlanSettings:
+        """The planning part, typed (``max_chips`` unset = the planning cap)."""
+        radiometry = self.radiometry
+        return PlanSettings(
+            source_kind=self.source_kind,
+            chip_px=self.chip_px,
+            chip_stride_px=self.chip_stride_px,
+            resolution=self.resolution,
+            bands=tuple(self.bands),
+            max_empty_fraction=self.max_empty_fraction,
+            chunk_size=self.chunk_size,
+            radiometry=radiometry
+            if isinstance(radiometry, str)
+            else Radiometry.from_dict(radiometry),
+            band_files=self.band_files,
+            allow_vrt=self.allow_vrt,
+            max_chips=self.max_chips or PLAN.max_chips,
+            radiometry_match=self.radiometry_match,
+        )
+
+    @property
+    def grid(self) -> ChipGrid:
+        """The chip grid of this scoring (overlapping windows when ``chip_stride_px`` is set)."""
+        return self.plan.grid
 
     @field_validator("score_source", "radiometry_reference", mode="plain")
     @classmethod

@@ -11,6 +11,7 @@ import pytest
 from conftest import SHARED_DATA
 from matplotlib.figure import Figure
 
+from aerial_kedro.chips.planning import PlanSettings
 from aerial_kedro.datasets import OptionalDataset
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.grid import ChipGrid, chip_id, chips_inside
@@ -96,7 +97,7 @@ def test_assess_map_counts_and_estimates(spark, reference, plan):
         predictions,
         plan,
         {"run_id": "czech-test", "kind": "rasters", "source": "czech.tif"},
-        SimpleNamespace(chip_px=64, resolution=10.0),  # the scoring settings assess reads
+        SimpleNamespace(plan=PlanSettings()),  # the scoring settings' part assess reads
         {"model": "logistic_regression", "featurizer": "efficientnet_lite0"},
         labels,
         training,

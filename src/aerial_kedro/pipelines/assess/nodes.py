@@ -32,7 +32,6 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.assessment.olofsson import AccuracyAssessment, assess_accuracy, error_matrix
 from aerial_kedro.chip_rows import SCORED
-from aerial_kedro.chips.planning import PLAN_DEFAULTS
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
@@ -221,13 +220,14 @@ def assess_map(
     model_classes = [str(c) for c in model_info.get("classes") or []]
     if model_classes:  # refused before any chip is looked up or estimated
         class_mapping(model_classes, sorted(labels["label"].unique()), settings.class_scheme)
-    grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
+    plan_settings = scoring_settings.plan
+    grid = plan_settings.tiled_grid
     inside, outside, rejected = label_planned_chips(
         labels,
         chip_plan,
         grid,
         settings.min_cover,
-        max_chips=getattr(scoring_settings, "max_chips", None) or PLAN_DEFAULTS["max_chips"],
+        max_chips=plan_settings.max_chips,
         source=f"reference labels '{settings.reference_labels}'",
     )
     outcomes = reference_chip_outcomes(predictions, run_id, inside["chip_id"].tolist())

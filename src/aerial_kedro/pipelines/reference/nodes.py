@@ -23,11 +23,10 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.chip_rows import PLAN_SCHEMA, SCORED
 from aerial_kedro.chips.inference import featurize_items_spark
-from aerial_kedro.chips.planning import PLAN_DEFAULTS, plan_records, plan_source
+from aerial_kedro.chips.planning import plan_records, plan_source
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
-from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
 from aerial_kedro.geo.label_files import read_reference_labels
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
@@ -81,19 +80,17 @@ def cut_reference_chips(
     labels["source_label"] = labels["label"]
     labels["label"] = [map_label(v, mapping, what="reference class") for v in labels["label"]]
     scoring_settings = ScoringSettings.from_params(settings.rasters, scoring)
-    plan, problems, radiometry = plan_source(
-        scoring_settings.score_source, scoring_settings.model_dump()
-    )
+    plan_settings = scoring_settings.plan
+    plan, problems, radiometry = plan_source(scoring_settings.score_source, plan_settings)
     for problem in problems:
         logger.warning("Reference raster %s rejected: %s", problem["path"], problem["reason"])
-    grid = ChipGrid(scoring_settings.chip_px, scoring_settings.resolution)
     planned = plan[plan["kind"] == "chip"]
     inside, _, rejects = label_planned_chips(
         labels,
         planned,
-        grid,
+        plan_settings.tiled_grid,
         settings.min_cover,
-        max_chips=scoring_settings.max_chips or PLAN_DEFAULTS["max_chips"],
+        max_chips=plan_settings.max_chips,
         source=f"reference labels '{settings.labels}'",
     )
     source_labels = labels.set_index("label_id")["source_label"]

@@ -76,7 +76,6 @@ from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.datasets.spark_ml_model_dataset import loaded_version
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
-from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.models.contract import class_names, classifier_name, predictor
@@ -156,12 +155,13 @@ def plan_scoring(
     source = settings.score_source
     # What is printed, stored in tags and reports, or names the run: never a SAS token.
     public_source = redact_url(source)
-    plain = settings.model_dump()  # planning reads the settings as a mapping of plain values
-    plan, problems, radiometry = plan_source(source, plain)
+    plan, problems, radiometry = plan_source(source, settings.plan)
     kind = "tiles" if len(plan) and plan["kind"].iloc[0] == "tile" else "rasters"
     reference, radiometry_fit = settings.radiometry_reference, None
     if reference and radiometry is not None and not plan.empty:
-        radiometry, radiometry_fit = matched_radiometry(plan, radiometry, reference, plain)
+        radiometry, radiometry_fit = matched_radiometry(
+            plan, radiometry, reference, settings.plan
+        )
         _log_radiometry_fit(redact_url(reference), radiometry_fit)
     inputs = sorted({path for sources in plan["sources"] for path in sources})
     if radiometry is not None and radiometry.name != "none":
@@ -181,7 +181,7 @@ def plan_scoring(
         raise ValueError(f"score_source '{public_source}': nothing to score{detail}")
     if kind == "tiles":
         logger.warning(no_georeference_note(public_source, len(plan)))
-    identity = run_identity(plan, plain, model_info["model_key"], radiometry)
+    identity = run_identity(plan, settings.plan, model_info["model_key"], radiometry)
     run = {
         "run_id": make_run_id(public_source, identity),
         "source": public_source,
@@ -316,7 +316,7 @@ def collect_map_table(
     the counts are always of the planned chips.
     """
     run_id = scoring_run["run_id"]
-    grid = _grid(settings)
+    grid = settings.grid
     # Overlapping windows are averaged into cells: their probabilities are needed then.
     columns = (*MAP_OUTCOME_COLUMNS, "probabilities") if grid.overlapping else MAP_OUTCOME_COLUMNS
     outcome = scoring_predictions.where(F.col("run_id") == run_id).select(*columns).toPandas()
@@ -346,7 +346,7 @@ def make_class_raster(
     if scoring_run["kind"] == "tiles":
         raster = ClassRaster.empty(classes)
         return raster, raster
-    grid = _grid(settings)
+    grid = settings.grid
     crs = maps.primary_crs(map_table)
     if map_table["crs"].nunique() > 1:
         logger.warning(
@@ -382,7 +382,7 @@ def draw_map_png(
     return maps.raster_map_figure(
         class_raster,
         maps.smoothed_classes(class_raster) if settings.smoothing else None,
-        _grid(settings).cell_size,
+        settings.grid.cell_size,
         title,
         maps.plan_sources(map_table, maps.primary_crs(map_table)),
         settings.bands,
@@ -424,7 +424,7 @@ def report_class_shares(
         return report
     if settings.smoothing:
         report["shares_smoothed"] = class_shares(maps.smoothed_classes(class_raster), classes)
-    grid = _grid(settings)
+    grid = settings.grid
     report["map"] = {
         "crs": class_raster.crs,
         "transform": list(class_raster.transform)[:6],
@@ -483,13 +483,9 @@ def index_map_products(
     }
 
 
-def _grid(settings: ScoringSettings) -> ChipGrid:
-    return ChipGrid(settings.chip_px, settings.resolution, settings.chip_stride_px)
-
-
 def _in_cells(settings: ScoringSettings, scoring_run: dict[str, Any]) -> bool:
     """Overlapping windows of rasters are mapped in cells, each the mean of its windows."""
-    return _grid(settings).overlapping and scoring_run["kind"] != "tiles"
+    return settings.grid.overlapping and scoring_run["kind"] != "tiles"
 
 
 def _log_radiometry_fit(reference: str, fit: dict[str, Any]) -> None:
