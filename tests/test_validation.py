@@ -35,6 +35,11 @@ def test_good_parameters_pass():
         ({"random_forest": {"classifier": {"type": "xgboost"}}}, "random_forest.classifier.type: 'xgboost' is not allowed"),
         ({"tiles_dir": "/nonexistent/tiles"}, "tiles_dir: '/nonexistent/tiles' is not a folder"),
         ({"featurizer": "onnx_file"}, "featurization.onnx_file.path must name an .onnx file"),
+        # A misspelt key is refused (it used to be ignored silently, the default applied).
+        ({"ingestion": {"sample_frac": 1, "test_fraction": 0.2, "test_fracton": 0.5}},
+         "ingestion.test_fracton: not a parameter here; did you mean test_fraction\\?"),
+        ({"ingestion": {"sample_frac": 1, "test_fraction": 0.2, "zzz": 1}},
+         "ingestion.zzz: not a parameter here; known: .*sample_frac"),
     ],
 )
 def test_bad_parameters_name_the_key(overrides, message):
@@ -182,3 +187,4 @@ def test_a_class_too_small_for_the_split_is_refused_naming_it(tmp_path):
     sampled = _params(tiles_dir=str(tiles), ingestion={"sample_frac": 0.2, "test_fraction": 0.2})
     with pytest.raises(ParameterError, match="class folder 'woodland' .* has 5 tile\\(s\\), 1 train and 0 test .* at least 6 tiles"):
         validate_run(sampled, {"raw_tiles"})
+

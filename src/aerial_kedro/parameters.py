@@ -14,7 +14,8 @@ the project always used::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -104,6 +105,8 @@ def one_line(
     if not error["loc"]:  # a model validator
         return message.replace("\n", " ")
     field = str(error["loc"][0])
+    if error["type"] == "extra_forbidden":  # a typo must not be ignored silently
+        return f"{key(field)}: {unknown_key(field, model.model_fields)}"
     says = field_says(model.model_fields[field])
     if error["type"] == "value_error":
         if message.startswith(f"{key(field)}."):
@@ -114,6 +117,15 @@ def one_line(
     else:
         detail = error["msg"]
     return f"{key(field)}: {detail}".replace("\n", " ")
+
+
+def unknown_key(field: str, known: Iterable[str]) -> str:
+    """What an unknown parameter key reads as: the closest known keys, or all of them."""
+    names = sorted(known)
+    close = difflib.get_close_matches(field, names, n=3, cutoff=0.6)
+    if close:
+        return f"not a parameter here; did you mean {' or '.join(close)}?"
+    return f"not a parameter here; known: {', '.join(names)}"
 
 
 def field_says(field: FieldInfo) -> Says | None:

@@ -96,7 +96,7 @@ class ScoringSettings(BaseModel):
     unless the three colour files are given.
     """
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     score_source: str
     radiometry_reference: str | None = None

@@ -44,7 +44,7 @@ def test_defaults_become_typed_attributes():
 
 def test_the_assess_block_is_taken_as_given():
     mapping = {"AnnualCrop": "cropland", "Forest": "forest"}
-    settings = _settings({"exclude_training_chips": False, "class_scheme": mapping, "note": 1})
+    settings = _settings({"exclude_training_chips": False, "class_scheme": mapping})
     assert settings.exclude_training_chips is False and settings.class_scheme == mapping
     assert _settings({"class_scheme": "coarse"}).class_scheme == "coarse"
     assert _settings({"class_scheme": "none"}).class_scheme == "none"
@@ -54,6 +54,8 @@ def test_the_assess_block_is_taken_as_given():
     ("assess", "overrides", "message"),
     [
         ({}, {"reference_labels": None}, NOT_SET),
+        ({"exclude_trainig_chips": False}, {},
+         "assess.exclude_trainig_chips: not a parameter here; did you mean exclude_training_chips?"),
         ({}, {"reference_labels": ""}, NOT_SET),
         ({}, {"reference_labels": 3}, NOT_SET),
         ({}, {"reference_class_field": "  "}, "reference_class_field: '  ' is not a field name"),

@@ -55,7 +55,7 @@ class AssessSettings(BaseModel):
     ``class_scheme`` is ``auto``, ``none``, a scheme name or an inline mapping, as given.
     """
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     reference_labels: LabelsPath
     class_field: FieldName

@@ -31,7 +31,7 @@ class FeaturizationBlock(BaseModel):
     the bring-your-own model's mapping.
     """
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     backend: choice(BACKENDS) = "ort"  # type: ignore[valid-type]
     batch_size: Count = 64

@@ -34,7 +34,7 @@ from aerial_kedro.tile_files import is_tile_name
 class IngestionSettings(BaseModel):
     """Validated ``ingestion`` block; build with :meth:`from_params`."""
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     sample_frac: Fraction = 1.0
     test_fraction: OpenFraction = 0.2

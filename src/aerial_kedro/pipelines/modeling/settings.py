@@ -21,6 +21,7 @@ from aerial_kedro.pipelines.modeling.classifiers import CLASSIFIERS
 class ClassifierSettings(BaseModel):
     """Validated ``<namespace>.classifier`` block; build with :meth:`from_params`."""
 
+    # The block's other keys are the estimator's own hyperparameters, checked where it is built.
     model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
 
     type: choice(tuple(CLASSIFIERS))  # type: ignore[valid-type]

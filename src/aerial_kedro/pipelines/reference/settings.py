@@ -58,7 +58,7 @@ class ReferenceSettings(BaseModel):
     With no ``labels`` nothing else is required: training then reads tile folders only.
     """
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     labels: str | None = None
     rasters: Rasters | None = Field(default=None, validate_default=True)

@@ -22,7 +22,7 @@ Seed = Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")]
 class SampleSettings(BaseModel):
     """Validated `sample` settings; build with :meth:`from_params`."""
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     target_se: Fraction
     min_per_stratum: Count
