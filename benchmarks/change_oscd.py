@@ -14,7 +14,11 @@ Prints per city and pooled: chips compared, changed chips, ROC AUC of ``change_s
 precision / recall / F1 of ``changed``, the false-alarm rate; the cities' mean AUC over those
 with >= 3 changed chips; the Czech pair's flagged share of its clear chips and its cloudy chips.
 Scoring runs are reused across invocations (same model and settings = same run id), so a
-second invocation with another ``--score`` only recompares.
+second invocation with another ``--score`` only recompares. Also prints the pooled sweep of
+robust-z thresholds (recall, false alarms, Czech flagged share) and the expected false-alarm rate
+the runs report; ``--out DIR`` writes the per-city table (CSV) and every pair's chip table
+(``<pair>.parquet``, with ``reference_changed``) and the scoring run ids (``runs.json``) for
+probes.
 """
 
 from __future__ import annotations
@@ -47,9 +51,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def extra_params(text: str) -> dict[str, str]:
+def extra_params(text: str) -> dict[str, object]:
+    """``k=v,...`` with each value read as YAML (numbers, true/false, null), as ``kedro run
+    --params`` reads them: the parameter models are strict and refuse ``"0.5"`` for a number."""
+    import yaml
+
     pairs = [item.split("=", 1) for item in text.split(",") if item]
-    return {key: value for key, value in pairs}
+    return {key: yaml.safe_load(value) for key, value in pairs}
 
 
 def nested(dotted: dict[str, object]) -> dict[str, object]:
@@ -81,14 +89,18 @@ def run_change(before: Path, after: Path, reference: Path | None, params: dict, 
         session.run(pipeline_names=["change"])
     reporting = ROOT / "data" / "08_reporting" / "change"
     metrics = json.loads((reporting / "detection_metrics.json").read_text())
+    transitions = json.loads((reporting / "transitions.json").read_text())
     table = pd.read_parquet(ROOT / "data" / "07_model_output" / "change" / "chip_table.parquet")
     if reference:
         table = table.merge(reference_changed(table, reference, after, before), on="chip_id", how="left")
-    return {"metrics": metrics, "table": table}
+    else:
+        table["reference_changed"] = None
+    return {"metrics": metrics, "table": table, "transitions": transitions}
 
 
 def reference_changed(table: pd.DataFrame, reference: Path, after: Path, before: Path) -> pd.DataFrame:
-    """``chip_id, reference_changed`` of the compared chips: the pipeline's own reference reading."""
+    """``chip_id, reference_fraction, reference_changed`` of the compared chips: the pipeline's
+    own reference reading."""
     from aerial_kedro.change.reference import (
         chip_changed_fraction,
         read_reference_mask,
@@ -99,7 +111,7 @@ def reference_changed(table: pd.DataFrame, reference: Path, after: Path, before:
     mask = read_reference_mask(str(reference), 2, imagery)
     compared = table[table["status"] == "both_scored"]
     truth = reference_truth(chip_changed_fraction(mask, compared, 64, 10.0), 0.1)
-    return truth[["chip_id", "reference_changed"]]
+    return truth[["chip_id", "reference_fraction", "reference_changed"]]
 
 
 def labelled_pairs() -> list[tuple[str, Path, Path, Path]]:
@@ -124,10 +136,16 @@ def main() -> None:
     if args.score:
         params["change.score"] = args.score
     rows, pooled_truth, pooled_flag, pooled_score = [], [], [], []
+    tables: dict[str, pd.DataFrame] = {}
+    runs: dict[str, dict[str, str]] = {}
+    expected: float | None = None
     started = time.perf_counter()
     for city, before, after, reference in labelled_pairs():
         result = run_change(before, after, reference, params, args.env)
         m = result["metrics"]
+        tables[city] = result["table"]
+        runs[city] = {d: result["transitions"][d]["run_id"] for d in ("before", "after")}
+        expected = result["transitions"].get("expected_false_alarm_rate", expected)
         rows.append(
             {
                 "city": city,
@@ -151,7 +169,9 @@ def main() -> None:
         pooled_truth += list(rows_with_truth["reference_changed"].astype(bool))
         pooled_flag += list(rows_with_truth["changed"].astype(bool))
         pooled_score += list(rows_with_truth["change_score"].astype(float))
-    czech = run_change(*CZECH, None, params, args.env)["table"]
+    czech_result = run_change(*CZECH, None, params, args.env)
+    czech = tables["czech"] = czech_result["table"]
+    runs["czech"] = {d: czech_result["transitions"][d]["run_id"] for d in ("before", "after")}
     clear = czech[czech["status"] == "both_scored"]
     cloudy = int((czech["status"] == "cloudy").sum())
     frame = pd.DataFrame(rows)
@@ -177,9 +197,24 @@ def main() -> None:
         f"Czech no-change pair: {int(clear['changed'].sum())} of {len(clear)} clear chips flagged "
         f"({clear['changed'].mean():.3f}); {cloudy} chips reported cloudy"
     )
+    if expected is not None:
+        print(f"expected false-alarm rate the runs report for the threshold: {expected:.3f}")
+    score = np.asarray(pooled_score, dtype=np.float64)
+    print("pooled sweep (change_score >= z): z, recall, false alarms, Czech flagged share")
+    czech_score = clear["change_score"].to_numpy(dtype=np.float64)
+    for z in (1.5, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5):
+        over = score >= z
+        print(
+            f"  {z:4.2f}  {(over & truth).sum() / max(truth.sum(), 1):.2f}  "
+            f"{(over & ~truth).sum() / max((~truth).sum(), 1):.3f}  {(czech_score >= z).mean():.3f}"
+        )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.out / "change_oscd.csv", index=False)
+        for name, table in tables.items():  # every pair's chip table, for probes
+            keep = [c for c in table.columns if not c.startswith("probabilities_")]
+            table[keep].to_parquet(args.out / f"{name}.parquet", index=False)
+        (args.out / "runs.json").write_text(json.dumps(runs, indent=2))
 
 
 if __name__ == "__main__":

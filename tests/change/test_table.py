@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aerial_kedro.change.table import ChangeCriteria, chip_changes, status_counts
+from aerial_kedro.change.appearance import AppearanceCriteria
+from aerial_kedro.change.table import ChangeCriteria, chip_changes, status_counts, with_appearance
 from aerial_kedro.change.transitions import chip_areas_km2, transition_summary
 from aerial_kedro.geo.palette import EUROSAT_CLASSES
 
@@ -146,3 +147,42 @@ def test_areas_projected_and_geographic():
                          "maxy": 50.01}])  # fmt: skip
     # 0.01 deg lat ~ 1.112 km, 0.01 deg lon at 50 N ~ 0.715 km
     assert chip_areas_km2(geo) == pytest.approx([0.795], rel=0.01)
+
+
+def test_appearance_context_comes_from_the_compared_chips_around_each_on_the_grid():
+    cells = [(r, c) for r in range(6) for c in range(6)]
+    outcomes = [
+        {**outcome("before", cell, "scored", "AnnualCrop", 0.9 if cell == (4, 3) else 0.0),
+         **{k: v for k, v in outcome("after", cell, "scored", "AnnualCrop").items()
+            if k != "chip_id"}}
+        for cell in cells
+    ]  # fmt: skip
+    criteria = ChangeCriteria(threshold=0.5, max_cloud_fraction=0.3)
+    table = chip_changes(
+        pd.DataFrame(outcomes), plan(cells), plan(cells), EUROSAT_CLASSES, criteria
+    )
+    assert row_at(table, 4, 3)["status"] == "cloudy"
+    compared = table[table["status"] == "both_scored"]
+    colour = np.linspace(1.0, 1.3, len(compared))  # an unchanged scene, a little spread
+    site = {(0, 0), (0, 1), (1, 0), (1, 1)}  # a changed area of 2 x 2 chips
+    ids = compared["chip_id"].tolist()
+    for i, chip in enumerate(ids):
+        r, c = map(int, chip.split("_")[1:])
+        colour[i] = 3.0 if (r, c) in site else 3.2 if (r, c) == (4, 4) else colour[i]
+    appearance = pd.DataFrame({"chip_id": ids, "colour_change": colour, "texture_change": 0.0})
+    plain = with_appearance(table, appearance, criteria, AppearanceCriteria(threshold_z=3.0))
+    context = with_appearance(
+        table, appearance, criteria, AppearanceCriteria(threshold_z=3.0, context_weight=0.5)
+    )
+    assert row_at(plain, 4, 4)["change_score"] > row_at(plain, 1, 1)["change_score"]
+    assert row_at(context, 1, 1)["change_score"] > row_at(context, 4, 4)["change_score"]
+    # The cloudy chip has no score, lends none to (4, 4) and is never changed.
+    assert np.isnan(row_at(context, 4, 3)["change_score"]) and not row_at(context, 4, 3)["changed"]
+    flagged = {
+        tuple(map(int, c.split("_")[1:])) for c in context.loc[context["changed"], "chip_id"]
+    }
+    assert site <= flagged
+
+
+def row_at(table: pd.DataFrame, r: int, c: int) -> pd.Series:
+    return table.set_index("chip_id").loc[f"32633_{r}_{c}"]

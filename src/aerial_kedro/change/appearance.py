@@ -27,15 +27,23 @@ Comparing them (here per chip; ``pipelines/change/descriptors.py`` runs it over 
    scene's clear cells, at most ``reference_chips`` chips' worth (a fixed, hash-chosen subset
    of the chips above that) plus always the chip's own cells. ``neighbours = 0`` is the
    earlier, unconditional cue: the Euclidean distance between a cell's two standardised colours
-   (:func:`colour_change`).
+   (:func:`colour_change`). With ``cell_window`` w > 1, each cell's change is first averaged
+   over the w x w cells around it inside the chip (:func:`smooth_cells`): a change is an object
+   of several cells (a block of houses), a lone surprising 40 m cell is more often noise.
 3. ``texture_change`` = the root-mean-square standardised difference of the texture features.
 4. ``change_score`` = the robust z (median, 1.4826 MAD over the scene's compared chips) of
    ``robust_z(colour_change) + texture_weight * robust_z(texture_change)``: how unusual the
    chip's change is among its own scene's chips, in robust standard deviations. A threshold on
    it means the same on every scene; a scene where nothing changed has few chips past it.
+5. Spatial context (``context_weight`` c > 0, :func:`spatial_context`): the robust z of that
+   score + c x the mean score of the chip's compared neighbours on the chip grid (the up to 8
+   chips around it), so a chip inside a changed area counts for more than a lone one. Only
+   chips compared on both dates are neighbours (cloudy, one-date, empty or unreadable chips and
+   chips outside the scene or in another CRS do not count); the mean is over those present, and
+   a chip without any gets 0, the scene's median chip (no evidence either way).
 
 Measured (benchmarks/change_oscd.py, OSCD, a chip changed when >= 10 % of its pixels are): see
-docs/change.md. Pure numpy (and scipy's k-d tree): no Spark, no Kedro.
+docs/change.md. Numpy (scipy's k-d tree, a pandas index for the chip grid): no Spark, no Kedro.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
+from scipy.ndimage import binary_dilation
 from scipy.spatial import cKDTree
 
 CELLS = 16  # colour cells per chip side
@@ -67,6 +77,11 @@ class AppearanceCriteria:
     threshold_z: float = 3.0
     neighbours: int = 50
     reference_chips: int = 1024
+    context_weight: float = 0.0
+    cell_window: int = 1
+    cloudy_cell: float = CLOUDY_CELL
+    cloud_buffer: int = 0
+    chip_baseline: float = 0.0
 
 
 # --------------------------------------------------------------------------- descriptors
@@ -114,12 +129,37 @@ def texture_features(vector: np.ndarray, part: slice) -> bytes:
     return np.asarray(vector[part], dtype=np.float16).tobytes()
 
 
-def decode_colour_cells(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+def decode_colour_cells(
+    blobs: Sequence[bytes], cloudy_cell: float = CLOUDY_CELL
+) -> tuple[np.ndarray, np.ndarray]:
     """``(rgb, cloudy)`` from :func:`colour_cells` bytes: ``(chips, cells * cells, 3)`` float64
-    cell means and ``(chips, cells * cells)`` bool, the cells at least half cloud-like."""
+    cell means and ``(chips, cells * cells)`` bool, the cells with at least ``cloudy_cell`` of
+    their pixels cloud-like."""
     stacked = np.frombuffer(b"".join(blobs), dtype=np.uint8).astype(np.float64)
     cells = stacked.reshape(len(blobs), -1, 4)
-    return cells[..., :3], cells[..., 3] >= CLOUDY_CELL * 255
+    return cells[..., :3], cells[..., 3] >= cloudy_cell * 255
+
+
+def buffer_cells(cloudy: np.ndarray, radius: int) -> np.ndarray:
+    """``(chips, cells)`` bool of square chips' cells, each cloudy cell grown by ``radius``
+    cells in every direction inside its chip: the thin cloud and haze at a cloud's edge,
+    which the cloud test misses, look like change."""
+    if radius <= 0 or not cloudy.any():
+        return cloudy
+    chips, count = cloudy.shape
+    side = int(round(np.sqrt(count)))
+    size = 2 * radius + 1
+    grown = binary_dilation(
+        cloudy.reshape(chips, side, side), structure=np.ones((1, size, size), dtype=bool)
+    )
+    return grown.reshape(chips, count)
+
+
+def cloudy_cells(
+    share_before: np.ndarray, share_after: np.ndarray, criteria: AppearanceCriteria
+) -> np.ndarray:
+    """The cells left out of the comparison: cloud-like on either date, with the buffer."""
+    return buffer_cells(share_before | share_after, criteria.cloud_buffer)
 
 
 def decode_texture(blobs: Sequence[bytes]) -> np.ndarray:
@@ -210,22 +250,56 @@ def colour_change(
     moments: SceneMoments,
     quantile: float,
     cloudy: np.ndarray | None = None,
+    window: int = 1,
+    baseline: float = 0.0,
 ) -> np.ndarray:
     """Per chip: the ``quantile`` of its clear cells' standardised RGB difference (0 for a chip
-    without a clear cell: no evidence of change)."""
+    without a clear cell: no evidence of change), each cell first averaged over its ``window``
+    (:func:`smooth_cells`)."""
     b = _standardised(before, moments.colour_before)
     a = _standardised(after, moments.colour_after)
     per_cell = np.sqrt(((a - b) ** 2).sum(axis=2))
     if cloudy is not None:
         per_cell = np.where(cloudy, np.nan, per_cell)
-    return _chip_quantile(per_cell, quantile)
+    return _chip_quantile(smooth_cells(per_cell, window), quantile, baseline)
 
 
-def _chip_quantile(per_cell: np.ndarray, quantile: float) -> np.ndarray:
-    """The ``quantile`` over each chip's cells, NaN cells left out (0 for a chip without one)."""
+def smooth_cells(per_cell: np.ndarray, window: int) -> np.ndarray:
+    """``(chips, cells)`` values of square chips' cells (row-major), each replaced by the mean of
+    the clear (non-NaN) cells in the ``window`` x ``window`` block centred on it, inside its own
+    chip: a cell at the chip's edge averages the part of the block inside the chip. NaN cells
+    stay NaN and count for nothing; ``window`` 1 returns the values as they are."""
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"a cell window is an odd number of cells >= 1, not {window}")
+    if window == 1:
+        return per_cell
+    chips, count = per_cell.shape
+    side = int(round(np.sqrt(count)))
+    if side * side != count:
+        raise ValueError(f"{count} cells per chip are not a square grid")
+    grid = per_cell.reshape(chips, side, side)
+    clear = ~np.isnan(grid)
+    half = window // 2
+    values = np.pad(np.where(clear, grid, 0.0), ((0, 0), (half, half), (half, half)))
+    weights = np.pad(clear.astype(np.float64), ((0, 0), (half, half), (half, half)))
+    total = np.zeros_like(grid, dtype=np.float64)
+    counted = np.zeros_like(grid, dtype=np.float64)
+    for dr in range(window):
+        for dc in range(window):
+            total += values[:, dr : dr + side, dc : dc + side]
+            counted += weights[:, dr : dr + side, dc : dc + side]
+    smoothed = np.where(clear, total / np.maximum(counted, 1.0), np.nan)
+    return smoothed.reshape(chips, count)
+
+
+def _chip_quantile(per_cell: np.ndarray, quantile: float, baseline: float = 0.0) -> np.ndarray:
+    """The ``quantile`` over each chip's cells, NaN cells left out (0 for a chip without one),
+    less ``baseline`` x the chip's median cell (:func:`local_excess`)."""
     out = np.zeros(len(per_cell))
     some = ~np.isnan(per_cell).all(axis=1)
     out[some] = np.nanquantile(per_cell[some], quantile, axis=1)
+    if baseline:
+        out[some] -= baseline * np.nanmedian(per_cell[some], axis=1)
     return out
 
 
@@ -352,11 +426,14 @@ def conditional_colour_change(
     neighbours: int,
     quantile: float,
     cloudy: np.ndarray | None = None,
+    window: int = 1,
+    baseline: float = 0.0,
 ) -> np.ndarray:
     """Per chip: the ``quantile`` over its clear cells of how surprising each cell's colour on
     one date is given its colour on the other, among the ``neighbours`` reference cells most
-    alike on that other date (Mahalanobis; the mean of both directions; see the module doc).
-    0 for a chip without a clear cell."""
+    alike on that other date (Mahalanobis; the mean of both directions; see the module doc),
+    each cell first averaged over its ``window`` (:func:`smooth_cells`). 0 for a chip without
+    a clear cell."""
     if neighbours < 2:
         raise ValueError(f"a colour neighbourhood needs at least 2 neighbours, not {neighbours}")
     if len(reference) < 2:  # (almost) every cell cloudy: no evidence of change anywhere
@@ -369,7 +446,7 @@ def conditional_colour_change(
     forward = _surprise(b, a, clear, held, tree_before, reference.after, neighbours)
     backward = _surprise(a, b, clear, held, tree_after, reference.before, neighbours)
     per_cell = np.where(clear, (forward + backward) / 2, np.nan)
-    return _chip_quantile(per_cell, quantile)
+    return _chip_quantile(smooth_cells(per_cell, window), quantile, baseline)
 
 
 def texture_change(before: np.ndarray, after: np.ndarray, moments: SceneMoments) -> np.ndarray:
@@ -391,11 +468,63 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return (values - median) / spread
 
 
+@dataclass(frozen=True)
+class GridPlaces:
+    """Where chips lie on the chip grid: their CRS, row and column (one entry per chip)."""
+
+    crs: Sequence[str]
+    row: np.ndarray
+    col: np.ndarray
+
+
+def neighbour_mean(places: GridPlaces, values: np.ndarray) -> np.ndarray:
+    """Per chip: the mean of ``values`` over its neighbours on the chip grid, the chips of the
+    same CRS whose row and column are each within 1 of its own (up to 8), among the chips given;
+    0 for a chip none of whose neighbours is given."""
+    values = np.asarray(values, dtype=np.float64)
+    crs_codes = pd.factorize(pd.Series(list(places.crs), dtype=object))[0]
+    row = np.asarray(places.row, dtype=np.int64)
+    col = np.asarray(places.col, dtype=np.int64)
+    if not len(values) == len(crs_codes) == len(row) == len(col):
+        raise ValueError("chip places and values differ in length")
+    index = pd.MultiIndex.from_arrays([crs_codes, row, col])
+    if not index.is_unique:
+        raise ValueError("two chips share one place on the chip grid")
+    total = np.zeros(len(values))
+    count = np.zeros(len(values))
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == dc == 0:
+                continue
+            found = index.get_indexer(pd.MultiIndex.from_arrays([crs_codes, row + dr, col + dc]))
+            present = found >= 0
+            total[present] += values[found[present]]
+            count[present] += 1
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def spatial_context(score: np.ndarray, places: GridPlaces, weight: float) -> np.ndarray:
+    """``robust_z(score + weight x neighbour_mean(score))``: a chip's robust-z change with that
+    of the compared chips around it (module doc, step 5); ``weight`` 0 returns ``score``."""
+    if weight == 0:
+        return np.asarray(score, dtype=np.float64)
+    return robust_z(score + weight * neighbour_mean(places, score))
+
+
 def combined_score(
-    colour: np.ndarray, texture: np.ndarray, criteria: AppearanceCriteria
+    colour: np.ndarray,
+    texture: np.ndarray,
+    criteria: AppearanceCriteria,
+    places: GridPlaces | None = None,
 ) -> np.ndarray:
-    """The chip's change in robust standard deviations of its scene (see the module doc)."""
-    return robust_z(robust_z(colour) + criteria.texture_weight * robust_z(texture))
+    """The chip's change in robust standard deviations of its scene (see the module doc), with
+    its neighbours' (``criteria.context_weight``; needs the chips' grid ``places``)."""
+    score = robust_z(robust_z(colour) + criteria.texture_weight * robust_z(texture))
+    if not criteria.context_weight:
+        return score
+    if places is None:
+        raise ValueError("spatial context (context_weight > 0) needs the chips' grid places")
+    return spatial_context(score, places, criteria.context_weight)
 
 
 def gaussian_tail(threshold_z: float) -> float:

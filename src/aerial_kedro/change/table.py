@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aerial_kedro.change.appearance import AppearanceCriteria, combined_score
+from aerial_kedro.change.appearance import AppearanceCriteria, GridPlaces, combined_score
 from aerial_kedro.change.scores import (
     DEFAULT_GROUPS,
     Grouping,
@@ -207,8 +207,9 @@ def with_appearance(
     """The chip table scored by appearance (:mod:`aerial_kedro.change.appearance`).
 
     ``appearance`` holds ``chip_id, colour_change, texture_change`` of the compared chips;
-    ``change_score`` becomes their robust z in the scene, ``changed`` = ``change_score >=
-    threshold_z``. ``map_score`` keeps the class-probability score for comparison.
+    ``change_score`` becomes their robust z in the scene (with the compared chips around each
+    on the grid when ``context_weight`` > 0), ``changed`` = ``change_score >= threshold_z``.
+    ``map_score`` keeps the class-probability score for comparison.
     """
     out = table.drop(columns=["colour_change", "texture_change"]).merge(
         appearance[["chip_id", "colour_change", "texture_change"]], on="chip_id", how="left"
@@ -219,10 +220,14 @@ def with_appearance(
         raise ValueError(f"{missing} compared chip(s) have no appearance descriptors")
     score = pd.Series(np.nan, index=out.index, dtype=np.float64)
     if compared.any():
+        chips = out.loc[compared]
         score[compared] = combined_score(
-            out.loc[compared, "colour_change"].to_numpy(dtype=np.float64),
-            out.loc[compared, "texture_change"].to_numpy(dtype=np.float64),
+            chips["colour_change"].to_numpy(dtype=np.float64),
+            chips["texture_change"].to_numpy(dtype=np.float64),
             appearance_criteria,
+            GridPlaces(
+                chips["crs"].astype(str).tolist(), chips["row"].to_numpy(), chips["col"].to_numpy()
+            ),
         )
     out["change_score"] = score
     out["changed"] = _flagged(out, compared & (score >= appearance_criteria.threshold_z), criteria)

@@ -88,6 +88,21 @@ def test_spark_equals_numpy_with_the_whole_scene_as_reference(scene):
     assert out["colour_change"].idxmax() == scene["ids"][7]
 
 
+def test_the_cell_window_reaches_the_executors(scene):
+    out = run(scene, AppearanceCriteria(neighbours=50, reference_chips=1024, cell_window=3))
+    m = SceneMoments.of(scene["cb"], scene["ca"], scene["tb"], scene["ta"])
+    reference = CellReference.of(scene["ids"], scene["cb"], scene["ca"], m)
+    expected = conditional_colour_change(
+        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95, window=3
+    )
+    np.testing.assert_allclose(out["colour_change"], expected, rtol=1e-5)
+    plain = conditional_colour_change(
+        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95
+    )
+    assert not np.allclose(expected, plain)
+    assert out["colour_change"].idxmax() == scene["ids"][7]
+
+
 def test_a_reference_limited_to_some_chips_still_finds_the_change(scene):
     out = run(scene, AppearanceCriteria(neighbours=50, reference_chips=30))
     assert out["colour_change"].idxmax() == scene["ids"][7]

@@ -154,6 +154,19 @@ def test_the_domain_code_imports_no_pydantic():
         ),
         ({"neighbours": -3}, "change.appearance.neighbours: '-3' is not 0 or an integer >= 2"),
         ({"reference_chips": 1}, "change.appearance.reference_chips: '1' is not an integer >= 2"),
+        (
+            {"threshhold_z": 2.0},
+            "change.appearance.threshhold_z: not a parameter here; did you mean threshold_z?",
+        ),
+        ({"context_weight": -0.5}, "change.appearance.context_weight: '-0.5' is not a number >= 0"),
+        (
+            {"cell_window": 2},
+            "change.appearance.cell_window: '2' is not an odd integer >= 1 (the window is centred "
+            "on a cell)",
+        ),
+        ({"cell_window": 0}, "change.appearance.cell_window: '0' is not an odd integer >= 1"),
+        ({"cloudy_cell": 0}, "change.appearance.cloudy_cell: '0' is not a number in (0, 1]"),
+        ({"cloud_buffer": -1}, "change.appearance.cloud_buffer: '-1' is not an integer >= 0"),
         ("loud", "change.appearance: 'loud' is not a mapping"),
     ],
 )

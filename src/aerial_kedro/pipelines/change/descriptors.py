@@ -28,6 +28,7 @@ from aerial_kedro.change.appearance import (
     AppearanceCriteria,
     CellReference,
     SceneMoments,
+    cloudy_cells,
     colour_change,
     conditional_colour_change,
     decode_colour_cells,
@@ -56,17 +57,29 @@ def _date_descriptors(predictions: DataFrame, run: Mapping[str, Any], date: str)
     )
 
 
-def _decoded(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    """``(colour before, colour after, texture before, texture after, cloudy cells)``; a cell is
-    cloudy when cloud-like on either date."""
-    colour_before, cloudy_before = decode_colour_cells(list(frame["colour_before"]))
-    colour_after, cloudy_after = decode_colour_cells(list(frame["colour_after"]))
+def _colours(
+    frame: pd.DataFrame, criteria: AppearanceCriteria
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(colour before, colour after, cloudy cells)``; a cell is cloudy when cloud-like on
+    either date or near such a cell (:func:`~aerial_kedro.change.appearance.cloudy_cells`)."""
+    colour_before, cloudy_before = decode_colour_cells(
+        list(frame["colour_before"]), criteria.cloudy_cell
+    )
+    colour_after, cloudy_after = decode_colour_cells(
+        list(frame["colour_after"]), criteria.cloudy_cell
+    )
+    return colour_before, colour_after, cloudy_cells(cloudy_before, cloudy_after, criteria)
+
+
+def _decoded(frame: pd.DataFrame, criteria: AppearanceCriteria) -> tuple[np.ndarray, ...]:
+    """``(colour before, colour after, texture before, texture after, cloudy cells)``."""
+    colour_before, colour_after, cloudy = _colours(frame, criteria)
     return (
         colour_before,
         colour_after,
         decode_texture(list(frame["texture_before"])),
         decode_texture(list(frame["texture_after"])),
-        cloudy_before | cloudy_after,
+        cloudy,
     )
 
 
@@ -94,13 +107,18 @@ def appearance_changes(
     def partial_moments(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
             if len(frame):
-                yield pd.DataFrame({"moments": [pickle.dumps(SceneMoments.of(*_decoded(frame)))]})
+                yield pd.DataFrame({"moments": [pickle.dumps(SceneMoments.of(*_decoded(frame, criteria)))]})
 
     rows = pairs.mapInPandas(partial_moments, "moments binary").collect()
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in APPEARANCE_COLUMNS})
     moments = reduce(add, (pickle.loads(row["moments"]) for row in rows))
-    quantile, neighbours = criteria.colour_quantile, criteria.neighbours
+    quantile, neighbours, window, baseline = (
+        criteria.colour_quantile,
+        criteria.neighbours,
+        criteria.cell_window,
+        criteria.chip_baseline,
+    )
     reference = (
         spark.sparkContext.broadcast(_reference(pairs, len(compared), moments, criteria))
         if neighbours
@@ -111,9 +129,9 @@ def appearance_changes(
         for frame in frames:
             if not len(frame):
                 continue
-            cb, ca, tb, ta, cloudy = _decoded(frame)
+            cb, ca, tb, ta, cloudy = _decoded(frame, criteria)
             colour = (
-                colour_change(cb, ca, moments, quantile, cloudy)
+                colour_change(cb, ca, moments, quantile, cloudy, window, baseline)
                 if reference is None
                 else conditional_colour_change(
                     list(frame["chip_id"]),
@@ -124,6 +142,8 @@ def appearance_changes(
                     neighbours,
                     quantile,
                     cloudy,
+                    window,
+                    baseline,
                 )
             )
             yield pd.DataFrame(
@@ -154,8 +174,5 @@ def _reference(
         else pairs.where(F.crc32(F.col("chip_id").cast("binary")) < int(share * 2**32))
     )
     frame: pd.DataFrame = chosen.select("chip_id", "colour_before", "colour_after").toPandas()
-    colour_before, cloudy_before = decode_colour_cells(list(frame["colour_before"]))
-    colour_after, cloudy_after = decode_colour_cells(list(frame["colour_after"]))
-    return CellReference.of(
-        list(frame["chip_id"]), colour_before, colour_after, moments, cloudy_before | cloudy_after
-    )
+    colour_before, colour_after, cloudy = _colours(frame, criteria)
+    return CellReference.of(list(frame["chip_id"]), colour_before, colour_after, moments, cloudy)

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from aerial_kedro.change.appearance import AppearanceCriteria
+from aerial_kedro.change.appearance import CLOUDY_CELL, AppearanceCriteria
 from aerial_kedro.change.scores import METHODS, check_method
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.parameters import Flag, Says, validated
@@ -56,6 +56,13 @@ Integer = Annotated[int, Says("'{value}' is not an integer")]
 Number = Annotated[float, Says("'{value}' is not a number")]
 
 
+def _odd(value: int) -> int:
+    # A cell window is centred on its cell: 1 (none), 3, 5 ...
+    if value % 2 == 0:
+        raise ValueError(f"'{value}' is not an odd integer >= 1 (the window is centred on a cell)")
+    return value
+
+
 def _not_one(value: int) -> int:
     # One neighbour has no spread: the colour neighbourhood needs 2 or more (0 = none).
     if value == 1:
@@ -66,7 +73,7 @@ def _not_one(value: int) -> int:
 class AppearanceSettings(BaseModel):
     """``change.appearance``: how the chips' look is compared (see change/appearance.py)."""
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     colour_quantile: Annotated[
         float, Field(gt=0, le=1), Says("'{value}' is not a number in (0, 1]")
@@ -77,6 +84,17 @@ class AppearanceSettings(BaseModel):
         int, Field(ge=0), AfterValidator(_not_one), Says("'{value}' is not 0 or an integer >= 2")
     ] = 50
     reference_chips: Annotated[int, Field(ge=2), Says("'{value}' is not an integer >= 2")] = 1024
+    context_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = 0.0
+    cell_window: Annotated[
+        int, Field(ge=1), AfterValidator(_odd), Says("'{value}' is not an odd integer >= 1")
+    ] = 1
+    cloudy_cell: Annotated[
+        float, Field(gt=0, le=1), Says("'{value}' is not a number in (0, 1]")
+    ] = CLOUDY_CELL
+    cloud_buffer: Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")] = 0
+    chip_baseline: Annotated[
+        float, Field(ge=0, le=1), Says("'{value}' is not a number in [0, 1]")
+    ] = 0.0
 
     def criteria(self) -> AppearanceCriteria:
         return AppearanceCriteria(
@@ -85,6 +103,11 @@ class AppearanceSettings(BaseModel):
             self.threshold_z,
             self.neighbours,
             self.reference_chips,
+            self.context_weight,
+            self.cell_window,
+            self.cloudy_cell,
+            self.cloud_buffer,
+            self.chip_baseline,
         )
 
 
@@ -105,7 +128,7 @@ class ChangeSettings(BaseModel):
     ``radiometry_reference``, read by the scoring pipelines) are ignored.
     """
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     before: Source
     after: Source
@@ -127,7 +150,10 @@ class ChangeSettings(BaseModel):
         Raises :class:`~aerial_kedro.errors.ParameterError`, one line naming the first bad key
         (``change.<field>``).
         """
-        return validated(cls, dict(change or {}), key=lambda field: f"{PREFIX}.{field}")
+        # radiometry_reference is each date's scoring.radiometry_reference, read and checked by
+        # the date pipelines, not by the change nodes.
+        raw = {k: v for k, v in (change or {}).items() if k != "radiometry_reference"}
+        return validated(cls, raw, key=lambda field: f"{PREFIX}.{field}")
 
     @field_validator("score", mode="plain")
     @classmethod
