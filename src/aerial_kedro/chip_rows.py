@@ -15,31 +15,30 @@ ITEM_STATUSES = (SCORED, EMPTY, UNREADABLE, REJECTED)
 CHIP_PLACE_COLUMNS = ("chip_id", "crs", "row", "col", "minx", "miny", "maxx", "maxy")
 
 # A plan row: one chip of the global chip grid (or one plain tile), the chunk it is scored in,
-# its bounds in its CRS and its centre in lon/lat.
-PLAN_COLUMNS = (
-    "seq",
-    "chunk",
-    "chip_id",
-    "kind",
-    "source",
-    "sources",
-    "crs",
-    "row",
-    "col",
-    "minx",
-    "miny",
-    "maxx",
-    "maxy",
-    "lon",
-    "lat",
-    "chip_px",
-    "resolution",
+# its bounds in its CRS and its centre in lon/lat. Each field once, with its Spark SQL type;
+# the columns and the schema are derived from it (geo.chip_planning.Chip holds the same fields
+# from chip_id on, minus kind and source, which the plan adds).
+PLAN_FIELDS = (
+    ("seq", "long"),
+    ("chunk", "int"),
+    ("chip_id", "string"),
+    ("kind", "string"),
+    ("source", "string"),
+    ("sources", "array<string>"),
+    ("crs", "string"),
+    ("row", "int"),
+    ("col", "int"),
+    ("minx", "double"),
+    ("miny", "double"),
+    ("maxx", "double"),
+    ("maxy", "double"),
+    ("lon", "double"),
+    ("lat", "double"),
+    ("chip_px", "int"),
+    ("resolution", "double"),
 )
-PLAN_SCHEMA = (
-    "seq long, chunk int, chip_id string, kind string, source string, sources array<string>, "
-    "crs string, row int, col int, minx double, miny double, maxx double, maxy double, "
-    "lon double, lat double, chip_px int, resolution double"
-)
+PLAN_COLUMNS = tuple(name for name, _ in PLAN_FIELDS)
+PLAN_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in PLAN_FIELDS)
 
 # Predictions are partitioned by run, then chunk (ChunkedParquetDataset's folders).
 RUN_COLUMN = "run_id"

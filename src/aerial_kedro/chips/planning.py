@@ -140,24 +140,7 @@ def _relative_id(path: str, root: str) -> str:
 def plan_from_chips(chips: Sequence[Chip], chunk_size: int) -> pd.DataFrame:
     """The plan of planned chips (already sorted by :func:`geo.chip_planning.plan_chips`)."""
     records = [
-        {
-            "chip_id": chip.chip_id,
-            "kind": "chip",
-            "source": chip.sources[0],
-            "sources": list(chip.sources),
-            "crs": chip.crs,
-            "row": chip.row,
-            "col": chip.col,
-            "minx": chip.minx,
-            "miny": chip.miny,
-            "maxx": chip.maxx,
-            "maxy": chip.maxy,
-            "lon": chip.lon,
-            "lat": chip.lat,
-            "chip_px": chip.chip_px,
-            "resolution": chip.resolution,
-        }
-        for chip in chips
+        {**chip.to_dict(), "kind": "chip", "source": chip.sources[0]} for chip in chips
     ]
     return _numbered(records, chunk_size)
 
