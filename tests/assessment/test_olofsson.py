@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
-from aerial_kedro.assessment.olofsson import assess_accuracy, error_matrix
+from aerial_kedro.assessment.olofsson import assess_accuracy, assess_strata, error_matrix
 
 # Section 5 of Olofsson et al. (2014), Remote Sensing of Environment 148, 42-57.
 CLASSES = ["deforestation", "forest gain", "stable forest", "stable non-forest"]
@@ -124,3 +125,87 @@ def test_bad_inputs_raise():
         assess_accuracy([[1, 0], [0, 1]], {"a": 1.0, "zzz": 2.0}, ["a", "b"])
     with pytest.raises(ValueError, match="nothing can be estimated"):
         assess_accuracy([[0, 0], [0, 0]], [1.0, 1.0], ["a", "b"])
+
+
+# A design sampled in fine map classes, assessed in coarse ones: strata A1, A2 (both mapped
+# crop) and F (mapped forest), N_h = 6, 4, 10 chips; labelled n_h = 3, 2, 4.
+STRATA = ["A1", "A2", "F"]
+STRATUM_CLASS = ["crop", "crop", "forest"]
+STRATUM_COUNTS = [[2, 1], [1, 1], [1, 3]]  # columns = reference crop, forest
+STRATUM_CHIPS = [6, 4, 10]
+
+
+def test_strata_finer_than_map_classes_keep_their_own_weights():
+    """Hand-computed: W = (0.3, 0.2, 0.5), shares of crop q = (2/3, 1/2, 1/4)."""
+    result = assess_strata(
+        STRATUM_COUNTS, [6.0, 4.0, 10.0], STRATUM_CLASS, ["crop", "forest"], strata=STRATA
+    )
+    assert result.area_proportion["crop"].value == pytest.approx(0.3 * 2 / 3 + 0.2 / 2 + 0.5 / 4)
+    assert result.area["crop"].value == pytest.approx(0.425 * 20)
+    assert result.overall_accuracy.value == pytest.approx(0.2 + 0.1 + 0.5 * 3 / 4)  # 0.675
+    assert result.users_accuracy["crop"].value == pytest.approx((0.2 + 0.1) / 0.5)  # 0.6
+    assert result.users_accuracy["forest"].value == pytest.approx(0.75)
+    assert result.producers_accuracy["crop"].value == pytest.approx(0.3 / 0.425)
+    assert result.producers_accuracy["forest"].value == pytest.approx(0.375 / 0.575)
+    # Rows per map class: the strata of crop summed; the proportions weigh each by its own W_h.
+    assert result.counts.tolist() == [[3, 2], [1, 3]]
+    assert result.proportions[0].tolist() == pytest.approx([0.3, 0.2])
+    assert result.mapped_area.tolist() == [10.0, 10.0]
+    # Eq. 5 over the strata, no finite population correction: sum W_h^2 o_h (1 - o_h) / (n_h - 1).
+    v = 0.09 * (2 / 9) / 2 + 0.04 * 0.25 / 1 + 0.25 * (3 / 16) / 3
+    assert v == pytest.approx(0.035625)
+    assert result.overall_accuracy.se == pytest.approx(math.sqrt(v))
+    # A1 and A2 are sampled at the same rate (3/6 = 2/4), so the paper's estimator on the merged
+    # class gives the same point estimate; only the variance still sees the strata.
+    merged = assess_accuracy([[3, 2], [1, 3]], [10.0, 10.0], ["crop", "forest"])
+    assert merged.overall_accuracy.value == pytest.approx(result.overall_accuracy.value)
+    assert merged.overall_accuracy.se == pytest.approx(math.sqrt(0.25 * 0.24 / 4 + v - 0.02))
+
+
+def test_chip_counts_add_the_finite_population_correction():
+    """Hand-computed with f_h = 1 - n_h / N_h = (0.5, 0.5, 0.6)."""
+    result = assess_strata(
+        STRATUM_COUNTS,
+        [6.0, 4.0, 10.0],
+        STRATUM_CLASS,
+        ["crop", "forest"],
+        strata=STRATA,
+        units=STRATUM_CHIPS,
+    )
+    terms = [0.09 * (2 / 9) * 0.5 / 2, 0.04 * 0.25 * 0.5 / 1, 0.25 * (3 / 16) * 0.6 / 3]
+    assert terms == pytest.approx([0.005, 0.005, 0.009375])
+    assert result.overall_accuracy.se == pytest.approx(math.sqrt(sum(terms)))
+    # Binary classes: the crop area proportion has the same per-stratum variances.
+    assert result.area_proportion["crop"].se == pytest.approx(math.sqrt(sum(terms)))
+    assert result.area["crop"].se == pytest.approx(20 * math.sqrt(sum(terms)))
+    # User's accuracy of crop: strata weigh 0.6 and 0.4 within the class.
+    assert result.users_accuracy["crop"].se == pytest.approx(
+        math.sqrt(0.36 * (2 / 9) * 0.5 / 2 + 0.16 * 0.25 * 0.5 / 1)
+    )
+    # Eq. 7 by strata: ((1 - P)^2 (own strata) + P^2 (the others)) / p_.crop^2.
+    pa = 0.3 / 0.425
+    expected = math.sqrt((1 - pa) ** 2 * (terms[0] + terms[1]) + pa**2 * terms[2]) / 0.425
+    assert result.producers_accuracy["crop"].se == pytest.approx(expected)
+    # The point estimates are the Horvitz-Thompson ones: each labelled chip weighs 1 / pi_h,
+    # pi_h = n_h / N_h; crop area = (2 x 6/3 + 1 x 4/2 + 1 x 10/4) chips of 20.
+    assert result.area_proportion["crop"].value == pytest.approx((2 * 2 + 1 * 2 + 1 * 2.5) / 20)
+
+
+def test_a_census_stratum_adds_no_sampling_error_even_with_one_chip():
+    result = assess_strata([[3, 1], [0, 1]], [40.0, 1.0], ["a", "b"], ["a", "b"], units=[40, 1])
+    assert result.users_accuracy["b"].se == 0.0  # its only chip labelled: known exactly
+    assert result.overall_accuracy.se is not None  # n = 1 no longer blocks the variance
+    no_fpc = assess_strata([[3, 1], [0, 1]], [40.0, 1.0], ["a", "b"], ["a", "b"])
+    assert no_fpc.overall_accuracy.se is None
+
+
+def test_strata_without_labels_are_unassessed_by_name():
+    result = assess_strata(
+        [[2, 0], [0, 0], [0, 2]], [5.0, 3.0, 2.0], ["a", "a", "b"], ["a", "b"],
+        strata=["a1", "a2", "b"], units=[5, 3, 2],
+    )  # fmt: skip
+    assert result.unsampled_strata == ["a2"]
+    assert result.unassessed_area == 3.0
+    assert sum(a.value for a in result.area.values()) + 3.0 == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="at least as many units as samples"):
+        assess_strata([[2, 0]], [1.0], ["a"], ["a", "b"], units=[1])

@@ -17,6 +17,16 @@ unbiased estimates. With ``W_i = A_i / A`` and ``n_i. = sum_j n_ij``:
 * eq. 10 its standard error ``sqrt(sum_i W_i^2 (n_ik/n_i.)(1 - n_ik/n_i.) / (n_i. - 1))``;
 * eq. 5-7 standard errors of O, U_i and P_j; areas ``A * p_.k`` and 95 % CIs ``1.96 SE``.
 
+:func:`assess_strata` is the same estimator when strata and map classes differ (Stehman 2014,
+"Estimating area and map accuracy for stratified random sampling when the strata are different
+from the map classes", IJRS 35, 4923-4939): a sample drawn in fine map classes (AnnualCrop,
+PermanentCrop ...) assessed in coarse ones (cropland ...). Every estimate is a sum over strata
+``h`` of ``W_h`` times a sample mean of stratum ``h``, so each stratum keeps its own weight and
+sampling rate; merging the strata first would weigh them wrongly. With one stratum per map
+class and no finite population correction it is eqs. 1-10 exactly (:func:`assess_accuracy`).
+Given the number of sampling units ``N_h`` of each stratum (chips), each variance term takes
+the finite population correction ``1 - n_h / N_h``: a stratum labelled unit by unit adds none.
+
 Cases the paper does not need but real maps produce: a map class with area but no sample,
 a class with a sample of one (no variance estimate), a reference class the map never shows.
 A value that cannot be estimated is ``None``, never a crash or a silent 0:
@@ -73,16 +83,13 @@ class AccuracyAssessment:
     area_proportion: dict[str, Estimate]  # p_.k (eq. 9, 10) of the assessed population
     area: dict[str, Estimate]  # A_assessed * p_.k
     unsampled_strata: list[str]
+    unassessed_area: (
+        float  # mapped area of strata without a sample: the estimates say nothing of it
+    )
 
     @property
     def total_area(self) -> float:
         return float(self.mapped_area.sum())
-
-    @property
-    def unassessed_area(self) -> float:
-        """Mapped area of strata without a sample: the estimates say nothing about it."""
-        sampled = self.counts.sum(axis=1) > 0
-        return float(self.mapped_area[~sampled].sum())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (JSON-ready): proportions as nested lists, None where not estimable."""
@@ -140,8 +147,6 @@ def assess_accuracy(
     k = len(classes)
     if n.shape != (k, k):
         raise ValueError(f"counts must be {k} x {k} for {k} classes, got shape {n.shape}")
-    if (n < 0).any():
-        raise ValueError("counts must not be negative")
     if isinstance(mapped_area, Mapping):
         unknown = sorted(set(map(str, mapped_area)) - set(classes))
         if unknown:
@@ -149,48 +154,101 @@ def assess_accuracy(
         areas = np.array([float(mapped_area.get(c, 0.0)) for c in classes])
     else:
         areas = np.asarray(mapped_area, dtype=float)
-    if areas.shape != (k,) or (areas < 0).any():
-        raise ValueError(f"mapped_area must be {k} non-negative numbers")
-    n_i = n.sum(axis=1)
-    unsampled = [c for c, a, m in zip(classes, areas, n_i, strict=True) if a > 0 and m == 0]
-    sampled_area = np.where(n_i > 0, areas, 0.0)
+    return assess_strata(n, areas, classes, classes)
+
+
+def assess_strata(
+    counts: Sequence[Sequence[int]] | np.ndarray,
+    stratum_area: Sequence[float] | np.ndarray,
+    stratum_class: Sequence[str],
+    classes: Sequence[str],
+    *,
+    strata: Sequence[str] | None = None,
+    units: Sequence[int] | None = None,
+) -> AccuracyAssessment:
+    """Estimates from a stratified random sample whose strata need not be the map classes.
+
+    ``counts[h][k]`` = samples of stratum ``h`` whose reference class is ``classes[k]``;
+    ``stratum_area[h]`` its area (any unit; areas come back in it); ``stratum_class[h]`` the
+    map class (one of ``classes``) of every unit of stratum ``h``; ``strata`` their names (for
+    ``unsampled_strata``; default the map classes). ``units[h]`` = sampling units of the
+    stratum (``N_h``) turns on the finite population correction. The error matrix and the
+    mapped areas come back per map class (strata of one class summed).
+    """
+    classes = [str(c) for c in classes]
+    n = np.asarray(counts, dtype=float)
+    areas = np.asarray(stratum_area, dtype=float)
+    names = [str(s) for s in (strata if strata is not None else stratum_class)]
+    h_count, k = len(names), len(classes)
+    if n.shape != (h_count, k):
+        raise ValueError(f"counts must be {h_count} x {k} (strata x classes), got {n.shape}")
+    if (n < 0).any():
+        raise ValueError("counts must not be negative")
+    if areas.shape != (h_count,) or (areas < 0).any():
+        raise ValueError(f"mapped_area must be {h_count} non-negative numbers")
+    unknown = sorted(set(map(str, stratum_class)) - set(classes))
+    if len(stratum_class) != h_count or unknown:
+        raise ValueError(f"each stratum needs a map class among the classes; unknown: {unknown}")
+    n_h = n.sum(axis=1)
+    fpc = np.ones(h_count)
+    if units is not None:
+        size = np.asarray(units, dtype=float)
+        if size.shape != (h_count,) or (n_h > size).any():
+            raise ValueError("units must give each stratum at least as many units as samples")
+        fpc = 1 - np.divide(n_h, size, out=np.zeros(h_count), where=size > 0)
+
+    sampled = n_h > 0
+    unsampled = [s for s, a, m in zip(names, areas, n_h, strict=True) if a > 0 and m == 0]
+    sampled_area = np.where(sampled, areas, 0.0)
     population = sampled_area.sum()
     if population <= 0:
         raise ValueError("no reference sample falls on a mapped class: nothing can be estimated")
-    weights = sampled_area / population  # W_i over the assessed population
+    weights = sampled_area / population  # W_h over the assessed population
     with np.errstate(invalid="ignore", divide="ignore"):
-        row_share = np.where(n_i[:, None] > 0, n / n_i[:, None], np.nan)  # n_ij / n_i.
-    proportions = weights[:, None] * row_share  # eq. 4 (NaN rows: no sample)
-    p = np.nan_to_num(proportions)
-    # Strata that carry weight: their n_i. - 1 must be > 0 for any variance (eqs. 5-7, 10).
+        share = np.where(sampled[:, None], n / n_h[:, None], np.nan)  # n_hk / n_h.
+        # Var of a stratum's sample mean of a 0/1 variable with mean p is p (1 - p) * this:
+        # f_h / (n_h - 1); 0 for a census stratum, NaN (not estimable) for n_h < 2.
+        spread = np.where(fpc <= 0, 0.0, np.where(n_h >= 2, fpc / (n_h - 1), np.nan))
+    q = np.nan_to_num(share)
+    member = np.zeros((h_count, k), dtype=bool)  # member[h, i]: stratum h is mapped as class i
+    member[np.arange(h_count), [classes.index(str(c)) for c in stratum_class]] = True
+    correct = np.where(sampled, q[member], np.nan)  # o_h: share whose reference = its map class
     weighted = weights > 0
-    variance_ok = bool((n_i[weighted] >= 2).all())
-    denom = np.where(n_i >= 2, n_i - 1, np.nan)
+    variance_ok = not np.isnan(spread[weighted]).any()
+
+    def variance(coefficients: np.ndarray, p: np.ndarray, among: np.ndarray) -> float:
+        """sum_h c_h^2 f_h p_h (1 - p_h) / (n_h - 1) over the strata ``among``."""
+        return float(np.sum((coefficients**2 * spread * p * (1 - p))[among]))
+
+    class_sampled = (member & sampled[:, None]).any(axis=0)
+    proportions = member.T.astype(float) @ (weights[:, None] * q)  # p_ij, eq. 4 by strata
+    proportions[~class_sampled] = np.nan
+    p = np.nan_to_num(proportions)
 
     users = {}
     for i, name in enumerate(classes):
-        if n_i[i] == 0:
+        own = member[:, i] & sampled
+        if not own.any():
             users[name] = Estimate(None)
             continue
-        u = n[i, i] / n_i[i]
-        se = math.sqrt(u * (1 - u) / denom[i]) if n_i[i] >= 2 else None  # eq. 6
-        users[name] = Estimate(float(u), se)
+        class_weight = weights[own].sum()
+        # Within a class, strata weigh by area (by sample size only if the class has no area).
+        within = np.zeros(h_count)
+        within[own] = weights[own] / class_weight if class_weight > 0 else n_h[own] / n_h[own].sum()
+        u = float(np.sum(within[own] * correct[own]))
+        se = None  # eq. 6, per stratum of the class
+        if not np.isnan(spread[own]).any():
+            se = math.sqrt(variance(within, np.nan_to_num(correct), own))
+        users[name] = Estimate(u, se)
 
-    overall_value = float(np.trace(p))
     overall_se = None
-    if variance_ok:
-        u_all = np.array([users[c].value or 0.0 for c in classes])
-        terms = weights**2 * u_all * (1 - u_all) / denom  # eq. 5
-        overall_se = math.sqrt(float(np.nansum(terms[weighted])))
+    if variance_ok:  # eq. 5
+        overall_se = math.sqrt(variance(weights, np.nan_to_num(correct), weighted))
 
-    column = p.sum(axis=0)  # p_.j, eq. 9
+    column = p.sum(axis=0)  # p_.k, eq. 9
     area_proportion, area = {}, {}
-    share = np.nan_to_num(row_share)
     for j, name in enumerate(classes):
-        se = None
-        if variance_ok:
-            terms = weights**2 * share[:, j] * (1 - share[:, j]) / denom  # eq. 10
-            se = math.sqrt(float(np.nansum(terms[weighted])))
+        se = math.sqrt(variance(weights, q[:, j], weighted)) if variance_ok else None  # eq. 10
         area_proportion[name] = Estimate(float(column[j]), se)
         area[name] = Estimate(
             float(column[j] * population), None if se is None else se * population
@@ -201,50 +259,27 @@ def assess_accuracy(
         if column[j] <= 0:
             producers[name] = Estimate(None)
             continue
-        pa = p[j, j] / column[j]
-        producers[name] = Estimate(
-            float(pa), _producers_se(j, pa, users[name].value, sampled_area, n, n_i, variance_ok)
-        )
+        pa = float(p[j, j] / column[j])
+        se = None
+        if variance_ok:  # eq. 7: the ratio p_jj / p_.j, its terms by strata
+            own = member[:, j] & weighted
+            others = ~member[:, j] & weighted
+            terms = (1 - pa) ** 2 * variance(weights, q[:, j], own) + pa**2 * variance(
+                weights, q[:, j], others
+            )
+            se = math.sqrt(terms) / column[j]
+        producers[name] = Estimate(pa, se)
 
     return AccuracyAssessment(
         classes=classes,
-        counts=n.astype(np.int64),
-        mapped_area=areas,
+        counts=(member.T.astype(np.int64) @ n.astype(np.int64)),
+        mapped_area=member.T.astype(float) @ areas,
         proportions=proportions,
-        overall_accuracy=Estimate(overall_value, overall_se),
+        overall_accuracy=Estimate(float(np.nansum(weights * correct)), overall_se),
         users_accuracy=users,
         producers_accuracy=producers,
         area_proportion=area_proportion,
         area=area,
         unsampled_strata=unsampled,
+        unassessed_area=float(areas[~sampled].sum()),
     )
-
-
-def _producers_se(
-    j: int,
-    pa: float,
-    ua: float | None,
-    strata_area: np.ndarray,
-    n: np.ndarray,
-    n_i: np.ndarray,
-    variance_ok: bool,
-) -> float | None:
-    """Eq. 7: SE of producer's accuracy of class ``j``, with ``N_i.`` = stratum sizes (areas)."""
-    if not variance_ok:
-        return None
-    sampled = n_i > 0
-    n_hat_j = float(np.sum(strata_area[sampled] / n_i[sampled] * n[sampled, j]))  # N^_.j
-    if n_hat_j <= 0:
-        return None
-    first = 0.0
-    if strata_area[j] > 0:
-        # A stratum has area only when sampled (n_i. > 0), so its user's accuracy is known.
-        assert ua is not None, f"class {j} has area but no user's accuracy"
-        first = strata_area[j] ** 2 * (1 - pa) ** 2 * ua * (1 - ua) / (n_i[j] - 1)
-    second = 0.0
-    for i in np.flatnonzero(sampled):
-        if i == j:
-            continue
-        share = n[i, j] / n_i[i]
-        second += strata_area[i] ** 2 * share * (1 - share) / (n_i[i] - 1)
-    return math.sqrt((first + pa**2 * second) / n_hat_j**2)

@@ -68,14 +68,23 @@ def read_reference_labels(
     culprit for anything a user can get wrong. ``layer`` names the layer of a multi-layer file
     (GeoPackage ...); a file of several layers read without one is refused, listing them.
     """
+    table = read_label_table(path, storage_options, layer)
+    return normalise_labels(table, str(path), class_field)
+
+
+def read_label_table(
+    path: str, storage_options: Mapping[str, Any] | None = None, layer: str | None = None
+) -> pd.DataFrame:
+    """The file's features as read, every property kept, checked only as far as reading goes
+    (format, layer, CRS): :func:`read_reference_labels` is this, then :func:`normalise_labels`.
+    For callers that need more of the file than the class (a sample design's chip ids)."""
     name = str(path)
     local = _local_copy(name, storage_options)
     try:
-        frame = _read_any(name, local.name if isinstance(local, _TempCopy) else local, layer)
+        return _read_any(name, local.name if isinstance(local, _TempCopy) else local, layer)
     finally:
         if isinstance(local, _TempCopy):
             local.cleanup()
-    return _normalise(frame, name, class_field)
 
 
 class _TempCopy:
@@ -231,7 +240,8 @@ def _first(values: Iterable[Any], limit: int = 5) -> str:
     return shown + (f" ... ({len(values)} in all)" if len(values) > limit else "")
 
 
-def _normalise(frame: pd.DataFrame, name: str, class_field: str) -> gpd.GeoDataFrame:
+def normalise_labels(frame: pd.DataFrame, name: str, class_field: str) -> gpd.GeoDataFrame:
+    """A table read by :func:`read_label_table` as checked labels (see :func:`read_reference_labels`)."""
     if len(frame) == 0:
         raise ReferenceLabelError(f"reference labels '{name}' has no features")
     fields = [str(c) for c in frame.columns if c != frame.geometry.name]
@@ -265,7 +275,7 @@ def _normalise(frame: pd.DataFrame, name: str, class_field: str) -> gpd.GeoDataF
     # Self-touching hand-drawn rings; NaN / infinite coordinates are left for chips_for_labels
     # to reject (GEOS cannot repair them).
     geometries[finite] = shapely.make_valid(geometries[finite])
-    labels = frame[class_field].map(_class_name)
+    labels = frame[class_field].map(class_name)
     return gpd.GeoDataFrame(
         {"label_id": label_ids, "label": labels.to_numpy()},
         geometry=gpd.GeoSeries(geometries, crs=frame.crs),
@@ -293,7 +303,7 @@ def _label_ids(frame: pd.DataFrame) -> np.ndarray:
     return np.arange(len(frame), dtype="int64")
 
 
-def _class_name(value: Any) -> str:
+def class_name(value: Any) -> str:
     """Class values as text; ``3.0`` read from a numeric column becomes ``"3"``; control and
     bidi characters escaped (:func:`escape_text`)."""
     if isinstance(value, float) and value.is_integer():

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 from conftest import SHARED_DATA
@@ -213,3 +215,129 @@ def test_mlflow_metrics_leave_out_what_was_not_estimated():
         "users_accuracy.forest": {"value": 1.0, "step": 0},
         "area_km2.forest": {"value": 2.0, "step": 0},
     }
+
+
+# --------------------------------------------------------------------------- a sample design's labels
+
+DESIGN_RUN = {"run_id": "design-run", "kind": "rasters", "source": "scene.tif"}
+DESIGN_PARAMS = {"target_se": 0.1, "min_per_stratum": 5, "expected_users_accuracy": 0.8, "seed": 3}
+
+
+def _design_map(spark) -> tuple[Any, pd.DataFrame]:
+    """A scored run of 100 chips (AnnualCrop 60, PermanentCrop 20, Forest 20) and its plan."""
+    classes = ["AnnualCrop"] * 60 + ["PermanentCrop"] * 20 + ["Forest"] * 20
+    rows = []
+    for n, label in enumerate(classes):
+        x, y = 500_000 + 640 * (n % 10), 5_500_000 + 640 * (n // 10)
+        rows.append(("design-run", f"c{n:03d}", "scored", label, UTM, x, y, x + 640, y + 640))
+    columns = ["run_id", "chip_id", "status", "predicted_label", "crs", "minx", "miny", "maxx", "maxy"]
+    frame = pd.DataFrame(rows, columns=columns)
+    plan = frame[["chip_id", "crs"]].assign(row=[n // 10 for n in range(100)], col=[n % 10 for n in range(100)])
+    return spark.createDataFrame(frame), plan
+
+
+@pytest.fixture(scope="module")
+def design_run(spark, tmp_path_factory):
+    """The map, the design `sample` draws of it, and its GeoJSON labelled as the test says."""
+    from aerial_kedro.pipelines.sample.nodes import (
+        draw_sample,
+        mapped_chips,
+        plan_sample,
+        sample_products,
+        validate_sample_params,
+    )
+
+    predictions, plan = _design_map(spark)
+    chips = mapped_chips(predictions, DESIGN_RUN)
+    design = plan_sample(chips, validate_sample_params(DESIGN_PARAMS))
+    collection, summary = sample_products(draw_sample(chips, design), design, DESIGN_RUN)
+    return predictions, plan, collection, summary, tmp_path_factory.mktemp("design")
+
+
+def _label(collection: dict, summary: dict, folder) -> tuple[str, dict[str, list[str]]]:
+    """AnnualCrop: first chip unlabelled, the others cropland. PermanentCrop: the first forest,
+    the rest cropland. Forest: the first cropland, the last deleted from the file, the rest forest."""
+    ids = summary["chip_ids"]
+    labels = {c: "cropland" for c in ids["AnnualCrop"][1:]}
+    labels.update({c: "cropland" for c in ids["PermanentCrop"]}, **{ids["PermanentCrop"][0]: "forest"})
+    labels.update({c: "forest" for c in ids["Forest"][1:-1]}, **{ids["Forest"][0]: "cropland"})
+    features = []
+    for feature in collection["features"]:
+        chip = feature["properties"]["chip_id"]
+        if chip == ids["Forest"][-1]:
+            continue
+        features.append({**feature, "properties": {**feature["properties"], "class": labels.get(chip)}})
+    path = folder / "labelled_design.geojson"
+    path.write_text(json.dumps({**collection, "features": features}))
+    return str(path), ids
+
+
+def test_a_labelled_sample_design_is_assessed_as_a_probability_sample(design_run):
+    predictions, plan, collection, summary, folder = design_run
+    # eq. 13: (0.4 / 0.1)^2 = 16; PermanentCrop and Forest (3.2 by area) lifted to 5, AnnualCrop 6.
+    assert summary["n_per_stratum"] == {"AnnualCrop": 6, "Forest": 5, "PermanentCrop": 5}
+    path, ids = _label(collection, summary, folder)
+    settings, labels = prepare_reference(path, "class", 0.5, ASSESS)
+    # Training chips: one drawn AnnualCrop chip (labelled) and one Forest chip not drawn.
+    undrawn_forest = next(f"c{n:03d}" for n in range(80, 100) if f"c{n:03d}" not in ids["Forest"])
+    training = pd.DataFrame({"chip_id": [ids["AnnualCrop"][1], undrawn_forest]})
+
+    report, chips, rejected, metrics = assess_map(
+        predictions, plan, DESIGN_RUN, SimpleNamespace(plan=PlanSettings()),
+        {"model": "logistic_regression"}, labels, training, settings, summary,
+    )  # fmt: skip
+
+    assert report["sampling"] == "probability sample"
+    assert report["note"].startswith("Probability sample") and "non-response" in report["note"]
+    assert report["class_scheme"] == "coarse" and report["classes"] == ["cropland", "forest"]
+    design = report["sample_design"]
+    assert design["n_drawn"] == 16 and design["n_labelled"] == 13 and design["n_not_labelled"] == 2
+    assert design["non_response"] == {"AnnualCrop": 1, "Forest": 1, "PermanentCrop": 0}
+    assert design["strata"]["AnnualCrop"] == {
+        "mapped_chips": 60, "drawn": 6, "inclusion_probability": 0.1, "labelled": 4,
+        "not_labelled": 1, "training_drawn": 1, "training_chips": 1,
+    }  # fmt: skip
+    assert design["strata"]["Forest"]["training_chips"] == 1
+    assert chips["use"].value_counts().to_dict() == {"reference": 13, "not labelled": 2, "training": 1}
+    assert report["n_reference"] == 13 and report["n_training_excluded"] == 1 and len(rejected) == 0
+    # Rows = map class (strata summed): cropland 4 + 4 cropland, 1 forest; forest 1, 3.
+    assert report["error_matrix"]["counts"] == [[8, 1], [1, 3]]
+
+    # By hand: N_h less training chips = 59, 20, 19 (98 chips); labelled n_h = 4, 5, 4.
+    cropland = (59 * 1 + 20 * 4 / 5 + 19 * 1 / 4) / 98
+    assert report["area_km2"]["cropland"]["estimate"] == pytest.approx(cropland * 98 * CHIP_KM2)
+    assert report["overall_accuracy"]["estimate"] == pytest.approx((59 + 20 * 0.8 + 19 * 0.75) / 98)
+    assert report["users_accuracy"]["cropland"]["estimate"] == pytest.approx((59 + 20 * 0.8) / 79)
+    variance = (20 / 98) ** 2 * 0.16 * (1 - 5 / 20) / 4 + (19 / 98) ** 2 * 0.1875 * (1 - 4 / 19) / 3
+    assert report["overall_accuracy"]["se"] == pytest.approx(variance**0.5)
+    # Mapped = the design's strata; the two training chips' area is unassessed.
+    assert report["area_km2"]["cropland"]["mapped"] == pytest.approx(80 * CHIP_KM2)
+    assert report["unassessed_area_km2"] == pytest.approx(2 * CHIP_KM2)
+    estimated = sum(a["estimate"] for a in report["area_km2"].values())
+    assert estimated + report["unassessed_area_km2"] == pytest.approx(100 * CHIP_KM2)
+    assert metrics["overall_accuracy"]["value"] == report["overall_accuracy"]["estimate"]
+    figure = plot_assessment(report)
+    assert "probability sample (2 of 16 drawn not labelled)" in figure.axes[1].get_title()
+
+
+def test_design_labels_need_their_design_from_the_same_run(design_run):
+    predictions, plan, collection, summary, folder = design_run
+    path, _ = _label(collection, summary, folder)
+    settings, labels = prepare_reference(path, "class", 0.5, ASSESS)
+    args = (predictions, plan, DESIGN_RUN, SimpleNamespace(plan=PlanSettings()), {}, labels, None, settings)
+    with pytest.raises(ValueError, match=r"carry chip_id and stratum .* no maps/scene/sample_design.json"):
+        assess_map(*args, None)
+    with pytest.raises(ValueError, match="was drawn from scoring run older-run, but the map is now run design-run"):
+        assess_map(*args, {**summary, "run_id": "older-run"})
+    moved = {**summary, "chip_ids": {**summary["chip_ids"], "Forest": ["c000", *summary["chip_ids"]["Forest"][1:]]}}
+    with pytest.raises(ValueError, match="chip c000 is not a chip of the sample design|chip .* says stratum"):
+        assess_map(*args, moved)
+    # Opting out reads the same file as hand-picked labels: its empty classes are then refused.
+    with pytest.raises(ReferenceLabelError, match="have no 'class'"):
+        prepare_reference(path, "class", 0.5, {**ASSESS, "use_sample_design": False})
+
+
+def test_hand_picked_labels_keep_their_wording(reference):
+    settings, labels = reference
+    assert isinstance(labels, gpd.GeoDataFrame)
+    assert "not a probability sample" in SAMPLING_NOTE

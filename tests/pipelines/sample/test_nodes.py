@@ -64,6 +64,11 @@ def test_products_carry_strata_inclusion_probabilities_and_an_empty_class(spark)
     assert 14 < lon < 16 and 49 < lat < 50  # UTM 33N near 500 km E, 5,500 km N, in lon/lat
     assert summary["run_id"] == "scene-abc" and summary["seed"] == 7
     assert summary["weights"]["Forest"] == pytest.approx(30 / 180)
+    # The drawn chips per stratum, which `assess` checks labelled files against.
+    by_stratum: dict[str, list[str]] = {}
+    for feature in collection["features"]:
+        by_stratum.setdefault(feature["properties"]["stratum"], []).append(feature["properties"]["chip_id"])
+    assert summary["chip_ids"] == by_stratum
 
 
 def test_a_bad_parameter_is_one_line_naming_the_key():

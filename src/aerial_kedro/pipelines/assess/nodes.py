@@ -14,6 +14,13 @@ scores nothing again and only re-derives its run id, plan and model). Nodes:
 Reference labels drawn by hand where the analyst chose to draw are *not* a probability sample:
 the estimators assume each map class's reference chips are a simple random sample of it. The
 report says so; its numbers are as good as that assumption.
+
+Labels that carry ``chip_id`` and ``stratum`` are the chips `sample` drew from this map
+(``sample_design.geojson`` with ``class`` filled in, :mod:`aerial_kedro.assessment.design`):
+:func:`assess_design_sample` assesses them as the probability sample they are. Its strata are
+the design's (chips mapped per class when it was drawn, from ``sample_design.json`` beside the
+map, which must come from the same scoring run), each labelled chip counts once by its id,
+drawn chips left unlabelled are non-response, and training chips leave sample and population.
 """
 
 from __future__ import annotations
@@ -30,12 +37,28 @@ from pyproj import CRS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from aerial_kedro.assessment.olofsson import AccuracyAssessment, assess_accuracy, error_matrix
+from aerial_kedro.assessment.design import (
+    DESIGN_FILE,
+    DesignLabels,
+    DrawnSample,
+    SampleDesignError,
+    check_against_design,
+    design_labels,
+    drawn_chips,
+    is_design_table,
+)
+from aerial_kedro.assessment.olofsson import (
+    AccuracyAssessment,
+    assess_accuracy,
+    assess_strata,
+    error_matrix,
+)
 from aerial_kedro.chip_rows import SCORED
 from aerial_kedro.chips.settings import ScoringSettings
+from aerial_kedro.datasets.map_products import source_folder_name
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
-from aerial_kedro.geo.label_files import read_reference_labels
+from aerial_kedro.geo.label_files import normalise_labels, read_label_table
 from aerial_kedro.geo.palette import class_colors
 from aerial_kedro.pipelines.assess.settings import AssessSettings
 
@@ -47,6 +70,16 @@ SAMPLING_NOTE = (
     "random sampling, map classes as strata, Olofsson et al. 2014); where they were chosen for "
     "being easy to label, accuracies are optimistic and the confidence intervals too narrow."
 )
+HAND_PICKED = "not a probability sample"
+PROBABILITY_SAMPLE = "probability sample"
+DESIGN_NOTE = (
+    "Probability sample: the reference chips are the stratified random sample `sample` drew "
+    "from this map (strata = mapped classes; each chip of stratum h drawn with probability "
+    "n_h / N_h, N_h = chips the stratum had when the sample was drawn). Estimates after "
+    "Olofsson et al. 2014 with the design's stratum weights, strata kept apart when classes "
+    "are grouped, and the finite population correction 1 - n_h / N_h."
+)
+NOT_LABELLED = "not labelled"
 NOT_SCORED = "not scored yet"
 OUTSIDE = "outside"
 
@@ -85,14 +118,23 @@ def prepare_reference(
     min_cover: Any,
     assess: Mapping[str, Any],
     reference_layer: Any = None,
-) -> tuple[AssessSettings, gpd.GeoDataFrame]:
-    """Check the parameters and read the labels, before any Spark work: ``(settings, labels)``."""
+) -> tuple[AssessSettings, gpd.GeoDataFrame | DesignLabels]:
+    """Check the parameters and read the labels, before any Spark work: ``(settings, labels)``;
+    the labels of a sample design's chips come as :class:`DesignLabels`."""
     settings = validate_assess_params(
         reference_labels, reference_class_field, min_cover, assess, reference_layer
     )
-    labels = read_reference_labels(
-        settings.reference_labels, settings.class_field, layer=settings.layer
-    )
+    table = read_label_table(settings.reference_labels, layer=settings.layer)
+    if settings.use_sample_design and is_design_table(table.columns):
+        design = design_labels(table, settings.reference_labels, settings.class_field)
+        logger.info(
+            "Reference labels %s: the chips of a sample design (chip_id, stratum), %d of %d "
+            "labelled, classes %s",
+            settings.reference_labels, len(design.labelled), len(design.chips),
+            design.labelled["label"].value_counts().to_dict(),
+        )  # fmt: skip
+        return settings, design
+    labels = normalise_labels(table, settings.reference_labels, settings.class_field)
     counts = labels["label"].value_counts().to_dict()
     logger.info(
         "Reference labels %s: %d features, classes %s",
@@ -206,16 +248,25 @@ def assess_map(
     scoring_run: Mapping[str, Any],
     scoring_settings: ScoringSettings,
     model_info: Mapping[str, Any],
-    labels: gpd.GeoDataFrame,
+    labels: gpd.GeoDataFrame | DesignLabels,
     training_chips: Any,
     settings: AssessSettings,
+    sample_design: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """``(accuracy report, reference chips table, rejected labels, MLflow metrics)`` of the run."""
+    """``(accuracy report, reference chips table, rejected labels, MLflow metrics)`` of the run.
+
+    ``sample_design`` is the ``sample_design.json`` beside the map (None when there is none),
+    read only when ``labels`` are a design's chips (:func:`assess_design_sample`)."""
     if scoring_run["kind"] != "rasters":
         raise ValueError(
             f"score_source '{scoring_run['source']}' is plain tiles without georeference; "
             "assess needs a scored raster source"
         )
+    if isinstance(labels, DesignLabels):
+        return assess_design_sample(
+            predictions, chip_plan, scoring_run, scoring_settings, model_info, labels,
+            training_chips, settings, sample_design,
+        )  # fmt: skip
     run_id = scoring_run["run_id"]
     model_classes = [str(c) for c in model_info.get("classes") or []]
     if model_classes:  # refused before any chip is looked up or estimated
@@ -290,6 +341,207 @@ def assess_map(
     return report, reference_chips, rejected, mlflow_metrics(report)
 
 
+def recorded_design(
+    summary: Mapping[str, Any] | None, labels: DesignLabels, scoring_run: Mapping[str, Any]
+) -> tuple[DrawnSample, str]:
+    """``(the design, where it lies)`` for design labels on this run's map; one line when there
+    is none beside the map or it was drawn from another scoring run."""
+    where = f"maps/{source_folder_name(scoring_run['source'])}/{DESIGN_FILE}"
+    if summary is None:
+        raise SampleDesignError(
+            f"reference labels '{labels.source}' carry chip_id and stratum (the chips of a sample "
+            f"design) but no {where} lies beside the map of score_source "
+            f"'{scoring_run['source']}'; run `kedro run --pipelines=sample` on that source, or "
+            "set assess.use_sample_design=false to assess them as hand-picked labels"
+        )
+    design = DrawnSample.from_summary(summary, where)
+    if design.run_id != scoring_run["run_id"]:
+        raise SampleDesignError(
+            f"{where} was drawn from scoring run {design.run_id}, but the map is now run "
+            f"{scoring_run['run_id']}: its strata are not this map's classes. Draw and label a "
+            "new sample of this run, or set assess.use_sample_design=false to assess the labels "
+            "as hand-picked"
+        )
+    return design, where
+
+
+def training_chips_per_stratum(
+    predictions: DataFrame, run_id: str, chip_ids: Sequence[str]
+) -> dict[str, int]:
+    """Chips `train` learned from, per class the run mapped them as (scored chips only)."""
+    if not chip_ids:
+        return {}
+    rows = reference_chip_outcomes(predictions, run_id, chip_ids)
+    scored = rows[rows["status"] == SCORED]
+    return {str(k): int(v) for k, v in scored["predicted_label"].value_counts().items()}
+
+
+def assess_design_sample(
+    predictions: DataFrame,
+    chip_plan: pd.DataFrame,
+    scoring_run: Mapping[str, Any],
+    scoring_settings: ScoringSettings,
+    model_info: Mapping[str, Any],
+    labels: DesignLabels,
+    training_chips: Any,
+    settings: AssessSettings,
+    sample_design: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """:func:`assess_map` for the labels of a sample design's chips: a probability sample.
+
+    Strata and their sizes N_h are the design's; each drawn chip is one sample by its id. A
+    drawn chip without a label is non-response: the estimates use the labelled chips of its
+    stratum (n_h = labelled chips), assuming the others missing at random within it. A chip
+    `train` learned from leaves the sample and the population alike (N_h less the stratum's
+    training chips, their area unassessed): the labelled chips outside training are a simple
+    random sample of the stratum's chips outside training, so the estimates stay unbiased for
+    the map outside the chips the model has seen.
+    """
+    run_id = scoring_run["run_id"]
+    design, where = recorded_design(sample_design, labels, scoring_run)
+    check_against_design(labels, design, where)
+    model_classes = [str(c) for c in model_info.get("classes") or []]
+    chips = drawn_chips(labels, design)
+    labelled = chips[chips["label"].notna()]
+    scheme, mapping = class_mapping(
+        sorted(set(design.strata) | set(model_classes)),
+        sorted(labelled["label"].unique()),
+        settings.class_scheme,
+    )
+    outcomes = reference_chip_outcomes(predictions, run_id, chips["chip_id"].tolist())
+    chips = chips.merge(outcomes, on="chip_id", how="left")
+    moved = chips[(chips["status"] != SCORED) | (chips["predicted_label"] != chips["stratum"])]
+    if len(moved):
+        chip = moved.iloc[0]
+        raise SampleDesignError(
+            f"{where}: chip {chip['chip_id']} was drawn in stratum '{chip['stratum']}' but run "
+            f"{run_id} has it {chip['status']} as '{chip['predicted_label']}': the design does "
+            "not describe this map"
+        )
+    excluded = training_chip_ids(training_chips) if settings.exclude_training_chips else set()
+    training = training_chips_per_stratum(predictions, run_id, sorted(excluded))
+    chips["use"] = np.select(
+        [chips["chip_id"].isin(excluded), chips["label"].isna()],
+        ["training", NOT_LABELLED],
+        default="reference",
+    )
+    chips["reference_class"] = chips["label"].map(lambda c: mapping[c] if c else None)
+    chips["map_class"] = chips["stratum"].map(mapping)
+
+    strata = sorted(design.strata)
+    used = chips[chips["use"] == "reference"]
+    classes = sorted({mapping[h] for h in strata} | set(used["reference_class"]))
+    counts = np.zeros((len(strata), len(classes)), dtype=np.int64)
+    for stratum, reference in zip(used["stratum"], used["reference_class"], strict=True):
+        counts[strata.index(stratum), classes.index(reference)] += 1
+    outside_training = [design.strata[h] - training.get(h, 0) for h in strata]
+    grid = scoring_settings.plan.tiled_grid
+    chip_km2 = chip_area_km2(chip_plan["crs"].dropna().iloc[0], grid)
+    assessment = None
+    if len(used):
+        assessment = assess_strata(
+            counts,
+            [n * chip_km2 for n in outside_training],
+            [mapping[h] for h in strata],
+            classes,
+            strata=strata,
+            units=outside_training,
+        )
+    mapped_km2: dict[str, float] = {}
+    for stratum, size in design.strata.items():
+        mapped_km2[mapping[stratum]] = mapped_km2.get(mapping[stratum], 0.0) + size * chip_km2
+    tally = design_tally(chips, design, training)
+    table = chips.assign(label_ids="").merge(
+        chip_plan[["chip_id", "row", "col"]].drop_duplicates("chip_id"), on="chip_id", how="left"
+    )
+    report = accuracy_report(
+        assessment,
+        classes=classes,
+        mapped_km2=mapped_km2,
+        table=table,
+        rejected=pd.DataFrame(columns=list(REJECTED_COLUMNS)),
+        context={
+            "run_id": run_id,
+            "score_source": scoring_run["source"],
+            "model": model_info.get("model"),
+            "featurizer": model_info.get("featurizer"),
+            "reference_labels": settings.reference_labels,
+            "class_field": settings.class_field,
+            "class_scheme": scheme,
+            "class_mapping": {k: v for k, v in mapping.items() if k != v},
+            "chip_size_m": grid.size,
+            "chip_area_km2": chip_km2,
+            "n_labels": len(labels.chips),
+            "sample_design": {"file": where, "seed": design.seed, **tally},
+        },
+        sampling=PROBABILITY_SAMPLE,
+        note=design_note(tally),
+        unassessed_km2=sum(training.get(h, 0) for h in strata) * chip_km2,
+    )
+    _log_design(report)
+    _log_headline(report)
+    reference_chips = table[list(REFERENCE_CHIP_COLUMNS)]
+    rejected = pd.DataFrame(columns=list(REJECTED_COLUMNS))
+    return report, reference_chips, rejected, mlflow_metrics(report)
+
+
+def design_tally(
+    chips: pd.DataFrame, design: DrawnSample, training: Mapping[str, int]
+) -> dict[str, Any]:
+    """Per stratum: chips mapped (N_h), drawn (n_h), inclusion probability, labelled and used,
+    not labelled (non-response), drawn training chips, and training chips of the stratum."""
+    strata = {}
+    for stratum in sorted(design.strata):
+        use = chips.loc[chips["stratum"] == stratum, "use"].value_counts()
+        strata[stratum] = {
+            "mapped_chips": design.strata[stratum],
+            "drawn": design.n_per_stratum[stratum],
+            "inclusion_probability": design.inclusion_probability(stratum),
+            "labelled": int(use.get("reference", 0)),
+            "not_labelled": int(use.get(NOT_LABELLED, 0)),
+            "training_drawn": int(use.get("training", 0)),
+            "training_chips": int(training.get(stratum, 0)),
+        }
+    return {
+        "design_run_id": design.run_id,
+        "n_drawn": len(chips),
+        "n_labelled": int((chips["use"] == "reference").sum()),
+        "n_not_labelled": int((chips["use"] == NOT_LABELLED).sum()),
+        "non_response": {h: row["not_labelled"] for h, row in strata.items()},
+        "strata": strata,
+    }
+
+
+def design_note(tally: Mapping[str, Any]) -> str:
+    """The report's note for a design sample: what it is, and what was left out and how."""
+    note = DESIGN_NOTE
+    if tally["n_not_labelled"]:
+        note += (
+            f" {tally['n_not_labelled']} of {tally['n_drawn']} drawn chips were not labelled "
+            "(non-response, per stratum in sample_design.non_response): each stratum is "
+            "estimated from its labelled chips, assuming the unlabelled ones are missing at "
+            "random within it."
+        )
+    training = sum(s["training_chips"] for s in tally["strata"].values())
+    if training:
+        note += (
+            f" {training} chips `train` learned from are left out of sample and population "
+            "alike (N_h less them; their area is unassessed): the estimates describe the map "
+            "outside them."
+        )
+    return note
+
+
+def _log_design(report: Mapping[str, Any]) -> None:
+    design = report["sample_design"]
+    logger.info(
+        "Reference chips are a probability sample: %d of the %d chips `sample` drew from run %s "
+        "(seed %d) labelled; non-response per stratum %s",
+        design["n_labelled"], design["n_drawn"], design["design_run_id"], design["seed"],
+        {k: v for k, v in design["non_response"].items() if v} or "none",
+    )  # fmt: skip
+
+
 def _ids_text(ids: Any) -> str:
     return " ".join(str(i) for i in ids) if isinstance(ids, list | tuple | np.ndarray) else ""
 
@@ -302,8 +554,14 @@ def accuracy_report(
     table: pd.DataFrame,
     rejected: pd.DataFrame,
     context: Mapping[str, Any],
+    sampling: str = HAND_PICKED,
+    note: str = SAMPLING_NOTE,
+    unassessed_km2: float = 0.0,
 ) -> dict[str, Any]:
-    """The JSON report: headline keys first, then the error matrix, counts and context."""
+    """The JSON report: headline keys first, then the error matrix, counts and context.
+
+    ``sampling`` says whether the reference chips are a probability sample (``note`` why);
+    ``unassessed_km2`` is mapped area left out of the population besides unsampled strata."""
     unscored = table[table["use"] == "unscored"]["status"].value_counts().to_dict()
     report: dict[str, Any] = {
         "overall_accuracy": None,
@@ -323,7 +581,8 @@ def accuracy_report(
         "mapped_area_km2": float(sum(mapped_km2.values())),
         "unassessed_area_km2": float(sum(mapped_km2.values())),
         "unsampled_strata": [c for c in classes if mapped_km2.get(c, 0) > 0],
-        "note": SAMPLING_NOTE,
+        "sampling": sampling,
+        "note": note,
         **context,
     }
     if assessment is None:
@@ -338,12 +597,12 @@ def accuracy_report(
             "estimate": value["estimate"],
             "ci95": value["ci95"],
             "se": value["se"],
-            "mapped": value["mapped"],
+            "mapped": mapped_km2.get(c, 0.0),
         }
         for c, value in data["area"].items()
     }
     report["error_matrix"] = {**data["error_matrix"], "classes": list(classes)}
-    report["unassessed_area_km2"] = data["unassessed_area"]
+    report["unassessed_area_km2"] = data["unassessed_area"] + unassessed_km2
     report["unsampled_strata"] = data["unsampled_strata"]
     return report
 
@@ -443,8 +702,19 @@ def plot_assessment(report: Mapping[str, Any]) -> Figure:
     right.set_ylabel("area (km²)")
     right.legend(fontsize=8)
     right.set_title(
-        f"Class areas of run {report['run_id']}\n{report['n_reference']} reference chips, "
-        f"{report['n_unscored']} unscored (not a probability sample)",
-        fontsize=10,
+        f"Class areas of run {report['run_id']}\n{_sample_caption(report)}", fontsize=10
     )
     return figure
+
+
+def _sample_caption(report: Mapping[str, Any]) -> str:
+    design = report.get("sample_design")
+    if report.get("sampling") != PROBABILITY_SAMPLE or not design:
+        return (
+            f"{report['n_reference']} reference chips, {report['n_unscored']} unscored "
+            "(not a probability sample)"
+        )
+    return (
+        f"{report['n_reference']} reference chips of a probability sample "
+        f"({design['n_not_labelled']} of {design['n_drawn']} drawn not labelled)"
+    )

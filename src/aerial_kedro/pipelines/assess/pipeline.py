@@ -48,6 +48,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "labels",
                     "training_chips",
                     "settings",
+                    "sample_design",
                 ],
                 outputs=["accuracy", "reference_chips", "rejected_labels", "mlflow_metrics"],
                 name="assess_map",

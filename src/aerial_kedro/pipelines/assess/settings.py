@@ -62,6 +62,7 @@ class AssessSettings(BaseModel):
     min_cover: Fraction
     exclude_training_chips: Flag = True
     class_scheme: str | dict[str, Any] = "auto"
+    use_sample_design: Flag = True
     layer: Annotated[str, Field(min_length=1)] | None = None
 
     @classmethod

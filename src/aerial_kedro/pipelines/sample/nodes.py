@@ -93,7 +93,9 @@ def sample_products(
     drawn: pd.DataFrame, design: SampleDesign, scoring_run: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(GeoJSON of the chips to label, the design as JSON)``. Each feature's ``class`` is empty
-    for the labeller; ``stratum`` is the mapped class and ``inclusion_probability`` n_h / N_h."""
+    for the labeller; ``stratum`` is the mapped class and ``inclusion_probability`` n_h / N_h.
+    The JSON lists the drawn chip ids per stratum (``chip_ids``): what `assess` checks labels
+    against."""
     collection = chips_to_geojson(drawn.to_dict("records"), with_probabilities=False)
     for feature, row in zip(collection["features"], drawn.itertuples(), strict=True):
         stratum = str(row.predicted_label)
@@ -105,6 +107,11 @@ def sample_products(
         }
     summary = {
         **design.to_dict(),
+        # The drawn chips, so `assess` can tell non-response from chips the design never drew.
+        "chip_ids": {
+            stratum: drawn.loc[drawn["predicted_label"] == stratum, "chip_id"].astype(str).tolist()
+            for stratum in design.n_per_stratum
+        },
         "run_id": scoring_run["run_id"],
         "score_source": scoring_run["source"],
         "strata_are": "mapped classes (chips)",
