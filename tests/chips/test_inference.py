@@ -15,6 +15,7 @@ from aerial_kedro.chip_rows import PLAN_SCHEMA
 from aerial_kedro.chips.inference import (
     chip_from_row,
     classify,
+    classify_items_spark,
     dihedral,
     featurize_items,
     featurize_items_spark,
@@ -32,6 +33,8 @@ from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
 from aerial_kedro.geo.chip_reader import ChipReader
 from aerial_kedro.geo.grid import ChipGrid
 from aerial_kedro.geo.radiometry import to_uint8
+from aerial_kedro.models.contract import predictor
+from aerial_kedro.models.linear_head import head_of
 from aerial_kedro.pipelines.modeling.nodes import train_classifier
 
 PART = DATA / "rasters" / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
@@ -159,6 +162,40 @@ def test_classify_fills_predictions_for_scored_rows_only(spark, featurized, tile
         assert row.entropy == pytest.approx(expected, abs=1e-5)
     assert scored.loc["Forest/Forest_2.jpg", "predicted_label"] == "Forest"
     assert set(predictions["model"]) == {"lr"} and set(predictions["featurizer"]) == {"f"}
+
+
+def test_classifying_in_the_worker_gives_the_jvm_rows(spark, plan, efficientnet_lite0, tile_classifier):
+    """The same plan rows through both paths: every column equal; probabilities to the float32
+    rounding both keep (the head computes in float64 as the JVM does, only summing in another
+    order: tests/models/test_linear_head.py)."""
+    onnx_bytes, spec = efficientnet_lite0
+    items = spark.createDataFrame(spark.sparkContext.parallelize(plan_records(plan), 3), PLAN_SCHEMA)
+    onnx = spark.sparkContext.broadcast(onnx_bytes)
+    head = head_of(tile_classifier).head
+    assert head is not None
+    common = {"batch_size": 8, "threads": 1, "max_empty_fraction": 0.5, "bands": [1, 2, 3]}
+    names = {"model_name": "lr", "featurizer_name": "f"}
+    classes = list(TILE_CLASSES)
+    worker = classify_items_spark(
+        items, onnx, spark.sparkContext.broadcast(head), spec, classes=classes, **names, **common
+    ).toPandas().set_index("chip_id").sort_index()
+    jvm = classify(
+        featurize_items_spark(items, onnx, spec, **common), predictor(tile_classifier), classes, **names
+    ).toPandas().set_index("chip_id").sort_index()
+
+    assert list(worker.columns) == list(jvm.columns)
+    assert (worker["status"] == "scored").sum() == len(plan) - 7  # 6 empty chips, 1 broken tile
+    scored = worker["status"] == "scored"
+    ours = np.stack(worker.loc[scored, "probabilities"])
+    theirs = np.stack(jvm.loc[scored, "probabilities"])
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1.2e-7)  # 1 float32 ulp at 1.0
+    close = ["probabilities", "confidence", "entropy"]
+    for column in close:
+        assert worker[column].isna().equals(jvm[column].isna())
+    np.testing.assert_allclose(worker.loc[scored, "entropy"], jvm.loc[scored, "entropy"], atol=1e-6)
+    pd.testing.assert_frame_equal(worker.drop(columns=close), jvm.drop(columns=close))
+    assert worker.loc[scored, "predicted_label"].nunique() > 1
 
 
 def test_cloud_fraction_is_set_for_read_items_only(featurized):

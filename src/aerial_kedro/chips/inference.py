@@ -8,9 +8,11 @@ featurized, the rest are converted to the training tiles' 8-bit look (the run's 
 :mod:`aerial_kedro.geo.radiometry`), their ``cloud_fraction`` measured, and they go through the
 shared inference core (:func:`aerial_kedro.spark_inference.infer_items`: read, resized and
 featurized ``batch_size`` items at a time, one onnxruntime session per Python worker), as
-featurization's tiles do. The classifier is
-the Spark ML PipelineModel, applied in the JVM to the same rows; pixels and features never
-reach the driver.
+featurization's tiles do. The classifier is the Spark ML PipelineModel: when it is a linear
+map plus softmax (logistic regression, :mod:`aerial_kedro.models.linear_head`) its coefficients
+are applied in the same Python worker right after the network, so only class probabilities
+leave it (:func:`classify_items_spark`); any other model is applied in the JVM to the
+featurized rows (:func:`classify`). Pixels and features never reach the driver.
 
 Every input row gives exactly one output row, with ``status`` (the core's vocabulary,
 :data:`aerial_kedro.spark_inference.ITEM_STATUSES`):
@@ -64,6 +66,7 @@ from aerial_kedro.geo.radiometry import (
 )
 from aerial_kedro.geo.raster_inspection import RasterError
 from aerial_kedro.models.features import with_feature_vector
+from aerial_kedro.models.linear_head import LinearHead
 from aerial_kedro.spark_inference import (
     ItemRead,
     cached_featurizer,
@@ -74,6 +77,12 @@ from aerial_kedro.spark_inference import (
 FEATURES_SCHEMA = (
     f"{PLAN_SCHEMA}, status string, reason string, augment int, cloud_fraction float, "
     "features array<float>, colour_cells binary, texture binary"
+)
+# What leaves the worker when it classifies (apply_head): class probabilities, not features.
+HEAD_SCHEMA = (
+    f"{PLAN_SCHEMA}, status string, reason string, augment int, cloud_fraction float, "
+    "probabilities array<float>, class_index int, predicted_label string, "
+    "colour_cells binary, texture binary"
 )
 N_DIHEDRAL = 8
 
@@ -262,8 +271,75 @@ def featurize_items_spark(
     ``"auto"`` (resolved per chip from its dtype: 8-bit as is, 16-bit Sentinel-2 L1C);
     ``None``: 8-bit sources as they are, others unreadable.
     """
-    spec_dict = spec.to_dict()
-    band_list = list(bands)
+    return _map_items(
+        items, onnx_broadcast, spec, None, FEATURES_SCHEMA, batch_size=batch_size,
+        threads=threads, max_empty_fraction=max_empty_fraction, bands=bands,
+        radiometry=radiometry, augment=augment,
+    )  # fmt: skip
+
+
+def classify_items_spark(
+    items: DataFrame,
+    onnx_broadcast: Broadcast,
+    head_broadcast: Broadcast,
+    spec: FeaturizerSpec,
+    *,
+    classes: Sequence[str],
+    model_name: str,
+    featurizer_name: str,
+    batch_size: int,
+    threads: int,
+    max_empty_fraction: float,
+    bands: Sequence[int],
+    radiometry: Radiometry | Mapping[str, Any] | str | None = None,
+) -> DataFrame:
+    """Plan rows -> prediction rows, classified inside the Python worker: the rows of
+    :func:`classify`, but the features never leave the worker.
+
+    ``head_broadcast`` holds the model's :class:`~aerial_kedro.models.linear_head.LinearHead`
+    (:func:`aerial_kedro.models.linear_head.head_of`); other arguments as
+    :func:`featurize_items_spark` and :func:`classify`.
+    """
+    classified = _map_items(
+        items, onnx_broadcast, spec, head_broadcast, HEAD_SCHEMA, batch_size=batch_size,
+        threads=threads, max_empty_fraction=max_empty_fraction, bands=bands,
+        radiometry=radiometry, augment=False,
+    )  # fmt: skip
+    return prediction_rows(
+        classified, classes, model_name=model_name, featurizer_name=featurizer_name
+    )
+
+
+def apply_head(featurized: pd.DataFrame, head: LinearHead) -> pd.DataFrame:
+    """:func:`featurize_items`' rows with ``probabilities`` (float32, as the JVM path keeps
+    them), ``class_index`` and ``predicted_label`` instead of ``features``; null unless scored."""
+    n = len(featurized)
+    scored = np.flatnonzero((featurized["status"] == SCORED).to_numpy())
+    probabilities: list[np.ndarray | None] = [None] * n
+    class_index = np.zeros(n, dtype=np.int32)
+    labels: list[str | None] = [None] * n
+    if len(scored):
+        vectors = featurized["features"]
+        computed = head.probabilities(np.stack([vectors.iat[row] for row in scored]))
+        predicted = head.predictions(computed)
+        as_float32 = computed.astype(np.float32)
+        for k, row in enumerate(scored):
+            probabilities[row] = as_float32[k]
+            class_index[row] = predicted[k]
+            labels[row] = head.labels[predicted[k]]
+    out = featurized.drop(columns=["features"])
+    out["probabilities"] = probabilities
+    mask = np.ones(n, dtype=bool)
+    mask[scored] = False
+    out["class_index"] = pd.arrays.IntegerArray(class_index, mask)
+    out["predicted_label"] = labels
+    return out
+
+
+def _resolved_conversion(
+    radiometry: Radiometry | Mapping[str, Any] | str | None,
+) -> dict[str, Any] | str | None:
+    """The plan's conversion as plain values for a closure: None, "auto" or a ``to_dict()``."""
     resolved: Radiometry | str | None  # None, "auto" or a Radiometry
     if isinstance(radiometry, Mapping) and "name" in radiometry:
         resolved = Radiometry.from_dict(radiometry)
@@ -271,21 +347,41 @@ def featurize_items_spark(
         resolved = radiometry
     else:
         resolved = parse_radiometry(radiometry)  # a preset name, "auto" or a raw mapping
-    # Plain values for the closure: None, "auto" or the conversion's to_dict().
-    conversion = resolved.to_dict() if isinstance(resolved, Radiometry) else resolved
+    return resolved.to_dict() if isinstance(resolved, Radiometry) else resolved
+
+
+def _map_items(
+    items: DataFrame,
+    onnx_broadcast: Broadcast,
+    spec: FeaturizerSpec,
+    head_broadcast: Broadcast | None,
+    schema: str,
+    *,
+    batch_size: int,
+    threads: int,
+    max_empty_fraction: float,
+    bands: Sequence[int],
+    radiometry: Radiometry | Mapping[str, Any] | str | None,
+    augment: bool,
+) -> DataFrame:
+    spec_dict = spec.to_dict()
+    band_list = list(bands)
+    conversion = _resolved_conversion(radiometry)
 
     def infer(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         featurizer = cached_featurizer(
             lambda: onnx_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads
         )
+        head = None if head_broadcast is None else head_broadcast.value
         to_8bit = Radiometry.from_dict(conversion) if isinstance(conversion, dict) else conversion
         with ChipReader(bands=band_list) as reader:
             for frame in frames:
-                yield featurize_items(
+                featurized = featurize_items(
                     frame, reader, featurizer, batch_size, max_empty_fraction, to_8bit, augment
                 )
+                yield featurized if head is None else apply_head(featurized, head)
 
-    return items.mapInPandas(infer, FEATURES_SCHEMA)
+    return items.mapInPandas(infer, schema)
 
 
 def entropy(probabilities: Column) -> Column:
@@ -306,17 +402,33 @@ def classify(
     model_name: str,
     featurizer_name: str,
 ) -> DataFrame:
-    """Apply the classifier to featurized rows; prediction columns are null unless ``scored``."""
+    """Apply the classifier to featurized rows in the JVM; prediction columns are null unless
+    ``scored``."""
     predicted = model.transform(with_feature_vector(featurized))
+    return prediction_rows(
+        predicted.withColumn("probabilities", vector_to_array(F.col("probability"), "float32"))
+        .withColumn("class_index", F.col("prediction_index").cast("int")),
+        classes,
+        model_name=model_name,
+        featurizer_name=featurizer_name,
+    )
+
+
+def prediction_rows(
+    classified: DataFrame, classes: Sequence[str], *, model_name: str, featurizer_name: str
+) -> DataFrame:
+    """The prediction rows of classified rows (``probabilities`` float32, ``class_index``,
+    ``predicted_label``), whichever side classified them: confidence and entropy are derived
+    here, by one expression for both."""
     scored = F.col("status") == SCORED
-    probabilities = vector_to_array(F.col("probability"), "float32")
-    return predicted.select(
+    probabilities = F.col("probabilities")
+    return classified.select(
         *(column for column in PLAN_COLUMNS if column != "seq"),
         "status",
         "reason",
         "cloud_fraction",
         F.when(scored, F.col("predicted_label")).alias("predicted_label"),
-        F.when(scored, F.col("prediction_index").cast("int")).alias("class_index"),
+        F.when(scored, F.col("class_index")).alias("class_index"),
         F.when(scored, F.array_max(probabilities)).alias("confidence"),
         F.when(scored, probabilities).alias("probabilities"),
         F.array(*(F.lit(name) for name in classes)).alias("classes"),

@@ -57,6 +57,7 @@ from aerial_kedro.chip_rows import (
 )
 from aerial_kedro.chips.inference import (
     classify,
+    classify_items_spark,
     featurize_items_spark,
 )
 from aerial_kedro.chips.planning import (
@@ -79,6 +80,7 @@ from aerial_kedro.geo.class_map import ClassRaster, class_shares
 from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.models.contract import class_names, classifier_name, predictor
+from aerial_kedro.models.linear_head import head_of
 from aerial_kedro.pipelines.scoring import maps
 from aerial_kedro.spark_inference import task_slots
 
@@ -230,8 +232,14 @@ def score_chunks(
     completed_chunks: dict[str, list[int]],
     settings: ScoringSettings,
     model_info: dict[str, Any],
+    head_in_worker: bool = True,
 ) -> Iterator[PredictionChunks]:
-    """Yield the not-yet-completed chunks of the run, a Spark job's worth at a time."""
+    """Yield the not-yet-completed chunks of the run, a Spark job's worth at a time.
+
+    A linear classifier (:func:`aerial_kedro.models.linear_head.head_of`) is applied inside the
+    Python workers, right after the network; any other in the JVM. ``head_in_worker=False``
+    keeps every model in the JVM (the benchmarks and tests compare the two).
+    """
     run_id = scoring_run["run_id"]
     done = [] if settings.restart else completed_chunks.get(run_id, [])
     todo = pending_chunks(scoring_run["n_chunks"], done, settings.max_chunks)
@@ -250,6 +258,14 @@ def score_chunks(
     started, items_done = time.perf_counter(), 0
     run_started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     classifier = predictor(scoring_model)
+    choice = head_of(classifier)
+    head_broadcast = None
+    if choice.in_worker and head_in_worker:
+        head_broadcast = spark.sparkContext.broadcast(choice.head)
+        logger.info("Classifier in the Python workers: %s", choice.reason)
+    else:
+        why = choice.reason if not choice.in_worker else "head_in_worker=False"
+        logger.info("Classifier %s in the JVM (%s)", model_info["classifier"], why)
     try:
         for number, job in enumerate(jobs, start=1):
             rows = chip_plan[chip_plan["chunk"].isin(job)]
@@ -257,23 +273,23 @@ def score_chunks(
             items = spark.createDataFrame(
                 spark.sparkContext.parallelize(plan_records(rows), n_tasks), PLAN_SCHEMA
             )
-            featurized = featurize_items_spark(
-                items,
-                onnx_broadcast,
-                spec,
-                batch_size=settings.batch_size,
-                threads=threads,
-                max_empty_fraction=settings.max_empty_fraction,
-                bands=settings.bands,
-                radiometry=scoring_run.get("radiometry"),
-            )
-            predictions = classify(
-                featurized,
-                classifier,
-                model_info["classes"],
-                model_name=model_info["model"],
-                featurizer_name=model_info["featurizer"],
-            ).withColumn("run_id", F.lit(run_id))
+            reading: dict[str, Any] = {
+                "batch_size": settings.batch_size,
+                "threads": threads,
+                "max_empty_fraction": settings.max_empty_fraction,
+                "bands": settings.bands,
+                "radiometry": scoring_run.get("radiometry"),
+            }
+            names = {"model_name": model_info["model"], "featurizer_name": model_info["featurizer"]}
+            if head_broadcast is not None:
+                classified = classify_items_spark(
+                    items, onnx_broadcast, head_broadcast, spec,
+                    classes=model_info["classes"], **names, **reading,
+                )  # fmt: skip
+            else:
+                featurized = featurize_items_spark(items, onnx_broadcast, spec, **reading)
+                classified = classify(featurized, classifier, model_info["classes"], **names)
+            predictions = classified.withColumn("run_id", F.lit(run_id))
             job_started = time.perf_counter()
             yield PredictionChunks(predictions, run_id, tuple(job), run_started_at)
             elapsed = time.perf_counter() - job_started
@@ -285,6 +301,8 @@ def score_chunks(
             )  # fmt: skip
     finally:
         onnx_broadcast.unpersist()
+        if head_broadcast is not None:
+            head_broadcast.unpersist()
     total = time.perf_counter() - started
     logger.info(
         "Scored %d items in %.1f s: %.1f chips/s on %d task slot(s) x %d thread(s)",
