@@ -186,3 +186,23 @@ def test_appearance_context_comes_from_the_compared_chips_around_each_on_the_gri
 
 def row_at(table: pd.DataFrame, r: int, c: int) -> pd.Series:
     return table.set_index("chip_id").loc[f"32633_{r}_{c}"]
+
+
+def test_chips_next_to_a_cloudy_chip_are_cloudy_too_with_cloud_neighbours():
+    cells = [(r, c) for r in range(5) for c in range(5)]
+    outcomes = [
+        {**outcome("before", cell, "scored", "AnnualCrop", 0.6 if cell == (2, 2) else 0.0),
+         **{k: v for k, v in outcome("after", cell, "scored", "Forest").items() if k != "chip_id"}}
+        for cell in cells
+    ]  # fmt: skip
+    alone = ChangeCriteria(threshold=0.5, max_cloud_fraction=0.3)
+    table = chip_changes(pd.DataFrame(outcomes), plan(cells), plan(cells), EUROSAT_CLASSES, alone)
+    assert set(table.loc[table["status"] == "cloudy", "chip_id"]) == {"32633_2_2"}
+    grown = ChangeCriteria(threshold=0.5, max_cloud_fraction=0.3, cloud_neighbours=1)
+    table = chip_changes(pd.DataFrame(outcomes), plan(cells), plan(cells), EUROSAT_CLASSES, grown)
+    cloudy = set(table.loc[table["status"] == "cloudy", "chip_id"])
+    assert cloudy == {f"32633_{r}_{c}" for r in (1, 2, 3) for c in (1, 2, 3)}
+    assert not table.loc[table["status"] == "cloudy", "changed"].any()
+    assert table.loc[table["status"] == "both_scored", "changed"].all()  # crop -> forest
+    # The measured cloud fractions stay as measured.
+    assert row_at(table, 1, 1)["cloud_fraction_before"] == 0.0

@@ -4,7 +4,9 @@ Every chip planned on either date gets a row, so nothing is dropped silently. ``
 
 * ``both_scored`` - classified on both dates: the only chips with a ``change_score``;
 * ``cloudy`` - classified on both dates, but clouds cover more than ``max_cloud_fraction``
-  of it on either date: a map under clouds is not land use, so never ``changed``;
+  of it on either date, or of a chip within ``cloud_neighbours`` chips of it on the grid
+  (cloud shadows and the thin cloud around a cloud, which the cloud test misses, fall there):
+  a map under clouds is not land use, so never ``changed``;
 * ``before_only`` / ``after_only`` - the chip lies inside one date's footprint only;
 * ``unreadable`` / ``pending`` / ``empty`` - inside both footprints but not classified on one
   date (read error; run stopped before its chunk; nodata or black), in that priority.
@@ -60,6 +62,7 @@ class ChangeCriteria:
     require_class_change: bool = False
     max_cloud_fraction: float = 0.2
     groups: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
+    cloud_neighbours: int = 0
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -163,6 +166,7 @@ def chip_changes(
     cloud_b = pd.to_numeric(table["cloud_fraction_before"], errors="coerce")
     cloud_a = pd.to_numeric(table["cloud_fraction_after"], errors="coerce")
     cloudy = (cloud_b > criteria.max_cloud_fraction) | (cloud_a > criteria.max_cloud_fraction)
+    cloudy = near_cloud(table, cloudy, criteria.cloud_neighbours)
     table["status"] = combined_status(table["status_before"], table["status_after"], cloudy)
     for date in DATES:
         label = table[f"predicted_label_{date}"].astype(object)
@@ -189,6 +193,27 @@ def chip_changes(
     for date in DATES:
         table[f"probabilities_{date}"] = _named(table[f"probabilities_{date}"], classes)
     return table[list(CHIP_TABLE_COLUMNS)]
+
+
+def near_cloud(table: pd.DataFrame, cloudy: pd.Series, radius: int) -> pd.Series:
+    """``cloudy`` grown by ``radius`` chips on the chip grid (same CRS, row and column each
+    within ``radius``): the chips a cloud's shadow and edge may reach."""
+    if radius <= 0 or not cloudy.any():
+        return cloudy
+    places = pd.MultiIndex.from_arrays(
+        [table["crs"].astype(str), table["row"].astype(np.int64), table["col"].astype(np.int64)]
+    )
+    clouds = table.loc[cloudy.to_numpy(dtype=bool)]
+    grown = pd.MultiIndex.from_tuples(
+        [
+            (crs, row + dr, col + dc)
+            for crs, row, col in zip(clouds["crs"].astype(str), clouds["row"], clouds["col"],
+                                     strict=True)
+            for dr in range(-radius, radius + 1)
+            for dc in range(-radius, radius + 1)
+        ]
+    )  # fmt: skip
+    return pd.Series(places.isin(grown), index=table.index)
 
 
 def _flagged(table: pd.DataFrame, over: pd.Series, criteria: ChangeCriteria) -> pd.Series:
@@ -285,4 +310,5 @@ def criteria_from_params(params: Mapping[str, Any]) -> ChangeCriteria:
         require_class_change=bool(params["require_class_change"]),
         max_cloud_fraction=float(params["max_cloud_fraction"]),
         groups=dict(params["groups"]) if params.get("groups") is not None else dict(DEFAULT_GROUPS),
+        cloud_neighbours=int(params.get("cloud_neighbours") or 0),
     )

@@ -39,10 +39,13 @@ def test_the_configured_block_becomes_typed_attributes(change):
     assert settings.map_score == "tv"  # the class-probability score kept beside it
     appearance = settings.appearance
     assert (appearance.colour_quantile, appearance.texture_weight, appearance.threshold_z) == (
-        0.95, 0.5, 3.0)  # fmt: skip
+        0.95, 0.5, 2.25)  # fmt: skip
     assert (appearance.neighbours, appearance.reference_chips) == (50, 1024)
-    assert appearance.criteria().neighbours == 50
+    assert (appearance.chip_baseline, appearance.cell_window, appearance.context_weight) == (
+        1.0, 1, 0.0)  # fmt: skip
+    assert appearance.criteria().neighbours == 50 and appearance.criteria().chip_baseline == 1.0
     assert settings.max_cloud_fraction == 0.2 and settings.require_class_change is False
+    assert settings.cloud_neighbours == 1
     assert settings.groups is not None and settings.groups["Residential"] == "built"
     # Without a reference its two settings are not read, so not checked either.
     assert settings.reference is None and settings.reference_min_fraction is None
@@ -66,6 +69,7 @@ def test_integers_are_fractions_and_mappings_are_groups(change):
         # Strict types: YAML's true is not 1, "0.5" is not 0.5.
         ("confidence_floor", True, "change.confidence_floor: 'True' is not a number in [0, 1]"),
         ("max_cloud_fraction", "0.5", "change.max_cloud_fraction: '0.5' is not a number in [0, 1]"),
+        ("cloud_neighbours", -1, "change.cloud_neighbours: '-1' is not an integer >= 0"),
         ("max_cloud_fraction", float("nan"),
          "change.max_cloud_fraction: 'nan' is not a number in [0, 1]"),
         ("score", "cosine", "change.score: 'cosine' is not allowed; allowed: appearance (the "

@@ -135,6 +135,7 @@ class ChangeSettings(BaseModel):
     threshold: Fraction
     confidence_floor: Fraction
     max_cloud_fraction: Fraction
+    cloud_neighbours: Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")] = 0
     score: str = Field(default=None, validate_default=True)
     appearance: AppearanceSettings = Field(default=None, validate_default=True)
     require_class_change: Flag
