@@ -25,6 +25,7 @@ import argparse
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--input-size", type=int, default=None, help="override featurization.options.input_size")
     parser.add_argument("--precision", choices=("fp32", "int8"), default=None, help="override options.precision")
     parser.add_argument("--tta", action="store_true", help="override options.tta to true")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also measure Spark's own share with a network that does nothing (see spark_breakdown)",
+    )
+    parser.add_argument(
+        "--arrow-batch",
+        type=int,
+        default=None,
+        help="spark.sql.execution.arrow.maxRecordsPerBatch for the Spark runs (default: conf/base/spark.yml)",
+    )
     return parser.parse_args()
 
 
@@ -181,12 +193,14 @@ def bare_processes(onnx_bytes: bytes, spec: FeaturizerSpec, tiles: list[np.ndarr
 
 # ---------- Spark ----------
 
-def spark_session(cores: int, with_synapseml: bool):
+def spark_session(cores: int, with_synapseml: bool, arrow_batch: int | None = None):
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     base = yaml.safe_load((PROJECT_ROOT / "conf/base/spark.yml").read_text())
     builder = SparkSession.builder.master(f"local[{cores}]")
+    if arrow_batch:
+        base["spark.sql.execution.arrow.maxRecordsPerBatch"] = arrow_batch
     for key, value in base.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     jars = sorted(str(path) for path in (PROJECT_ROOT / ".cache/jars/synapseml").glob("*.jar"))
@@ -223,6 +237,79 @@ def spark_seconds(spark, backend: str, paths: list[Path], onnx_bytes: bytes, spe
     return best_of(args.repeats, run)
 
 
+def spark_breakdown(spark, paths: list[Path], feature_dim: int, args: argparse.Namespace, scratch: Path) -> None:
+    """Spark's own CPU per tile, step by step, with a "network" that decodes the tile and returns
+    zeros: what the Spark path costs beyond the bare loop's work.
+
+    Each step adds one thing to the one before; differences are what that thing costs.
+    """
+    from aerial_kedro.featurizers.decode import decode_tile as decode
+
+    partitions = args.cores * args.partitions_per_core
+    tiles = spark.read.format("binaryFile").load([str(path) for path in paths]).select("path", "content")
+    zeros32 = np.zeros(feature_dim, np.float32)
+
+    def decode_only(frames):
+        for frame in frames:
+            for content in frame["content"]:
+                decode(content)
+            yield frame[["path"]]
+
+    def with_features(dtype):
+        zeros = zeros32.astype(dtype)
+
+        def run(frames):
+            for frame in frames:
+                for content in frame["content"]:
+                    decode(content)
+                yield frame[["path"]].assign(features=[zeros] * len(frame))
+
+        return run
+
+    def scan(frame) -> None:
+        frame.write.format("noop").mode("overwrite").save()
+
+    steps = {
+        "binaryFile scan only": lambda: scan(tiles.select("path")),
+        "+ repartition (shuffle of the tile bytes)": lambda: scan(tiles.repartition(partitions).select("path")),
+        "+ Arrow in, decode in Python, path out": lambda: scan(
+            tiles.repartition(partitions).mapInPandas(decode_only, "path string")
+        ),
+        f"+ {feature_dim} float32 out (array<float>)": lambda: scan(
+            tiles.repartition(partitions).mapInPandas(with_features(np.float32), "path string, features array<float>")
+        ),
+        "  the same as float64 (array<double>)": lambda: scan(
+            tiles.repartition(partitions).mapInPandas(with_features(np.float64), "path string, features array<double>")
+        ),
+        "+ written as Parquet (snappy)": lambda: tiles.repartition(partitions)
+        .mapInPandas(with_features(np.float32), "path string, features array<float>")
+        .write.mode("overwrite")
+        .parquet(str(scratch / "features.parquet")),
+    }
+    jvm = spark.sparkContext._gateway.proc.pid
+    n = len(paths)
+    steps["binaryFile scan only"]()  # warm-up: Python workers, JIT
+    previous = None
+    print(f"Spark's own share, a network that returns zeros (Arrow batch {spark.conf.get('spark.sql.execution.arrow.maxRecordsPerBatch')}):")
+    for label, step in steps.items():
+
+        def run(step=step) -> Timing:
+            started, cpu = time.perf_counter(), cpu_seconds(jvm)
+            step()
+            return time.perf_counter() - started, cpu_seconds(jvm) - cpu
+
+        wall, cpu = best_of(args.repeats, run)
+        ms = 1000 * cpu / n
+        added = "" if previous is None or label.startswith(" ") else f" (+{ms - previous:5.2f})"
+        print(f"  {label:44s} {ms:6.2f} CPU ms/tile{added}, {n / wall:7.1f} tiles/s")
+        if not label.startswith(" "):
+            previous = ms
+    decode_cpu = time.process_time()
+    for path in paths:
+        decode(path.read_bytes())
+    print(f"  (decoding alone, bare: {1000 * (time.process_time() - decode_cpu) / n:.2f} CPU ms/tile)")
+
+
 def report(label: str, tiles: int, timing: Timing, best_wall: float, best_cpu: float) -> None:
     wall, cpu = timing
     print(
@@ -248,10 +335,13 @@ def main() -> None:
     best_wall, best_cpu = min(timing[0] for timing in bare.values()), min(timing[1] for timing in bare.values())
     for label, timing in bare.items():
         report(label, n, timing, best_wall, best_cpu)
-    spark = spark_session(args.cores, "synapseml" in backends)
+    spark = spark_session(args.cores, "synapseml" in backends, args.arrow_batch)
     for backend in backends:
         timing = spark_seconds(spark, backend, paths, onnx_bytes, spec, args)
         report(f"Spark local[{args.cores}], backend {backend}", n, timing, best_wall, best_cpu)
+    if args.breakdown:
+        with tempfile.TemporaryDirectory() as scratch:
+            spark_breakdown(spark, paths, spec.feature_dim, args, Path(scratch))
     spark.stop()
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
