@@ -135,3 +135,28 @@ def test_unreadable_polygons_fail_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="change.reference: .*broken.geojson.* cannot be read") as error:
         vector_changed_fraction(str(path), chips)
     assert "\n" not in str(error.value)
+
+
+def test_polygons_are_read_from_an_fsspec_url_like_reference_labels(tmp_path):
+    """Change polygons go through the labels' reader: a URL (memory:// here, az:// for Blob)
+    gives the fractions the local file gives, and a KML/FlatGeobuf-style extension counts as
+    vector."""
+    import fsspec
+    import geopandas as gpd
+    import shapely
+
+    from aerial_kedro.change.reference import is_vector_reference, vector_changed_fraction
+
+    square = shapely.box(0.0, 0.0, 320.0, 640.0)  # the left half of chip a
+    path = tmp_path / "changed.geojson"
+    gpd.GeoDataFrame(geometry=[square], crs="EPSG:32632").to_file(path, driver="GeoJSON")
+    with fsspec.open("memory://change/changed.geojson", "wb") as stream:
+        stream.write(path.read_bytes())
+    chips = pd.DataFrame({"chip_id": ["a", "b"], "crs": ["EPSG:32632"] * 2,
+                          "minx": [0.0, 640.0], "miny": [0.0, 0.0], "maxx": [640.0, 1280.0],
+                          "maxy": [640.0, 640.0]})  # fmt: skip
+    local = vector_changed_fraction(str(path), chips).set_index("chip_id")
+    remote = vector_changed_fraction("memory://change/changed.geojson", chips).set_index("chip_id")
+    assert local["reference_fraction"].to_dict() == pytest.approx({"a": 0.5, "b": 0.0})
+    assert remote["reference_fraction"].to_dict() == local["reference_fraction"].to_dict()
+    assert is_vector_reference("areas.fgb") and is_vector_reference("areas.gpkg")

@@ -35,15 +35,16 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 from rasterio.windows import transform as window_transform
 
+from aerial_kedro.geo.label_files import VECTOR_EXTENSIONS, read_label_table
 from aerial_kedro.geo.raster_access import is_vrt_file, open_raster
 
-VECTOR_EXTENSIONS = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 # Source pixels read per destination pixel on a side, at most (finer labels are subsampled).
 MAX_OVERSAMPLING = 4
 
 
 def is_vector_reference(path: str) -> bool:
-    """Polygons of changed areas (GeoJSON, GeoPackage, Shapefile) rather than a label raster."""
+    """Polygons of changed areas (any vector format reference labels are read from) rather
+    than a label raster."""
     return str(path).lower().endswith(VECTOR_EXTENSIONS)
 
 
@@ -52,19 +53,17 @@ def vector_changed_fraction(path: str, chips: pd.DataFrame) -> pd.DataFrame:
 
     Everything the polygons do not cover counts as unchanged, so every chip is labelled
     (coverage 1); its fraction is the area of the polygons' union inside the chip over the
-    chip's area, computed exactly in the chip's CRS.
+    chip's area, computed exactly in the chip's CRS. Read like reference labels
+    (:func:`~aerial_kedro.geo.label_files.read_label_table`: local or fsspec URL, one layer,
+    a readable CRS), so every refusal is one line naming the file.
     """
     import geopandas as gpd
     import shapely
 
     try:
-        polygons = gpd.read_file(path)
-    except Exception as error:  # pyogrio raises several types for unreadable files
-        raise ValueError(
-            f"change.reference: '{path}' cannot be read as polygons ({error})"
-        ) from error
-    if polygons.crs is None:
-        raise ValueError(f"change.reference: '{path}' has no CRS")
+        polygons = gpd.GeoDataFrame(read_label_table(path))
+    except ValueError as error:
+        raise ValueError(f"change.reference: {error}") from None
     out = []
     for crs_text, part in chips.groupby("crs", sort=False):
         changed = shapely.union_all(polygons.to_crs(crs_text).geometry.make_valid().to_numpy())
