@@ -70,18 +70,21 @@ EFFICIENTNET_HEAD_DIM = 1280
 
 @dataclass(frozen=True)
 class AppearanceCriteria:
-    """How two dates' descriptors are compared (``change.appearance`` parameters)."""
+    """How two dates' descriptors are compared (``change.appearance`` parameters). These
+    defaults are the parameters' defaults (pipelines/change/settings.py reads them from here);
+    conf/base/parameters_change.yml writes the same values out with the measurements behind
+    them."""
 
     colour_quantile: float = 0.95
     texture_weight: float = 0.5
-    threshold_z: float = 3.0
+    threshold_z: float = 2.25
     neighbours: int = 50
     reference_chips: int = 1024
     context_weight: float = 0.0
     cell_window: int = 1
     cloudy_cell: float = CLOUDY_CELL
     cloud_buffer: int = 0
-    chip_baseline: float = 0.0
+    chip_baseline: float = 1.0
 
 
 # --------------------------------------------------------------------------- descriptors

@@ -81,8 +81,8 @@ def test_spark_equals_numpy_with_the_whole_scene_as_reference(scene):
     out = run(scene, AppearanceCriteria(neighbours=50, reference_chips=1024))
     m = SceneMoments.of(scene["cb"], scene["ca"], scene["tb"], scene["ta"])
     reference = CellReference.of(scene["ids"], scene["cb"], scene["ca"], m)
-    expected = conditional_colour_change(
-        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95
+    expected = conditional_colour_change(  # the default chip_baseline, 1: less the median cell
+        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95, baseline=1.0
     )
     np.testing.assert_allclose(out["colour_change"], expected, rtol=1e-5)
     assert out["colour_change"].idxmax() == scene["ids"][7]
@@ -93,11 +93,11 @@ def test_the_cell_window_reaches_the_executors(scene):
     m = SceneMoments.of(scene["cb"], scene["ca"], scene["tb"], scene["ta"])
     reference = CellReference.of(scene["ids"], scene["cb"], scene["ca"], m)
     expected = conditional_colour_change(
-        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95, window=3
+        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95, window=3, baseline=1.0
     )
     np.testing.assert_allclose(out["colour_change"], expected, rtol=1e-5)
     plain = conditional_colour_change(
-        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95
+        scene["ids"], scene["cb"], scene["ca"], m, reference, 50, 0.95, baseline=1.0
     )
     assert not np.allclose(expected, plain)
     assert out["colour_change"].idxmax() == scene["ids"][7]
@@ -112,5 +112,5 @@ def test_no_neighbours_is_the_plain_standardised_difference(scene):
     out = run(scene, AppearanceCriteria(neighbours=0))
     m = SceneMoments.of(scene["cb"], scene["ca"], scene["tb"], scene["ta"])
     np.testing.assert_allclose(
-        out["colour_change"], colour_change(scene["cb"], scene["ca"], m, 0.95), rtol=1e-6
+        out["colour_change"], colour_change(scene["cb"], scene["ca"], m, 0.95, baseline=1.0), rtol=1e-6
     )

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import PROJECT_ROOT, SHARED_DATA
 
+from aerial_kedro.change.appearance import AppearanceCriteria
 from aerial_kedro.change.scores import DEFAULT_GROUPS
 from aerial_kedro.change.table import criteria_from_params
 from aerial_kedro.errors import ParameterError
@@ -44,6 +45,8 @@ def test_the_configured_block_becomes_typed_attributes(change):
     assert (appearance.chip_baseline, appearance.cell_window, appearance.context_weight) == (
         1.0, 1, 0.0)  # fmt: skip
     assert appearance.criteria().neighbours == 50 and appearance.criteria().chip_baseline == 1.0
+    # The file writes out the code's defaults: a block left out means what the file says.
+    assert appearance.criteria() == AppearanceCriteria()
     assert settings.max_cloud_fraction == 0.2 and settings.require_class_change is False
     assert settings.cloud_neighbours == 1
     assert settings.groups is not None and settings.groups["Residential"] == "built"

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from aerial_kedro.change.appearance import CLOUDY_CELL, AppearanceCriteria
+from aerial_kedro.change.appearance import AppearanceCriteria
 from aerial_kedro.change.scores import METHODS, check_method
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.parameters import Flag, Says, validated
@@ -70,6 +70,9 @@ def _not_one(value: int) -> int:
     return value
 
 
+_DEFAULT = AppearanceCriteria()
+
+
 class AppearanceSettings(BaseModel):
     """``change.appearance``: how the chips' look is compared (see change/appearance.py)."""
 
@@ -77,24 +80,32 @@ class AppearanceSettings(BaseModel):
 
     colour_quantile: Annotated[
         float, Field(gt=0, le=1), Says("'{value}' is not a number in (0, 1]")
-    ] = 0.95
-    texture_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = 0.5
-    threshold_z: Number = 3.0
+    ] = _DEFAULT.colour_quantile
+    texture_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = (
+        _DEFAULT.texture_weight
+    )
+    threshold_z: Number = _DEFAULT.threshold_z
     neighbours: Annotated[
         int, Field(ge=0), AfterValidator(_not_one), Says("'{value}' is not 0 or an integer >= 2")
-    ] = 50
-    reference_chips: Annotated[int, Field(ge=2), Says("'{value}' is not an integer >= 2")] = 1024
-    context_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = 0.0
+    ] = _DEFAULT.neighbours
+    reference_chips: Annotated[int, Field(ge=2), Says("'{value}' is not an integer >= 2")] = (
+        _DEFAULT.reference_chips
+    )
+    context_weight: Annotated[float, Field(ge=0), Says("'{value}' is not a number >= 0")] = (
+        _DEFAULT.context_weight
+    )
     cell_window: Annotated[
         int, Field(ge=1), AfterValidator(_odd), Says("'{value}' is not an odd integer >= 1")
-    ] = 1
+    ] = _DEFAULT.cell_window
     cloudy_cell: Annotated[
         float, Field(gt=0, le=1), Says("'{value}' is not a number in (0, 1]")
-    ] = CLOUDY_CELL
-    cloud_buffer: Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")] = 0
+    ] = _DEFAULT.cloudy_cell
+    cloud_buffer: Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")] = (
+        _DEFAULT.cloud_buffer
+    )
     chip_baseline: Annotated[
         float, Field(ge=0, le=1), Says("'{value}' is not a number in [0, 1]")
-    ] = 0.0
+    ] = _DEFAULT.chip_baseline
 
     def criteria(self) -> AppearanceCriteria:
         return AppearanceCriteria(
