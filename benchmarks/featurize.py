@@ -269,6 +269,12 @@ def spark_breakdown(spark, paths: list[Path], feature_dim: int, args: argparse.N
     def scan(frame) -> None:
         frame.write.format("noop").mode("overwrite").save()
 
+    def written(options: dict[str, str] | None = None) -> None:
+        frame = tiles.repartition(partitions).mapInPandas(
+            with_features(np.float32), "path string, features array<float>"
+        )
+        frame.write.mode("overwrite").options(**(options or {})).parquet(str(scratch / "features.parquet"))
+
     steps = {
         "binaryFile scan only": lambda: scan(tiles.select("path")),
         "+ repartition (shuffle of the tile bytes)": lambda: scan(tiles.repartition(partitions).select("path")),
@@ -281,10 +287,12 @@ def spark_breakdown(spark, paths: list[Path], feature_dim: int, args: argparse.N
         "  the same as float64 (array<double>)": lambda: scan(
             tiles.repartition(partitions).mapInPandas(with_features(np.float64), "path string, features array<double>")
         ),
-        "+ written as Parquet (snappy)": lambda: tiles.repartition(partitions)
-        .mapInPandas(with_features(np.float32), "path string, features array<float>")
-        .write.mode("overwrite")
-        .parquet(str(scratch / "features.parquet")),
+        "+ written as Parquet (snappy)": lambda: written(),
+        "  the same without dictionary encoding": lambda: written({"parquet.enable.dictionary": "false"}),
+        "  the same uncompressed": lambda: written({"compression": "none"}),
+        "  the same, neither": lambda: written(
+            {"parquet.enable.dictionary": "false", "compression": "none"}
+        ),
     }
     jvm = spark.sparkContext._gateway.proc.pid
     n = len(paths)
