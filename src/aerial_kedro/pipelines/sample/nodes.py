@@ -1,8 +1,14 @@
-"""`sample` nodes: the design's sizes from the map's strata, then the chips, drawn in Spark.
+"""`sample` nodes: the design's sizes from the map's strata, then the chips, drawn in Spark;
+beside them the chips worth labelling for training.
 
 Chips are drawn within each stratum by a seeded hash of their id (xxhash64 of seed and chip id;
 the ``n_h`` smallest): a simple random sample without replacement that is the same for the same
 map and seed whatever the partitioning, and only the drawn chips reach the driver.
+
+Training candidates (:func:`pick_training_candidates`): the ``candidate_pool`` chips the map is
+least sure of reach the driver with their texture descriptors (the featurizer's stage statistics,
+as float16: ~1.4 KB a chip, 7 MB for 5,000), as do those of the chips the model trained on;
+:func:`aerial_kedro.active_learning.ranked_batch` picks among them.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from aerial_kedro.active_learning import ranked_batch, standardised
 from aerial_kedro.assessment.sampling import SampleDesign, design_sample
-from aerial_kedro.chip_rows import SCORED
+from aerial_kedro.change.appearance import decode_texture
+from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
@@ -73,8 +82,12 @@ def plan_sample(chips: DataFrame, settings: SampleSettings) -> SampleDesign:
 def draw_sample(chips: DataFrame, design: SampleDesign) -> pd.DataFrame:
     """The chips to label: the ``n_h`` chips of each stratum with the smallest seeded hash."""
     sizes = chips.sparkSession.createDataFrame(
-        pd.DataFrame({"predicted_label": list(design.n_per_stratum),
-                      "n_h": list(design.n_per_stratum.values())}),  # fmt: skip
+        pd.DataFrame(
+            {
+                "predicted_label": list(design.n_per_stratum),
+                "n_h": list(design.n_per_stratum.values()),
+            }
+        ),  # fmt: skip
         "predicted_label string, n_h int",
     )
     order = Window.partitionBy("predicted_label").orderBy("draw_key", "chip_id")
@@ -119,3 +132,92 @@ def sample_products(
         "kedro run --pipelines=assess --params=reference_labels=<this file>,reference_class_field=class",
     }
     return collection, summary
+
+
+CANDIDATE_COLUMNS = (*SAMPLE_COLUMNS, "confidence", "rank", "distance_to_labels")
+
+
+def pick_training_candidates(
+    predictions: DataFrame,
+    scoring_run: Mapping[str, Any],
+    drawn: pd.DataFrame,
+    training_chips: pd.DataFrame | None,
+    settings: SampleSettings,
+) -> pd.DataFrame:
+    """The ``training_candidates`` chips worth labelling for training, best first (module doc):
+    among the ``candidate_pool`` scored chips of the run with the lowest confidence, neither
+    trained on nor drawn for assessment."""
+    texture = DESCRIPTOR_COLUMNS[1]
+    if not settings.training_candidates:
+        return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
+    if texture not in predictions.columns:
+        raise ValueError(
+            "the map's predictions have no texture descriptors (scored before they existed): "
+            "score it again with --params=scoring.restart=true"
+        )
+    spark = predictions.sparkSession
+    chips = predictions.where(
+        (F.col("run_id") == scoring_run["run_id"]) & (F.col("status") == SCORED)
+    ).select(*SAMPLE_COLUMNS, "confidence", texture)
+    trained = spark.createDataFrame(
+        pd.DataFrame({"chip_id": _ids(training_chips)}), "chip_id string"
+    )
+    taken = spark.createDataFrame(
+        pd.DataFrame({"chip_id": _ids(training_chips) + _ids(drawn)}), "chip_id string"
+    )
+    labelled: pd.DataFrame = chips.join(F.broadcast(trained), "chip_id").select(texture).toPandas()
+    pool: pd.DataFrame = (
+        chips.join(F.broadcast(taken), "chip_id", "left_anti")
+        .orderBy("confidence", "chip_id")
+        .limit(settings.candidate_pool)
+        .toPandas()
+    )
+    if pool.empty:
+        logger.warning(
+            "No training candidates: every scored chip was trained on or is in the assessment "
+            "design (%d chips; a census when the map is small): raise sample.target_se to leave "
+            "chips for training", len(drawn),
+        )  # fmt: skip
+        return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
+    pool_texture = decode_texture(list(pool[texture]))
+    labelled_texture = (
+        decode_texture(list(labelled[texture]))
+        if len(labelled)
+        else np.empty((0, pool_texture.shape[1]))
+    )
+    pool_features, labelled_features = standardised(pool_texture, labelled_texture)
+    picked, distance = ranked_batch(
+        pool_features,
+        1.0 - pool["confidence"].to_numpy(dtype=float),
+        labelled_features,
+        settings.training_candidates,
+    )
+    out = pool.iloc[picked].drop(columns=[texture]).reset_index(drop=True)
+    out["rank"] = range(1, len(out) + 1)
+    out["distance_to_labels"] = [None if np.isinf(d) else round(float(d), 3) for d in distance]
+    logger.info(
+        "Training candidates: %d chips to label among the %d the map is least sure of "
+        "(%d labelled chips of the model on this map)",
+        len(out), len(pool), len(labelled),
+    )  # fmt: skip
+    return out
+
+
+def _ids(frame: pd.DataFrame | None) -> list[str]:
+    return [] if frame is None or frame.empty else frame["chip_id"].astype(str).tolist()
+
+
+def candidate_products(candidates: pd.DataFrame) -> dict[str, Any]:
+    """The candidates as lon/lat chip polygons: ``chip_id``, ``rank``, ``mapped_class``,
+    ``confidence``, ``distance_to_labels`` and an empty ``class`` for the labeller."""
+    collection = chips_to_geojson(candidates.to_dict("records"), with_probabilities=False)
+    for feature, row in zip(collection["features"], candidates.itertuples(), strict=True):
+        feature["properties"] = {
+            "chip_id": row.chip_id,
+            "rank": int(row.rank),
+            "mapped_class": str(row.predicted_label),
+            "confidence": round(float(row.confidence), 4),
+            "distance_to_labels": row.distance_to_labels,
+            "class": None,
+        }
+    return collection

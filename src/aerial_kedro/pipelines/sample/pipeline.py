@@ -3,8 +3,10 @@
 from kedro.pipeline import Pipeline, node
 
 from aerial_kedro.pipelines.sample.nodes import (
+    candidate_products,
     draw_sample,
     mapped_chips,
+    pick_training_candidates,
     plan_sample,
     sample_products,
     validate_sample_params,
@@ -24,8 +26,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["design_geojson", "design_summary"],
                 name="sample_products",
             ),
+            node(
+                pick_training_candidates,
+                [
+                    "scoring.predictions",
+                    "scoring.run",
+                    "drawn_chips",
+                    "assessment.training_chips",
+                    "settings",
+                ],
+                "training_candidates",
+                name="pick_training_candidates",
+            ),
+            node(
+                candidate_products,
+                "training_candidates",
+                "candidates_geojson",
+                name="candidate_products",
+            ),
         ],
         namespace="sample",
-        inputs={"scoring.predictions", "scoring.run"},
+        inputs={"scoring.predictions", "scoring.run", "assessment.training_chips"},
         parameters={"params:sample"},
     )

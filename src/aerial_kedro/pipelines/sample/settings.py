@@ -17,6 +17,7 @@ Accuracy = Annotated[
     float, Field(gt=0, lt=1), Says("'{value}' is not a user's accuracy in (0, 1)")
 ]
 Seed = Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")]
+Picks = Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")]
 
 
 class SampleSettings(BaseModel):
@@ -29,6 +30,8 @@ class SampleSettings(BaseModel):
     expected_users_accuracy: Accuracy
     users_accuracy: dict[str, Accuracy] = {}
     seed: Seed
+    training_candidates: Picks = 20
+    candidate_pool: Count = 5000
 
     @classmethod
     def from_params(cls, sample: Mapping[str, Any] | None) -> SampleSettings:
