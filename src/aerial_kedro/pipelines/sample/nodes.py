@@ -176,7 +176,7 @@ def pick_training_candidates(
         logger.warning(
             "No training candidates: every scored chip was trained on or is in the assessment "
             "design (%d chips; a census when the map is small): raise sample.target_se to leave "
-            "chips for training", len(drawn),
+            "chips for training", len(_ids(drawn)),
         )  # fmt: skip
         return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
     pool_texture = decode_texture(list(pool[texture]))
