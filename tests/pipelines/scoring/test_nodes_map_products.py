@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from rasterio.warp import transform_bounds
 
 from aerial_kedro.chips.planning import plan_from_chips, plan_from_tiles
+from aerial_kedro.chips.records import ModelDescription, ScoringRun
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.class_map import NODATA
@@ -22,8 +23,10 @@ from aerial_kedro.pipelines.scoring import maps, nodes
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 CLASSES = ["Forest", "Residential", "SeaLake"]
-MODEL_INFO = {"model": "logistic_regression", "classifier": "LogisticRegression",
-              "classes": CLASSES, "featurizer": "efficientnet_lite0"}  # fmt: skip
+MODEL_INFO = ModelDescription(
+    model="logistic_regression", model_version=None, classifier="LogisticRegression",
+    classes=tuple(CLASSES), featurizer="efficientnet_lite0", model_key="uid|sha",
+)  # fmt: skip
 
 
 def settings_for(source: str) -> ScoringSettings:
@@ -32,10 +35,13 @@ def settings_for(source: str) -> ScoringSettings:
     return ScoringSettings.from_params(source, scoring)
 
 
-def run_of(kind: str, source: str) -> dict:
-    return {"run_id": f"{kind}-3f2a9c1e", "source": source, "source_name": kind, "kind": kind,
-            "n_rejected": 0, "radiometry": None,
-            "started_at": "2026-11-29T20:34:37+00:00"}  # fmt: skip
+def run_of(kind: str, source: str) -> ScoringRun:
+    return ScoringRun(
+        run_id=f"{kind}-3f2a9c1e", source=source, source_name=kind, kind=kind,
+        n_items=2, n_chunks=1, n_inputs=1, n_rejected=0, radiometry=None, chip_stride_px=None,
+        max_empty_fraction=0.5, radiometry_reference=None, radiometry_fit=None,
+        started_at="2026-11-29T20:34:37+00:00",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +111,34 @@ def test_tiles_get_no_raster_no_stac_item_and_a_shares_figure(tmp_path):
     report = nodes.report_class_shares(table, counts, raster, run, MODEL_INFO, settings)
     assert report["shares"] == {"Forest": 0.5, "Residential": 0.0, "SeaLake": 0.5}
     assert "map" not in report and report["shares_smoothed"] is None
-    assert nodes.describe_map_products(raster, run, MODEL_INFO) == maps.no_stac_item(run["run_id"])
+    assert nodes.describe_map_products(raster, run, MODEL_INFO) == maps.no_stac_item(run.run_id)
     assert "type" not in maps.no_stac_item("r")  # not a Feature: STAC readers refuse it
     assert isinstance(nodes.draw_map_png(raster, table, counts, run, MODEL_INFO, settings), Figure)
     assert nodes.make_chips_geojson(table, MODEL_INFO)["features"][0]["geometry"] is None
+
+
+def test_the_report_and_the_index_entry_keep_their_keys_and_values(raster_products):
+    """What class_shares.json and maps/index.json held when the run and model were dicts."""
+    report = raster_products["report"]
+    assert list(report)[:15] == [
+        "run_id", "source", "kind", "model", "model_version", "classifier", "featurizer",
+        "classes", "chips", "complete", "rejected_rasters", "radiometry", "shares", "smoothing",
+        "shares_smoothed",
+    ]  # fmt: skip
+    assert {key: report[key] for key in ("run_id", "source", "kind", "model", "model_version",
+                                         "classifier", "featurizer", "classes",
+                                         "rejected_rasters", "radiometry")} == {
+        "run_id": "rasters-3f2a9c1e", "source": str(PART), "kind": "rasters",
+        "model": "logistic_regression", "model_version": None, "classifier": "LogisticRegression",
+        "featurizer": "efficientnet_lite0", "classes": CLASSES, "rejected_rasters": 0,
+        "radiometry": None,
+    }  # fmt: skip
+    assert type(report["classes"]) is list
+    run = run_of("rasters", str(PART))
+    entry = nodes.index_map_products(run, MODEL_INFO, report, raster_products["item"])
+    assert entry == {
+        "source": str(PART), "source_name": "rasters", "run_id": "rasters-3f2a9c1e",
+        "kind": "rasters", "georeferenced": True, "model": "logistic_regression",
+        "model_version": None, "featurizer": "efficientnet_lite0",
+        "scored_at": "2026-11-29T20:34:37+00:00", "complete": True, "chips": report["chips"],
+    }  # fmt: skip

@@ -72,12 +72,12 @@ from aerial_kedro.chips.planning import (
     source_slug,
     task_count,
 )
+from aerial_kedro.chips.records import ModelDescription, RunKind, ScoringRun
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.datasets.chunked_parquet_dataset import PredictionChunks
 from aerial_kedro.datasets.spark_ml_model_dataset import loaded_version
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.class_map import ClassRaster, class_shares
-from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.geo.windows import map_cells
 from aerial_kedro.models.contract import class_names, classifier_name, predictor
 from aerial_kedro.models.linear_head import head_of
@@ -106,7 +106,7 @@ def validate_scoring_params(
 
 def describe_model(
     scoring_model: PipelineModel, featurizer_spec: dict[str, Any], settings: ScoringSettings
-) -> dict[str, Any]:
+) -> ModelDescription:
     """Class order, classifier type, saved version and an identity key of the trained model pair.
 
     Raises ``ValueError`` when the featurizer's features are not the ones the classifier takes
@@ -114,14 +114,14 @@ def describe_model(
     """
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     version = loaded_version(scoring_model)
-    info: dict[str, Any] = {
-        "model": settings.model,
-        "model_version": version,
-        "classifier": classifier_name(scoring_model),
-        "classes": class_names(scoring_model),
-        "featurizer": spec.name,
-        "model_key": f"{scoring_model.uid}|{spec.onnx_sha256}",
-    }
+    info = ModelDescription(
+        model=settings.model,
+        model_version=version,
+        classifier=classifier_name(scoring_model),
+        classes=tuple(class_names(scoring_model)),
+        featurizer=spec.name,
+        model_key=f"{scoring_model.uid}|{spec.onnx_sha256}",
+    )
     expected = _classifier_input_size(scoring_model)
     if expected is not None and expected != spec.feature_dim:
         raise ValueError(
@@ -132,7 +132,7 @@ def describe_model(
         )
     logger.info(
         "Scoring with %s version %s (%s, %d classes) on %s features",
-        info["model"], version or "(unversioned)", info["classifier"], len(info["classes"]),
+        info.model, version or "(unversioned)", info.classifier, len(info.classes),
         spec.name,
     )  # fmt: skip
     return info
@@ -151,14 +151,14 @@ def _classifier_input_size(model: PipelineModel) -> int | None:
 
 
 def plan_scoring(
-    settings: ScoringSettings, model_info: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, str]]]:
+    settings: ScoringSettings, model_info: ModelDescription
+) -> tuple[pd.DataFrame, ScoringRun, list[dict[str, str]]]:
     """Plan every chip (or tile) to score: ``(plan, run description, rejected rasters)``."""
     source = settings.score_source
     # What is printed, stored in tags and reports, or names the run: never a SAS token.
     public_source = redact_url(source)
     plan, problems, radiometry = plan_source(source, settings.plan)
-    kind = "tiles" if len(plan) and plan["kind"].iloc[0] == "tile" else "rasters"
+    kind: RunKind = "tiles" if len(plan) and plan["kind"].iloc[0] == "tile" else "rasters"
     reference, radiometry_fit = settings.radiometry_reference, None
     if reference and radiometry is not None and not plan.empty:
         radiometry, radiometry_fit = matched_radiometry(
@@ -183,29 +183,29 @@ def plan_scoring(
         raise ValueError(f"score_source '{public_source}': nothing to score{detail}")
     if kind == "tiles":
         logger.warning(no_georeference_note(public_source, len(plan)))
-    identity = run_identity(plan, settings.plan, model_info["model_key"], radiometry)
-    run = {
-        "run_id": make_run_id(public_source, identity),
-        "source": public_source,
-        "source_name": source_slug(public_source),
-        "kind": kind,
-        "n_items": len(plan),
-        "n_chunks": int(plan["chunk"].max()) + 1,
-        "n_inputs": len(inputs),
-        "n_rejected": len(problems),
-        "radiometry": None if radiometry is None else radiometry.to_dict(),
-        "chip_stride_px": settings.chip_stride_px,
-        "max_empty_fraction": settings.max_empty_fraction,
-        "radiometry_reference": redact_url(reference) if reference else None,
-        "radiometry_fit": radiometry_fit,
+    identity = run_identity(plan, settings.plan, model_info.model_key, radiometry)
+    run = ScoringRun(
+        run_id=make_run_id(public_source, identity),
+        source=public_source,
+        source_name=source_slug(public_source),
+        kind=kind,
+        n_items=len(plan),
+        n_chunks=int(plan["chunk"].max()) + 1,
+        n_inputs=len(inputs),
+        n_rejected=len(problems),
+        radiometry=radiometry,
+        chip_stride_px=settings.chip_stride_px,
+        max_empty_fraction=settings.max_empty_fraction,
+        radiometry_reference=redact_url(reference) if reference else None,
+        radiometry_fit=radiometry_fit,
         # When this run started (UTC): the STAC Item's datetime. Not part of the identity.
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
     logger.info(
         "Planned %d %ss from %d %s (%d rejected) in %d chunk(s) of <= %d: run %s",
         len(plan), "chip" if kind == "rasters" else "tile", len(inputs),
-        "raster(s)" if kind == "rasters" else "file(s)", len(problems), run["n_chunks"],
-        settings.chunk_size, run["run_id"],
+        "raster(s)" if kind == "rasters" else "file(s)", len(problems), run.n_chunks,
+        settings.chunk_size, run.run_id,
     )  # fmt: skip
     return plan, run, problems
 
@@ -228,10 +228,10 @@ def score_chunks(
     featurizer_onnx: bytes,
     featurizer_spec: dict[str, Any],
     chip_plan: pd.DataFrame,
-    scoring_run: dict[str, Any],
+    scoring_run: Mapping[str, Any],
     completed_chunks: dict[str, list[int]],
     settings: ScoringSettings,
-    model_info: dict[str, Any],
+    model_info: ModelDescription,
     head_in_worker: bool = True,
 ) -> Iterator[PredictionChunks]:
     """Yield the not-yet-completed chunks of the run, a Spark job's worth at a time.
@@ -239,16 +239,19 @@ def score_chunks(
     A linear classifier (:func:`aerial_kedro.models.linear_head.head_of`) is applied inside the
     Python workers, right after the network; any other in the JVM. ``head_in_worker=False``
     keeps every model in the JVM (the benchmarks and tests compare the two).
+
+    ``scoring_run`` is read by key: a :class:`ScoringRun`, or (benchmarks/score.py) a plain
+    mapping of ``run_id``, ``n_chunks`` and optionally ``radiometry``.
     """
-    run_id = scoring_run["run_id"]
+    run_id, n_chunks = str(scoring_run["run_id"]), int(scoring_run["n_chunks"])
     done = [] if settings.restart else completed_chunks.get(run_id, [])
-    todo = pending_chunks(scoring_run["n_chunks"], done, settings.max_chunks)
+    todo = pending_chunks(n_chunks, done, settings.max_chunks)
     spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
     slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
     jobs = group_into_jobs(todo, settings.chunks_per_job or 2 * slots)
     logger.info(
         "Run %s: %d chunk(s), %d already complete, scoring %d now in %d Spark job(s)",
-        run_id, scoring_run["n_chunks"], len(done), len(todo), len(jobs),
+        run_id, n_chunks, len(done), len(todo), len(jobs),
     )  # fmt: skip
     if not jobs:
         return
@@ -265,7 +268,7 @@ def score_chunks(
         logger.info("Classifier in the Python workers: %s", choice.reason)
     else:
         why = choice.reason if not choice.in_worker else "head_in_worker=False"
-        logger.info("Classifier %s in the JVM (%s)", model_info["classifier"], why)
+        logger.info("Classifier %s in the JVM (%s)", model_info.classifier, why)
     try:
         for number, job in enumerate(jobs, start=1):
             rows = chip_plan[chip_plan["chunk"].isin(job)]
@@ -280,15 +283,18 @@ def score_chunks(
                 "bands": settings.bands,
                 "radiometry": scoring_run.get("radiometry"),
             }
-            names = {"model_name": model_info["model"], "featurizer_name": model_info["featurizer"]}
+            names: dict[str, Any] = {
+                "model_name": model_info.model,
+                "featurizer_name": model_info.featurizer,
+            }
             if head_broadcast is not None:
                 classified = classify_items_spark(
                     items, onnx_broadcast, head_broadcast, spec,
-                    classes=model_info["classes"], **names, **reading,
+                    classes=model_info.classes, **names, **reading,
                 )  # fmt: skip
             else:
                 featurized = featurize_items_spark(items, onnx_broadcast, spec, **reading)
-                classified = classify(featurized, classifier, model_info["classes"], **names)
+                classified = classify(featurized, classifier, model_info.classes, **names)
             predictions = classified.withColumn("run_id", F.lit(run_id))
             job_started = time.perf_counter()
             yield PredictionChunks(predictions, run_id, tuple(job), run_started_at)
@@ -308,7 +314,7 @@ def score_chunks(
         "Scored %d items in %.1f s: %.1f chips/s on %d task slot(s) x %d thread(s)",
         items_done, total, items_done / max(total, 1e-9), slots, threads,
     )  # fmt: skip
-    if settings.max_chunks is not None and len(todo) < scoring_run["n_chunks"] - len(done):
+    if settings.max_chunks is not None and len(todo) < n_chunks - len(done):
         logger.warning(
             "Stopped after %d chunk(s) (scoring.max_chunks); run again to score the rest",
             len(todo),
@@ -323,8 +329,8 @@ def score_chunks(
 def collect_map_table(
     scoring_predictions: DataFrame,
     chip_plan: pd.DataFrame,
-    scoring_run: dict[str, Any],
-    model_info: dict[str, Any],
+    scoring_run: ScoringRun,
+    model_info: ModelDescription,
     settings: ScoringSettings,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """``(table, chip counts)``: the plan joined with four numbers per chip of the run's
@@ -333,7 +339,7 @@ def collect_map_table(
     With overlapping windows the table holds the map's cells, each the mean of its windows;
     the counts are always of the planned chips.
     """
-    run_id = scoring_run["run_id"]
+    run_id = scoring_run.run_id
     grid = settings.grid
     # Overlapping windows are averaged into cells: their probabilities are needed then.
     columns = (*MAP_OUTCOME_COLUMNS, "probabilities") if grid.overlapping else MAP_OUTCOME_COLUMNS
@@ -344,14 +350,14 @@ def collect_map_table(
     if counts[UNREADABLE]:
         _log_unreadable(scoring_predictions.where(F.col("run_id") == run_id))
     if _in_cells(settings, scoring_run):  # the map products are drawn in cells
-        table = map_cells(table, grid, model_info["classes"], settings.max_empty_fraction)
+        table = map_cells(table, grid, model_info.classes, settings.max_empty_fraction)
     return table, counts
 
 
 def make_class_raster(
     map_table: pd.DataFrame,
-    scoring_run: dict[str, Any],
-    model_info: dict[str, Any],
+    scoring_run: ScoringRun,
+    model_info: ModelDescription,
     settings: ScoringSettings,
 ) -> tuple[ClassRaster, ClassRaster]:
     """The class raster twice: kept in memory (``class_raster``, read by the map, the report
@@ -360,8 +366,8 @@ def make_class_raster(
     Two outputs because the later nodes must not read the COG back: a run over plain tiles has
     no georeference, so its raster is :meth:`ClassRaster.empty` and no file is written.
     """
-    classes = model_info["classes"]
-    if scoring_run["kind"] == "tiles":
+    classes = model_info.classes
+    if scoring_run.is_tiles:
         raster = ClassRaster.empty(classes)
         return raster, raster
     grid = settings.grid
@@ -371,32 +377,31 @@ def make_class_raster(
             "Rasters in %d CRSs: the GeoTIFF and PNG show %s; predictions and GeoJSON hold all",
             map_table["crs"].nunique(), crs,
         )  # fmt: skip
-    tags = {"run_id": scoring_run["run_id"], "source": scoring_run["source"],
-            "model": model_info["model"], "featurizer": model_info["featurizer"],
+    tags = {"run_id": scoring_run.run_id, "source": scoring_run.source,
+            "model": model_info.model, "featurizer": model_info.featurizer,
             "chip_size_m": grid.size, "cell_size_m": grid.cell_size}  # fmt: skip
     raster = maps.class_raster(map_table, crs, classes, grid, tags)
     return raster, raster
 
 
-def make_chips_geojson(map_table: pd.DataFrame, model_info: dict[str, Any]) -> dict[str, Any]:
+def make_chips_geojson(map_table: pd.DataFrame, model_info: ModelDescription) -> dict[str, Any]:
     """Scored chips (or cells) as lon/lat polygons with class and confidence (tiles: no geometry)."""
-    return maps.chips_geojson(map_table, model_info["classes"])
+    return maps.chips_geojson(map_table, model_info.classes)
 
 
 def draw_map_png(
     class_raster: ClassRaster,
     map_table: pd.DataFrame,
     chip_counts: dict[str, int],
-    scoring_run: dict[str, Any],
-    model_info: dict[str, Any],
+    scoring_run: ScoringRun,
+    model_info: ModelDescription,
     settings: ScoringSettings,
 ) -> Figure:
     """The PNG map: classes over the scene (raw and smoothed); tiles: a bar chart of shares."""
-    classes = model_info["classes"]
-    title = maps.map_title(scoring_run["source_name"], chip_counts, model_info["model"])
-    if scoring_run["kind"] == "tiles":
+    classes = model_info.classes
+    title = maps.map_title(scoring_run.source_name, chip_counts, model_info.model)
+    if scoring_run.is_tiles:
         return maps.tiles_figure(maps.shares_of_scored(map_table, classes), classes, title)
-    radiometry = scoring_run.get("radiometry")
     return maps.raster_map_figure(
         class_raster,
         maps.smoothed_classes(class_raster) if settings.smoothing else None,
@@ -404,7 +409,7 @@ def draw_map_png(
         title,
         maps.plan_sources(map_table, maps.primary_crs(map_table)),
         settings.bands,
-        radiometry=Radiometry.from_dict(radiometry) if radiometry else None,
+        radiometry=scoring_run.radiometry,
         unit="cell" if _in_cells(settings, scoring_run) else "chip",
     )
 
@@ -413,32 +418,32 @@ def report_class_shares(
     map_table: pd.DataFrame,
     chip_counts: dict[str, int],
     class_raster: ClassRaster,
-    scoring_run: dict[str, Any],
-    model_info: dict[str, Any],
+    scoring_run: ScoringRun,
+    model_info: ModelDescription,
     settings: ScoringSettings,
 ) -> dict[str, Any]:
     """The run's report: chip counts, class shares (raw and smoothed) and the map's grid."""
-    classes = model_info["classes"]
+    classes = model_info.classes
     report: dict[str, Any] = {
-        "run_id": scoring_run["run_id"],
-        "source": scoring_run["source"],
-        "kind": scoring_run["kind"],
-        "model": model_info["model"],
-        "model_version": model_info.get("model_version"),
-        "classifier": model_info["classifier"],
-        "featurizer": model_info["featurizer"],
-        "classes": classes,
+        "run_id": scoring_run.run_id,
+        "source": scoring_run.source,
+        "kind": scoring_run.kind,
+        "model": model_info.model,
+        "model_version": model_info.model_version,
+        "classifier": model_info.classifier,
+        "featurizer": model_info.featurizer,
+        "classes": list(classes),
         "chips": chip_counts,
         "complete": chip_counts[PENDING] == 0,
-        "rejected_rasters": scoring_run["n_rejected"],
-        "radiometry": (scoring_run.get("radiometry") or {}).get("name"),
+        "rejected_rasters": scoring_run.n_rejected,
+        "radiometry": scoring_run.radiometry.name if scoring_run.radiometry else None,
         "shares": maps.shares_of_scored(map_table, classes),
         "smoothing": settings.smoothing,
         "shares_smoothed": None,
     }
     if _in_cells(settings, scoring_run):
         report["cells"] = maps.status_counts(map_table)
-    if scoring_run["kind"] == "tiles":
+    if scoring_run.is_tiles:
         return report
     if settings.smoothing:
         report["shares_smoothed"] = class_shares(maps.smoothed_classes(class_raster), classes)
@@ -454,7 +459,7 @@ def report_class_shares(
 
 
 def describe_map_products(
-    class_raster: ClassRaster, scoring_run: dict[str, Any], model_info: dict[str, Any]
+    class_raster: ClassRaster, scoring_run: ScoringRun, model_info: ModelDescription
 ) -> dict[str, Any]:
     """The STAC Item of the map products (:func:`.maps.map_stac_item_of_run`), saved beside them.
 
@@ -464,20 +469,20 @@ def describe_map_products(
     does.
     """
     if not class_raster.is_georeferenced:
-        return maps.no_stac_item(scoring_run["run_id"])
+        return maps.no_stac_item(scoring_run.run_id)
     properties = {
-        "datetime": scoring_run["started_at"],
-        "aerial:model": model_info["model"],
-        "aerial:model_version": model_info.get("model_version"),
-        "aerial:featurizer": model_info["featurizer"],
-        "aerial:source": scoring_run["source"],  # redacted of SAS tokens by plan_scoring
+        "datetime": scoring_run.started_at,
+        "aerial:model": model_info.model,
+        "aerial:model_version": model_info.model_version,
+        "aerial:featurizer": model_info.featurizer,
+        "aerial:source": scoring_run.source,  # redacted of SAS tokens by plan_scoring
     }
-    return maps.map_stac_item_of_run(class_raster, scoring_run["run_id"], properties)
+    return maps.map_stac_item_of_run(class_raster, scoring_run.run_id, properties)
 
 
 def index_map_products(
-    scoring_run: dict[str, Any],
-    model_info: dict[str, Any],
+    scoring_run: ScoringRun,
+    model_info: ModelDescription,
     class_shares_report: dict[str, Any],
     stac_item: dict[str, Any],
 ) -> dict[str, Any]:
@@ -487,23 +492,23 @@ def index_map_products(
     adds the files of the source's folder and logs where they are.
     """
     return {
-        "source": scoring_run["source"],
-        "source_name": scoring_run["source_name"],
-        "run_id": scoring_run["run_id"],
-        "kind": scoring_run["kind"],
-        "georeferenced": scoring_run["kind"] != "tiles" and stac_item.get("type") == "Feature",
-        "model": model_info["model"],
-        "model_version": model_info.get("model_version"),
-        "featurizer": model_info["featurizer"],
-        "scored_at": scoring_run["started_at"],
+        "source": scoring_run.source,
+        "source_name": scoring_run.source_name,
+        "run_id": scoring_run.run_id,
+        "kind": scoring_run.kind,
+        "georeferenced": not scoring_run.is_tiles and stac_item.get("type") == "Feature",
+        "model": model_info.model,
+        "model_version": model_info.model_version,
+        "featurizer": model_info.featurizer,
+        "scored_at": scoring_run.started_at,
         "complete": class_shares_report.get("complete"),
         "chips": class_shares_report.get("chips"),
     }
 
 
-def _in_cells(settings: ScoringSettings, scoring_run: dict[str, Any]) -> bool:
+def _in_cells(settings: ScoringSettings, scoring_run: ScoringRun) -> bool:
     """Overlapping windows of rasters are mapped in cells, each the mean of its windows."""
-    return settings.grid.overlapping and scoring_run["kind"] != "tiles"
+    return settings.grid.overlapping and not scoring_run.is_tiles
 
 
 def _log_radiometry_fit(reference: str, fit: dict[str, Any]) -> None:
@@ -517,9 +522,9 @@ def _log_radiometry_fit(reference: str, fit: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-def run_predictions(scoring_predictions: DataFrame, scoring_run: dict[str, Any]) -> DataFrame:
+def run_predictions(scoring_predictions: DataFrame, scoring_run: ScoringRun) -> DataFrame:
     """The run's prediction rows, for the GeoParquet product (written by the Spark tasks)."""
-    return scoring_predictions.where(F.col("run_id") == scoring_run["run_id"])
+    return scoring_predictions.where(F.col("run_id") == scoring_run.run_id)
 
 
 def _log_counts(run_id: str, counts: dict[str, int]) -> None:
