@@ -14,17 +14,20 @@ from conftest import SHARED_DATA
 from matplotlib.figure import Figure
 
 from aerial_kedro.chips.planning import PlanSettings
+from aerial_kedro.chips.records import ModelDescription, ScoringRun
 from aerial_kedro.datasets import OptionalDataset
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.grid import ChipGrid, chip_id, chips_inside
 from aerial_kedro.geo.label_files import ReferenceLabelError
 from aerial_kedro.pipelines.assess.nodes import (
     SAMPLING_NOTE,
+    ScoredMap,
     assess_map,
     class_mapping,
     mlflow_metrics,
     plot_assessment,
     prepare_reference,
+    report_context,
     validate_assess_params,
 )
 
@@ -341,3 +344,30 @@ def test_hand_picked_labels_keep_their_wording(reference):
     settings, labels = reference
     assert isinstance(labels, gpd.GeoDataFrame)
     assert "not a probability sample" in SAMPLING_NOTE
+
+
+def test_the_scored_map_is_read_from_the_records_or_plain_mappings():
+    run = ScoringRun(
+        run_id="czech-test", source="czech.tif", source_name="czech", kind="rasters", n_items=4,
+        n_chunks=1, n_inputs=1, n_rejected=0, radiometry=None, chip_stride_px=None,
+        max_empty_fraction=0.5, radiometry_reference=None, radiometry_fit=None, started_at="t",
+    )  # fmt: skip
+    model = ModelDescription("logistic_regression", None, "LogisticRegressionModel",
+                             ("Forest", "River"), "efficientnet_lite0", "uid|sha")  # fmt: skip
+    scored = ScoredMap("czech-test", "czech.tif", "rasters", "logistic_regression",
+                       "efficientnet_lite0", ("Forest", "River"))  # fmt: skip
+    assert ScoredMap.of(run, model) == scored
+    assert ScoredMap.of(run.to_dict(), model.to_dict()) == scored
+    assert ScoredMap.of(run, {}) == ScoredMap("czech-test", "czech.tif", "rasters", None, None, ())
+
+
+def test_both_reports_name_what_was_assessed_in_the_same_order(reference):
+    settings, _ = reference
+    scored = ScoredMap("r", "czech.tif", "rasters", "m", "f", ())
+    args = (scored, settings, "coarse", {"Forest": "forest", "x": "x"}, GRID, CHIP_KM2, 7)
+    head = ["run_id", "score_source", "model", "featurizer", "reference_labels", "class_field"]
+    tail = ["class_scheme", "class_mapping", "chip_size_m", "chip_area_km2", "n_labels"]
+    hand_picked = report_context(*args, settings.min_cover)
+    assert list(hand_picked) == [*head, "min_cover", *tail]
+    assert hand_picked["min_cover"] == 0.5 and hand_picked["class_mapping"] == {"Forest": "forest"}
+    assert list(report_context(*args)) == [*head, *tail]  # a design's chips: no min_cover

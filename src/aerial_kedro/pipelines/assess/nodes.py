@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -94,6 +95,34 @@ REFERENCE_CHIP_COLUMNS = (
     "use",
     "label_ids",
 )
+
+
+@dataclass(frozen=True)
+class ScoredMap:
+    """What assess reads of the scoring run it assesses and of the model that made the map."""
+
+    run_id: str
+    source: str
+    kind: str
+    model: str | None
+    featurizer: str | None
+    classes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, scoring_run: Mapping[str, Any], model_info: Mapping[str, Any]) -> ScoredMap:
+        """From ``scoring.run`` and ``scoring.model_info``: a
+        :class:`~aerial_kedro.chips.records.ScoringRun` and
+        :class:`~aerial_kedro.chips.records.ModelDescription`, read by key, so plain mappings
+        of only these keys do too (the model's are optional)."""
+        model, featurizer = model_info.get("model"), model_info.get("featurizer")
+        return cls(
+            run_id=str(scoring_run["run_id"]),
+            source=str(scoring_run["source"]),
+            kind=str(scoring_run["kind"]),
+            model=None if model is None else str(model),
+            featurizer=None if featurizer is None else str(featurizer),
+            classes=tuple(str(c) for c in model_info.get("classes") or ()),
+        )
 
 
 # --------------------------------------------------------------------------- 1. parameters, labels
@@ -257,18 +286,19 @@ def assess_map(
 
     ``sample_design`` is the ``sample_design.json`` beside the map (None when there is none),
     read only when ``labels`` are a design's chips (:func:`assess_design_sample`)."""
-    if scoring_run["kind"] != "rasters":
+    scored = ScoredMap.of(scoring_run, model_info)
+    if scored.kind != "rasters":
         raise ValueError(
-            f"score_source '{scoring_run['source']}' is plain tiles without georeference; "
+            f"score_source '{scored.source}' is plain tiles without georeference; "
             "assess needs a scored raster source"
         )
     if isinstance(labels, DesignLabels):
         return assess_design_sample(
-            predictions, chip_plan, scoring_run, scoring_settings, model_info, labels,
-            training_chips, settings, sample_design,
+            predictions, chip_plan, scored, scoring_settings, labels, training_chips, settings,
+            sample_design,
         )  # fmt: skip
-    run_id = scoring_run["run_id"]
-    model_classes = [str(c) for c in model_info.get("classes") or []]
+    run_id = scored.run_id
+    model_classes = list(scored.classes)
     if model_classes:  # refused before any chip is looked up or estimated
         class_mapping(model_classes, sorted(labels["label"].unique()), settings.class_scheme)
     plan_settings = scoring_settings.plan
@@ -319,20 +349,9 @@ def assess_map(
         mapped_km2=mapped_km2,
         table=table,
         rejected=rejected,
-        context={
-            "run_id": run_id,
-            "score_source": scoring_run["source"],
-            "model": model_info.get("model"),
-            "featurizer": model_info.get("featurizer"),
-            "reference_labels": settings.reference_labels,
-            "class_field": settings.class_field,
-            "min_cover": settings.min_cover,
-            "class_scheme": scheme,
-            "class_mapping": {k: v for k, v in mapping.items() if k != v},
-            "chip_size_m": grid.size,
-            "chip_area_km2": chip_km2,
-            "n_labels": len(labels),
-        },
+        context=report_context(
+            scored, settings, scheme, mapping, grid, chip_km2, len(labels), settings.min_cover
+        ),
     )
     _log_headline(report)
     reference_chips = table.assign(label_ids=table["label_ids"].map(_ids_text))
@@ -341,24 +360,57 @@ def assess_map(
     return report, reference_chips, rejected, mlflow_metrics(report)
 
 
+def report_context(
+    scored: ScoredMap,
+    settings: AssessSettings,
+    scheme: str,
+    mapping: Mapping[str, str],
+    grid: ChipGrid,
+    chip_km2: float,
+    n_labels: int,
+    min_cover: float | None = None,
+) -> dict[str, Any]:
+    """The report's keys saying what was assessed against what, in the report's order.
+
+    ``min_cover`` is given for hand-picked labels only: a design's chips are labelled by id."""
+    context: dict[str, Any] = {
+        "run_id": scored.run_id,
+        "score_source": scored.source,
+        "model": scored.model,
+        "featurizer": scored.featurizer,
+        "reference_labels": settings.reference_labels,
+        "class_field": settings.class_field,
+    }
+    if min_cover is not None:
+        context["min_cover"] = min_cover
+    return {
+        **context,
+        "class_scheme": scheme,
+        "class_mapping": {k: v for k, v in mapping.items() if k != v},
+        "chip_size_m": grid.size,
+        "chip_area_km2": chip_km2,
+        "n_labels": n_labels,
+    }
+
+
 def recorded_design(
-    summary: Mapping[str, Any] | None, labels: DesignLabels, scoring_run: Mapping[str, Any]
+    summary: Mapping[str, Any] | None, labels: DesignLabels, scored: ScoredMap
 ) -> tuple[DrawnSample, str]:
     """``(the design, where it lies)`` for design labels on this run's map; one line when there
     is none beside the map or it was drawn from another scoring run."""
-    where = f"maps/{source_folder_name(scoring_run['source'])}/{DESIGN_FILE}"
+    where = f"maps/{source_folder_name(scored.source)}/{DESIGN_FILE}"
     if summary is None:
         raise SampleDesignError(
             f"reference labels '{labels.source}' carry chip_id and stratum (the chips of a sample "
             f"design) but no {where} lies beside the map of score_source "
-            f"'{scoring_run['source']}'; run `kedro run --pipelines=sample` on that source, or "
+            f"'{scored.source}'; run `kedro run --pipelines=sample` on that source, or "
             "set assess.use_sample_design=false to assess them as hand-picked labels"
         )
     design = DrawnSample.from_summary(summary, where)
-    if design.run_id != scoring_run["run_id"]:
+    if design.run_id != scored.run_id:
         raise SampleDesignError(
             f"{where} was drawn from scoring run {design.run_id}, but the map is now run "
-            f"{scoring_run['run_id']}: its strata are not this map's classes. Draw and label a "
+            f"{scored.run_id}: its strata are not this map's classes. Draw and label a "
             "new sample of this run, or set assess.use_sample_design=false to assess the labels "
             "as hand-picked"
         )
@@ -379,9 +431,8 @@ def training_chips_per_stratum(
 def assess_design_sample(
     predictions: DataFrame,
     chip_plan: pd.DataFrame,
-    scoring_run: Mapping[str, Any],
+    scored: ScoredMap,
     scoring_settings: ScoringSettings,
-    model_info: Mapping[str, Any],
     labels: DesignLabels,
     training_chips: Any,
     settings: AssessSettings,
@@ -397,10 +448,10 @@ def assess_design_sample(
     random sample of the stratum's chips outside training, so the estimates stay unbiased for
     the map outside the chips the model has seen.
     """
-    run_id = scoring_run["run_id"]
-    design, where = recorded_design(sample_design, labels, scoring_run)
+    run_id = scored.run_id
+    design, where = recorded_design(sample_design, labels, scored)
     check_against_design(labels, design, where)
-    model_classes = [str(c) for c in model_info.get("classes") or []]
+    model_classes = list(scored.classes)
     chips = drawn_chips(labels, design)
     labelled = chips[chips["label"].notna()]
     scheme, mapping = class_mapping(
@@ -461,17 +512,7 @@ def assess_design_sample(
         table=table,
         rejected=pd.DataFrame(columns=list(REJECTED_COLUMNS)),
         context={
-            "run_id": run_id,
-            "score_source": scoring_run["source"],
-            "model": model_info.get("model"),
-            "featurizer": model_info.get("featurizer"),
-            "reference_labels": settings.reference_labels,
-            "class_field": settings.class_field,
-            "class_scheme": scheme,
-            "class_mapping": {k: v for k, v in mapping.items() if k != v},
-            "chip_size_m": grid.size,
-            "chip_area_km2": chip_km2,
-            "n_labels": len(labels.chips),
+            **report_context(scored, settings, scheme, mapping, grid, chip_km2, len(labels.chips)),
             "sample_design": {"file": where, "seed": design.seed, **tally},
         },
         sampling=PROBABILITY_SAMPLE,
