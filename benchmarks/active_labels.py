@@ -115,7 +115,7 @@ def main() -> None:
     from kedro.framework.startup import bootstrap_project
 
     from aerial_kedro.active_learning import ranked_batch, standardised
-    from aerial_kedro.change.appearance import decode_texture
+    from aerial_kedro.chips.descriptors import decode_texture
 
     bootstrap_project(ROOT)
     base = {"tiles_dir": args.tiles, "class_scheme": "coarse"}

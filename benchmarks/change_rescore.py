@@ -44,11 +44,10 @@ from aerial_kedro.change.appearance import (  # noqa: E402
     colour_change,
     combined_score,
     conditional_colour_change,
-    decode_colour_cells,
-    decode_texture,
     texture_change,
 )
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED  # noqa: E402
+from aerial_kedro.chips.descriptors import decode_colour_cells, decode_texture  # noqa: E402
 from aerial_kedro.pipelines.change.settings import AppearanceSettings  # noqa: E402
 
 PREDICTIONS = ROOT / "data" / "07_model_output" / "scoring" / "predictions"

@@ -44,7 +44,7 @@ PLAN_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in PLAN_FIELDS)
 RUN_COLUMN = "run_id"
 CHUNK_COLUMN = "chunk"
 
-# What ``change`` compares of a scored chip besides its class (aerial_kedro.change.appearance):
+# What ``change`` compares of a scored chip besides its class (aerial_kedro.chips.descriptors):
 # its 16 x 16 RGB cell means and cloud shares (uint8 bytes) and the featurizer's texture
 # statistics (float16 bytes). The version is part of a scoring run's identity.
 DESCRIPTOR_COLUMNS = ("colour_cells", "texture")

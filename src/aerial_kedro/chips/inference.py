@@ -40,7 +40,6 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from aerial_kedro.change.appearance import colour_cells, texture_features, texture_slice
 from aerial_kedro.chip_rows import (
     DESCRIPTOR_COLUMNS,
     EMPTY,
@@ -49,6 +48,7 @@ from aerial_kedro.chip_rows import (
     SCORED,
     UNREADABLE,
 )
+from aerial_kedro.chips.descriptors import colour_cells, texture_features, texture_slice
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_planning import Chip
@@ -210,8 +210,8 @@ def featurize_items(
 ) -> pd.DataFrame:
     """Add ``status``, ``reason``, ``augment``, ``cloud_fraction``, ``features`` (zeros where
     not scored) and the change descriptors ``colour_cells`` and ``texture`` (null where not
-    scored, and with ``augment``; :mod:`aerial_kedro.change.appearance`) to plan rows; one row per item, or 8 per
-    readable item with ``augment``.
+    scored, and with ``augment``; :mod:`aerial_kedro.chips.descriptors`) to plan rows; one
+    row per item, or 8 per readable item with ``augment``.
 
     Reading, resizing and inference go through the shared core
     (:func:`aerial_kedro.spark_inference.infer_items`), ``batch_size`` items at a time."""

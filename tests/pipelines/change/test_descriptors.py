@@ -10,14 +10,16 @@ from aerial_kedro.change.appearance import (
     AppearanceCriteria,
     CellReference,
     SceneMoments,
-    colour_cells,
     colour_change,
     conditional_colour_change,
+)
+from aerial_kedro.chip_rows import SCORED
+from aerial_kedro.chips.descriptors import (
+    colour_cells,
     decode_colour_cells,
     decode_texture,
     texture_features,
 )
-from aerial_kedro.chip_rows import SCORED
 from aerial_kedro.pipelines.change.descriptors import appearance_changes
 
 

@@ -31,11 +31,10 @@ from aerial_kedro.change.appearance import (
     cloudy_cells,
     colour_change,
     conditional_colour_change,
-    decode_colour_cells,
-    decode_texture,
     texture_change,
 )
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
+from aerial_kedro.chips.descriptors import decode_colour_cells, decode_texture
 
 APPEARANCE_COLUMNS = ("chip_id", "colour_change", "texture_change")
 

@@ -24,8 +24,8 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.active_learning import ranked_batch, standardised
 from aerial_kedro.assessment.sampling import SampleDesign, design_sample
-from aerial_kedro.change.appearance import decode_texture
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
+from aerial_kedro.chips.descriptors import decode_texture
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
