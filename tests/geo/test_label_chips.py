@@ -188,3 +188,45 @@ def test_ten_thousand_polygons_are_vectorised():
     assert rejected.empty
     assert len(chips) == len(set(zip(rows.tolist(), cols.tolist(), strict=True)))
     assert chips["label_ids"].map(len).sum() == 10_000
+
+
+def test_labels_with_text_ids_such_as_the_samples_own_geojson_put_chips_on_the_grid(tmp_path):
+    """`sample`'s GeoJSONs (the design, the training candidates) carry the chip id as each
+    feature's id: labelled and handed to `train`, they must label their chips (text ids were
+    once an AttributeError in the middle of `train`)."""
+    import json
+
+    from aerial_kedro.geo.geojson import chips_to_geojson
+
+    records = [
+        {"chip_id": chip_id(UTM, ROW, COL + k), "crs": UTM, "minx": b[0], "miny": b[1],
+         "maxx": b[2], "maxy": b[3]}
+        for k, b in enumerate(chip_bounds(ROW, COL + k, SIZE) for k in range(3))
+    ]  # fmt: skip
+    collection = chips_to_geojson(records, with_probabilities=False)
+    for feature, label in zip(collection["features"], ["forest", "built", "forest"], strict=True):
+        feature["properties"] = {"class": label}
+    path = tmp_path / "training_candidates.geojson"
+    path.write_text(json.dumps(collection))
+    labels = read_reference_labels(str(path))
+    assert labels["label_id"].tolist() == [r["chip_id"] for r in records]
+
+    chips, rejected = chips_for_labels(labels, UTM, GRID)
+
+    assert rejected.empty
+    assert chips["chip_id"].tolist() == [r["chip_id"] for r in records]
+    assert chips["label_ids"].tolist() == [[r["chip_id"]] for r in records]
+    assert chips["label"].tolist() == ["forest", "built", "forest"]
+
+
+def test_contradicting_labels_with_text_ids_are_rejected_naming_them(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"class": ["forest", "cropland"], "id": ["a-1", "b-2"]},
+        geometry=[chip_box(ROW, COL), chip_box(ROW, COL, shrink=20)],
+        crs=UTM,
+    )
+    labels = read_reference_labels(str(write(frame, tmp_path / "mixed.gpkg")))
+    chips, rejected = chips_for_labels(labels, UTM, GRID)
+    assert chips.empty
+    assert rejected["label_id"].tolist() == ["a-1", "b-2"]
+    assert "contradicts label b-2 (class cropland)" in rejected["reason"].iloc[0]

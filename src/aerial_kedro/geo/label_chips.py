@@ -142,7 +142,7 @@ def chips_for_labels(
                 "maxy": -row * size,
                 "label": chip_classes[0],
                 "cover": float(polygon_cover.max()) if len(polygon_cover) else math.nan,
-                "label_ids": sorted({ids[i].item() for i in group["index"]}),
+                "label_ids": sorted({_native(ids[i]) for i in group["index"]}),
             }
         )
     chips = pd.DataFrame.from_records(records, columns=list(CHIP_COLUMNS))
@@ -330,8 +330,12 @@ def _contradictions(group: pd.DataFrame, ids: np.ndarray, chip: str) -> list[dic
 
 
 def _rejection(label_id: Any, label: str, reason: str, chip: str | None = None) -> dict[str, Any]:
-    value = label_id.item() if hasattr(label_id, "item") else label_id
-    return {"label_id": value, "label": label, "reason": reason, "chip_id": chip}
+    return {"label_id": _native(label_id), "label": label, "reason": reason, "chip_id": chip}
+
+
+def _native(label_id: Any) -> Any:
+    """A label id as plain Python: numpy ints become int; ids that are text already are str."""
+    return label_id.item() if hasattr(label_id, "item") else label_id
 
 
 def reject_outside(
