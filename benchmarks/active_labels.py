@@ -46,11 +46,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+# `train` up to the default model (logistic regression) only: the maps are scored with it.
+UP_TO = {"train": ["logistic_regression.classifier_model", "class_scheme"]}
+
+
 def run(pipeline: str, **params: object) -> None:
     from kedro.framework.session import KedroSession
 
     with KedroSession.create(project_path=ROOT, runtime_params=params) as session:
-        session.run(pipeline_names=[pipeline])
+        session.run(pipeline_names=[pipeline], to_outputs=UP_TO.get(pipeline))
 
 
 def scored(params: dict[str, object]) -> pd.DataFrame:
@@ -62,7 +66,14 @@ def scored(params: dict[str, object]) -> pd.DataFrame:
     )
     frame = pd.read_parquet(
         PREDICTIONS / f"run_id={shares['run_id']}",
-        columns=["chip_id", "status", "predicted_label", "confidence", "texture"],
+        columns=[
+            "chip_id",
+            "status",
+            "predicted_label",
+            "confidence",
+            "probabilities",
+            "colour_cells",
+        ],
     )
     return frame[frame["status"] == "scored"].set_index("chip_id")
 
@@ -114,8 +125,8 @@ def main() -> None:
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     from kedro.framework.startup import bootstrap_project
 
-    from aerial_kedro.active_learning import ranked_batch, standardised
-    from aerial_kedro.chips.descriptors import decode_texture
+    from aerial_kedro.active_learning import colour_statistics, feature_space, ranked_batch
+    from aerial_kedro.chips.descriptors import decode_colour_cells
 
     bootstrap_project(ROOT)
     base = {"tiles_dir": args.tiles, "class_scheme": "coarse"}
@@ -123,10 +134,14 @@ def main() -> None:
     ids = truth["chip_id"].tolist()
     run("train", **base)
     start = scored(base).loc[ids]
-    features = standardised(decode_texture(list(start["texture"])))[0]
-    picked, _ = ranked_batch(
-        features, 1.0 - start["confidence"].to_numpy(), np.empty((0, features.shape[1])), args.n
-    )
+    # The space `sample` picks in: the map's class probabilities and each chip's colour.
+    blocks = [
+        np.stack([np.asarray(p, dtype=float) for p in start["probabilities"]]),
+        colour_statistics(decode_colour_cells(list(start["colour_cells"]))[0]),
+    ]
+    features, _ = feature_space(blocks, [np.empty((0, b.shape[1])) for b in blocks])
+    confidence = start["confidence"].to_numpy()
+    picked, _ = ranked_batch(features, 1.0 - confidence, np.empty((0, features.shape[1])), args.n)
     arms = {"candidates": [ids[i] for i in picked]}
     rng = np.random.default_rng(args.seed)
     for k in range(args.random):

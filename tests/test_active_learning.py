@@ -78,3 +78,19 @@ def test_no_more_picks_than_chips_and_columns_standardised_together():
     assert len(ranked_batch(pool, np.zeros(2), labelled, 10)[0]) == 2
     with pytest.raises(ValueError, match="uncertainty"):
         ranked_batch(pool, np.zeros(3), labelled, 1)
+
+
+def test_blocks_weigh_alike_whatever_their_width():
+    from aerial_kedro.active_learning import colour_statistics, feature_space
+
+    cells = np.zeros((2, 256, 3))
+    cells[1, :128] = 10.0  # half its cells at 10: mean 5, spread 5 in every band
+    assert colour_statistics(cells).tolist() == [[0.0] * 6, [5.0] * 6]
+    rng = np.random.default_rng(2)
+    wide, narrow = rng.normal(size=(50, 100)), rng.normal(size=(50, 2))
+    pool, labelled = feature_space([wide[:40], narrow[:40]], [wide[40:], narrow[40:]])
+    assert pool.shape == (40, 102) and labelled.shape == (10, 102)
+    # Each block's share of a squared distance is about half, though one has 50 x the columns.
+    both = np.concatenate([pool, labelled])
+    share = (both[:, :100] ** 2).sum() / (both**2).sum()
+    assert 0.45 < share < 0.55

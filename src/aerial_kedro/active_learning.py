@@ -8,7 +8,13 @@ learning", Information Sciences 379, 2017): chips are picked one at a time, each
 
 where ``uncertainty`` is 1 - the map's top class probability and ``similarity`` is
 1 / (1 + the distance to the nearest labelled or already picked chip), the distance being the
-root-mean-square difference of the standardised features (:func:`standardised`). While few
+root-mean-square difference of the standardised features (:func:`standardised`). The features
+`sample` uses are what the map says and what the chip looks like: its class probabilities and
+its colour (each band's mean and spread over its 40 m cells). On the Czech reference squares,
+with nothing labelled and the map trained on EuroSAT tiles alone, 20 picks in that space held
+5 forest and 4 built squares (the scene has 16 and 8 of 218; 20 random squares hold ~1.5 and
+~0.7); in the featurizer's texture statistics they held 0 forest and 3 built: the texture of
+fields varies more than that of woods and villages, so it spread the picks over fields. While few
 chips are labelled, being unlike them counts most (a scene's winter woods that no label
 covers); as labels accumulate, uncertainty takes over. A chip picked counts as
 labelled for the next pick, so a batch does not ask twice for the same kind of chip.
@@ -38,6 +44,25 @@ def standardised(*parts: np.ndarray) -> list[np.ndarray]:
     sd = stacked.std(axis=0)
     sd = np.where(sd > 1e-12, sd, 1.0) * np.sqrt(stacked.shape[1])
     return [(np.asarray(p, dtype=np.float64) - mean) / sd for p in parts]
+
+
+def colour_statistics(cells: np.ndarray) -> np.ndarray:
+    """``(chips, 6)``: each band's mean and spread over a chip's colour cells ``(chips, cells, 3)``."""
+    return np.concatenate([cells.mean(axis=1), cells.std(axis=1)], axis=1)
+
+
+def feature_space(
+    pool: list[np.ndarray], labelled: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(pool, labelled)`` rows in one space from blocks of features (the same blocks, in the
+    same order, for both): each block :func:`standardised` over pool and labelled together,
+    the blocks side by side, each weighing alike in a distance."""
+    pairs = [standardised(p, lab) for p, lab in zip(pool, labelled, strict=True)]
+    weight = np.sqrt(len(pairs))
+    return (
+        np.concatenate([p for p, _ in pairs], axis=1) / weight,
+        np.concatenate([lab for _, lab in pairs], axis=1) / weight,
+    )
 
 
 def ranked_batch(

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aerial_kedro.chips.descriptors import colour_cells
 from aerial_kedro.pipelines.sample.nodes import candidate_products, pick_training_candidates
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
@@ -21,16 +22,18 @@ def settings(**changes: object) -> SampleSettings:
 @pytest.fixture(scope="module")
 def predictions(spark):
     """12 scored chips of run scene-1 (chip i has confidence 0.4 + 0.05 i; chips 0-5 look alike,
-    6-11 another kind), one unreadable chip and one chip of another run."""
+    green fields, 6-11 another kind, grey roofs), one unreadable chip and one of another run."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(14):
-        kind = 0.0 if i < 6 else 5.0
-        texture = (kind + rng.normal(0, 0.1, 8)).astype(np.float16).tobytes()
+        colour = (70, 110, 60) if i < 6 else (180, 180, 175)
+        pixels = np.clip(rng.normal(colour, 6, (64, 64, 3)), 0, 255).astype(np.uint8)
+        confidence = 0.4 + 0.05 * i
         rows.append({
             "chip_id": f"32633_-100_{i}", "predicted_label": "cropland", "crs": "EPSG:32633",
             "minx": 640.0 * i, "miny": 63360.0, "maxx": 640.0 * (i + 1), "maxy": 64000.0,
-            "confidence": 0.4 + 0.05 * i, "texture": texture,
+            "confidence": confidence, "probabilities": [confidence, 1.0 - confidence],
+            "colour_cells": colour_cells(pixels),
             "status": "unreadable" if i == 12 else "scored",
             "run_id": "other" if i == 13 else "scene-1",
         })  # fmt: skip
@@ -71,9 +74,9 @@ def test_zero_candidates_and_a_census_give_none(predictions, caplog):
     assert "raise sample.target_se" in caplog.text
 
 
-def test_a_map_without_texture_descriptors_is_refused_in_one_line(predictions):
-    with pytest.raises(ValueError, match="no texture descriptors.*scoring.restart=true"):
-        pick_training_candidates(predictions.drop("texture"), RUN, ids(), None, settings())
+def test_a_map_without_colour_descriptors_is_refused_in_one_line(predictions):
+    with pytest.raises(ValueError, match="no colour descriptors.*scoring.restart=true"):
+        pick_training_candidates(predictions.drop("colour_cells"), RUN, ids(), None, settings())
 
 
 def test_the_geojson_leaves_the_class_to_the_labeller(predictions):

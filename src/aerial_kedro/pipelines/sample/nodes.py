@@ -6,8 +6,8 @@ the ``n_h`` smallest): a simple random sample without replacement that is the sa
 map and seed whatever the partitioning, and only the drawn chips reach the driver.
 
 Training candidates (:func:`pick_training_candidates`): the ``candidate_pool`` chips the map is
-least sure of reach the driver with their texture descriptors (the featurizer's stage statistics,
-as float16: ~1.4 KB a chip, 7 MB for 5,000), as do those of the chips the model trained on;
+least sure of reach the driver with their class probabilities and colour cells (~1 KB a chip,
+5 MB for 5,000), as do those of the chips the model trained on;
 :func:`aerial_kedro.active_learning.ranked_batch` picks among them.
 """
 
@@ -22,10 +22,10 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from aerial_kedro.active_learning import ranked_batch, standardised
+from aerial_kedro.active_learning import colour_statistics, feature_space, ranked_batch
 from aerial_kedro.assessment.sampling import SampleDesign, design_sample
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
-from aerial_kedro.chips.descriptors import decode_texture
+from aerial_kedro.chips.descriptors import decode_colour_cells
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
@@ -147,25 +147,27 @@ def pick_training_candidates(
     """The ``training_candidates`` chips worth labelling for training, best first (module doc):
     among the ``candidate_pool`` scored chips of the run with the lowest confidence, neither
     trained on nor drawn for assessment."""
-    texture = DESCRIPTOR_COLUMNS[1]
+    colour = DESCRIPTOR_COLUMNS[0]
     if not settings.training_candidates:
         return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
-    if texture not in predictions.columns:
+    if colour not in predictions.columns:
         raise ValueError(
-            "the map's predictions have no texture descriptors (scored before they existed): "
+            "the map's predictions have no colour descriptors (scored before they existed): "
             "score it again with --params=scoring.restart=true"
         )
     spark = predictions.sparkSession
     chips = predictions.where(
         (F.col("run_id") == scoring_run["run_id"]) & (F.col("status") == SCORED)
-    ).select(*SAMPLE_COLUMNS, "confidence", texture)
+    ).select(*SAMPLE_COLUMNS, "confidence", "probabilities", colour)
     trained = spark.createDataFrame(
         pd.DataFrame({"chip_id": _ids(training_chips)}), "chip_id string"
     )
     taken = spark.createDataFrame(
         pd.DataFrame({"chip_id": _ids(training_chips) + _ids(drawn)}), "chip_id string"
     )
-    labelled: pd.DataFrame = chips.join(F.broadcast(trained), "chip_id").select(texture).toPandas()
+    labelled: pd.DataFrame = (
+        chips.join(F.broadcast(trained), "chip_id").select("probabilities", colour).toPandas()
+    )
     pool: pd.DataFrame = (
         chips.join(F.broadcast(taken), "chip_id", "left_anti")
         .orderBy("confidence", "chip_id")
@@ -179,20 +181,20 @@ def pick_training_candidates(
             "chips for training", len(_ids(drawn)),
         )  # fmt: skip
         return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
-    pool_texture = decode_texture(list(pool[texture]))
-    labelled_texture = (
-        decode_texture(list(labelled[texture]))
+    pool_blocks = _candidate_blocks(pool)
+    labelled_blocks = (
+        _candidate_blocks(labelled)
         if len(labelled)
-        else np.empty((0, pool_texture.shape[1]))
+        else [np.empty((0, block.shape[1])) for block in pool_blocks]
     )
-    pool_features, labelled_features = standardised(pool_texture, labelled_texture)
+    pool_features, labelled_features = feature_space(pool_blocks, labelled_blocks)
     picked, distance = ranked_batch(
         pool_features,
         1.0 - pool["confidence"].to_numpy(dtype=float),
         labelled_features,
         settings.training_candidates,
     )
-    out = pool.iloc[picked].drop(columns=[texture]).reset_index(drop=True)
+    out = pool.iloc[picked].drop(columns=["probabilities", colour]).reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
     out["distance_to_labels"] = [None if np.isinf(d) else round(float(d), 3) for d in distance]
     logger.info(
@@ -201,6 +203,13 @@ def pick_training_candidates(
         len(out), len(pool), len(labelled),
     )  # fmt: skip
     return out
+
+
+def _candidate_blocks(frame: pd.DataFrame) -> list[np.ndarray]:
+    """The chips' class probabilities and colour statistics (one block each)."""
+    probabilities = np.stack([np.asarray(p, dtype=np.float64) for p in frame["probabilities"]])
+    cells, _ = decode_colour_cells(list(frame[DESCRIPTOR_COLUMNS[0]]))
+    return [probabilities, colour_statistics(cells)]
 
 
 def _ids(frame: pd.DataFrame | None) -> list[str]:
