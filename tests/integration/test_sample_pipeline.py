@@ -46,6 +46,19 @@ def test_the_design_lies_beside_the_map_and_is_reproducible(sampled):
     assert [f["properties"]["chip_id"] for f in again] == [f["properties"]["chip_id"] for f in features]
 
 
+def test_training_candidates_lie_beside_the_design_outside_it_and_outside_training(sampled):
+    project, _, folder = sampled
+    candidates = json.loads((folder / "training_candidates.geojson").read_text())["features"]
+    design = json.loads((folder / "sample_design.json").read_text())
+    drawn = {chip for chips in design["chip_ids"].values() for chip in chips}
+    trained = (project / "data/06_models/efficientnet_lite0/reference_training_chips.csv").read_text()
+    properties = [f["properties"] for f in candidates]
+    assert 0 < len(properties) <= 20
+    assert [p["rank"] for p in properties] == list(range(1, len(properties) + 1))
+    assert not {p["chip_id"] for p in properties} & (drawn | set(trained.split()))
+    assert all(p["class"] is None and 0 < p["confidence"] <= 1 for p in properties)
+
+
 def reference_chip_classes() -> dict[str, str]:
     """chip_id -> class of the shared reference squares, on the scoring chip grid."""
     from aerial_kedro.chips.planning import PlanSettings
