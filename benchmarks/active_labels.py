@@ -125,8 +125,12 @@ def main() -> None:
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     from kedro.framework.startup import bootstrap_project
 
-    from aerial_kedro.active_learning import colour_statistics, feature_space, ranked_batch
-    from aerial_kedro.chips.descriptors import decode_colour_cells
+    from aerial_kedro.active_learning import (
+        candidate_blocks,
+        feature_space,
+        ranked_batch,
+        uncertainty,
+    )
 
     bootstrap_project(ROOT)
     base = {"tiles_dir": args.tiles, "class_scheme": "coarse"}
@@ -135,13 +139,11 @@ def main() -> None:
     run("train", **base)
     start = scored(base).loc[ids]
     # The space `sample` picks in: the map's class probabilities and each chip's colour.
-    blocks = [
-        np.stack([np.asarray(p, dtype=float) for p in start["probabilities"]]),
-        colour_statistics(decode_colour_cells(list(start["colour_cells"]))[0]),
-    ]
+    blocks = candidate_blocks(start["probabilities"], start["colour_cells"])
     features, _ = feature_space(blocks, [np.empty((0, b.shape[1])) for b in blocks])
-    confidence = start["confidence"].to_numpy()
-    picked, _ = ranked_batch(features, 1.0 - confidence, np.empty((0, features.shape[1])), args.n)
+    picked, _ = ranked_batch(
+        features, uncertainty(blocks[0]), np.empty((0, features.shape[1])), args.n
+    )
     arms = {"candidates": [ids[i] for i in picked]}
     rng = np.random.default_rng(args.seed)
     for k in range(args.random):

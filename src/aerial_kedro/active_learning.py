@@ -25,7 +25,11 @@ PyTorch, for a greedy loop of a few lines; numpy only here, no Spark, no Kedro.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from aerial_kedro.chips.descriptors import decode_colour_cells
 
 
 def uncertainty(probabilities: np.ndarray) -> np.ndarray:
@@ -49,6 +53,16 @@ def standardised(*parts: np.ndarray) -> list[np.ndarray]:
 def colour_statistics(cells: np.ndarray) -> np.ndarray:
     """``(chips, 6)``: each band's mean and spread over a chip's colour cells ``(chips, cells, 3)``."""
     return np.concatenate([cells.mean(axis=1), cells.std(axis=1)], axis=1)
+
+
+def candidate_blocks(
+    probabilities: Sequence[Sequence[float]], colours: Sequence[bytes]
+) -> list[np.ndarray]:
+    """The feature blocks `sample` picks candidates in, per chip: the map's class probabilities
+    and the chip's :func:`colour_statistics` (from its colour cells' bytes)."""
+    cells, _ = decode_colour_cells(list(colours))
+    stacked = np.asarray([np.asarray(p, dtype=np.float64) for p in probabilities])
+    return [stacked.reshape(len(cells), -1), colour_statistics(cells)]
 
 
 def feature_space(

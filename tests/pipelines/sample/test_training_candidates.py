@@ -21,14 +21,14 @@ def settings(**changes: object) -> SampleSettings:
 
 @pytest.fixture(scope="module")
 def predictions(spark):
-    """12 scored chips of run scene-1 (chip i has confidence 0.4 + 0.05 i; chips 0-5 look alike,
+    """12 scored chips of run scene-1 (chip i has confidence 0.55 + 0.03 i; chips 0-5 look alike,
     green fields, 6-11 another kind, grey roofs), one unreadable chip and one of another run."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(14):
         colour = (70, 110, 60) if i < 6 else (180, 180, 175)
         pixels = np.clip(rng.normal(colour, 6, (64, 64, 3)), 0, 255).astype(np.uint8)
-        confidence = 0.4 + 0.05 * i
+        confidence = 0.55 + 0.03 * i  # the top of its probabilities, as a map has it
         rows.append({
             "chip_id": f"32633_-100_{i}", "predicted_label": "cropland", "crs": "EPSG:32633",
             "minx": 640.0 * i, "miny": 63360.0, "maxx": 640.0 * (i + 1), "maxy": 64000.0,

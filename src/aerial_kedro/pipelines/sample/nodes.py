@@ -22,10 +22,14 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from aerial_kedro.active_learning import colour_statistics, feature_space, ranked_batch
+from aerial_kedro.active_learning import (
+    candidate_blocks,
+    feature_space,
+    ranked_batch,
+    uncertainty,
+)
 from aerial_kedro.assessment.sampling import SampleDesign, design_sample
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
-from aerial_kedro.chips.descriptors import decode_colour_cells
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
@@ -181,16 +185,16 @@ def pick_training_candidates(
             "chips for training", len(_ids(drawn)),
         )  # fmt: skip
         return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
-    pool_blocks = _candidate_blocks(pool)
+    pool_blocks = candidate_blocks(pool["probabilities"], pool[colour])
     labelled_blocks = (
-        _candidate_blocks(labelled)
+        candidate_blocks(labelled["probabilities"], labelled[colour])
         if len(labelled)
         else [np.empty((0, block.shape[1])) for block in pool_blocks]
     )
     pool_features, labelled_features = feature_space(pool_blocks, labelled_blocks)
     picked, distance = ranked_batch(
         pool_features,
-        1.0 - pool["confidence"].to_numpy(dtype=float),
+        uncertainty(pool_blocks[0]),
         labelled_features,
         settings.training_candidates,
     )
@@ -203,13 +207,6 @@ def pick_training_candidates(
         len(out), len(pool), len(labelled),
     )  # fmt: skip
     return out
-
-
-def _candidate_blocks(frame: pd.DataFrame) -> list[np.ndarray]:
-    """The chips' class probabilities and colour statistics (one block each)."""
-    probabilities = np.stack([np.asarray(p, dtype=np.float64) for p in frame["probabilities"]])
-    cells, _ = decode_colour_cells(list(frame[DESCRIPTOR_COLUMNS[0]]))
-    return [probabilities, colour_statistics(cells)]
 
 
 def _ids(frame: pd.DataFrame | None) -> list[str]:
