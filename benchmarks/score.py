@@ -293,6 +293,21 @@ def compare_paths(spark, worker_output: Path, jvm_output: Path) -> str:
     )
 
 
+def benchmark_run(run_id: str, plan, n_inputs: int):
+    """The scoring run the benchmark's plan is: 8-bit reading (no radiometry), no overlap."""
+    from datetime import datetime, timezone
+
+    from aerial_kedro.chips.records import ScoringRun
+
+    return ScoringRun(
+        run_id=run_id, source="benchmark", source_name="benchmark", kind="rasters",
+        n_items=len(plan), n_chunks=int(plan["chunk"].max()) + 1, n_inputs=n_inputs,
+        n_rejected=0, radiometry=None, chip_stride_px=None, max_empty_fraction=0.5,
+        radiometry_reference=None, radiometry_fit=None,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )  # fmt: skip
+
+
 def plan_all(rasters, settings, info):
     """One plan per raster (each scene scored on its own, like separate runs), concatenated."""
     from aerial_kedro.chips.planning import plan_from_chips
@@ -306,7 +321,7 @@ def plan_all(rasters, settings, info):
         chips += planned
     # Chip ids repeat when two rasters share a footprint; they are separate items here.
     plan = plan_from_chips(chips, settings.chunk_size)
-    run = {"run_id": "benchmark", "n_chunks": int(plan["chunk"].max()) + 1}
+    run = benchmark_run("benchmark", plan, len(rasters))
     return chips, plan, run
 
 
@@ -352,7 +367,7 @@ def main() -> None:
         f"{n} chips from {len(rasters)} raster(s){f' ({args.mosaic}x{args.mosaic} mosaic VRT)' if args.mosaic else ''}; {run['n_chunks']} chunks of "
         f"<= {args.chunk_size}; {args.cores} cores; load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"classifier {info['classifier']}: {'in the Python worker, ' if choice.in_worker else 'JVM only, '}{choice.reason}")
+    print(f"classifier {info.classifier}: {'in the Python worker, ' if choice.in_worker else 'JVM only, '}{choice.reason}")
     paths = {"worker": True} if args.jvm_only is False and choice.in_worker else {}
     if not args.worker_only or not paths:
         paths["jvm"] = False
@@ -361,7 +376,7 @@ def main() -> None:
     spark_times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     with tempfile.TemporaryDirectory() as scratch:
         warmup_plan = plan.iloc[: 4 * args.cores].assign(chunk=0)
-        warmup_run = {"run_id": "warmup", "n_chunks": 1}
+        warmup_run = benchmark_run("warmup", warmup_plan, 1)
         for name, in_worker in paths.items():
             warmup, _ = spark_round(
                 spark, model, onnx, spec, warmup_plan, warmup_run, settings, info,

@@ -244,6 +244,17 @@ def raw_band_vrt(target: str) -> str:
 </VRTDataset>"""
 
 
+def scoring_run(run_id: str, source: str = "scene.tif", kind: str = "rasters", **fields):
+    """A :class:`ScoringRun` of ``run_id`` for node tests: one chunk, 8-bit reading, no overlap."""
+    from aerial_kedro.chips.records import ScoringRun
+
+    defaults = {"source_name": source.rsplit("/", 1)[-1].split(".")[0], "n_items": 1,
+                "n_chunks": 1, "n_inputs": 1, "n_rejected": 0, "radiometry": None,
+                "chip_stride_px": None, "max_empty_fraction": 0.5, "radiometry_reference": None,
+                "radiometry_fit": None, "started_at": "2026-01-01T00:00:00+00:00"}  # fmt: skip
+    return ScoringRun(run_id=run_id, source=source, kind=kind, **{**defaults, **fields})
+
+
 def free_port() -> int:
     """A free port below 49152: kedro viz refuses higher ("system") ports, where OS ephemeral ports are."""
     import random

@@ -11,7 +11,9 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from conftest import scoring_run
 
+from aerial_kedro.chips.records import ModelDescription
 from aerial_kedro.pipelines.assess.nodes import assess_map, prepare_reference
 
 EUROSAT = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
@@ -39,9 +41,10 @@ def test_a_reference_class_the_map_does_not_have_is_refused_before_any_estimate(
     )
     with pytest.raises(ValueError) as error:
         assess_map(
-            predictions, plan, {"run_id": "r", "kind": "rasters", "source": "czech.tif"},
+            predictions, plan, scoring_run("r", "czech.tif"),
             SimpleNamespace(chip_px=64, resolution=10.0),
-            {"model": "m", "featurizer": "f", "classes": EUROSAT}, labels, None, settings,
+            ModelDescription("m", None, "LogisticRegressionModel", tuple(EUROSAT), "f", "test"),
+            labels, None, settings,
         )  # fmt: skip
     message = str(error.value)
     assert "\n" not in message

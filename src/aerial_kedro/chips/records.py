@@ -6,14 +6,13 @@
   are read (``scoring.run``, built by ``plan_scoring``).
 
 Both travel through the catalog in memory; ``to_dict`` gives the plain dict they replaced (same
-keys, values and key order) and ``from_dict`` reads one back. Until every reader takes the
-fields, both also read as that dict (``run["run_id"]``, ``run.get("radiometry")``): the sample
-and change pipelines, the benchmarks and some tests still read them by key.
+keys, values and key order: what reports, the run index and the STAC Item write) and
+``from_dict`` reads one back. Readers take the fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -23,24 +22,8 @@ RunKind = Literal["rasters", "tiles"]
 RUN_KINDS: tuple[RunKind, ...] = ("rasters", "tiles")
 
 
-class _ReadsAsDict(Mapping[str, Any]):
-    """Read-only key access to a record's :meth:`to_dict`, for readers written against it."""
-
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
-
-
 @dataclass(frozen=True)
-class ModelDescription(_ReadsAsDict):
+class ModelDescription:
     """The trained classifier and featurizer a run scores with.
 
     ``model`` is the classifier's namespace (e.g. ``logistic_regression``), ``model_version``
@@ -79,7 +62,7 @@ class ModelDescription(_ReadsAsDict):
 
 
 @dataclass(frozen=True)
-class ScoringRun(_ReadsAsDict):
+class ScoringRun:
     """One scoring of one plan by one model.
 
     ``source`` is redacted of SAS tokens (it is printed and stored), ``source_name`` names the

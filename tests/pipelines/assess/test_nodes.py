@@ -10,7 +10,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, scoring_run
 from matplotlib.figure import Figure
 
 from aerial_kedro.chips.planning import PlanSettings
@@ -101,9 +101,10 @@ def test_assess_map_counts_and_estimates(spark, reference, plan):
     report, chips, rejected, metrics = assess_map(
         predictions,
         plan,
-        {"run_id": "czech-test", "kind": "rasters", "source": "czech.tif"},
+        scoring_run("czech-test", "czech.tif"),
         SimpleNamespace(plan=PlanSettings()),  # the scoring settings' part assess reads
-        {"model": "logistic_regression", "featurizer": "efficientnet_lite0"},
+        ModelDescription("logistic_regression", None, "LogisticRegressionModel", (),
+                         "efficientnet_lite0", "test"),
         labels,
         training,
         settings,
@@ -222,7 +223,7 @@ def test_mlflow_metrics_leave_out_what_was_not_estimated():
 
 # --------------------------------------------------------------------------- a sample design's labels
 
-DESIGN_RUN = {"run_id": "design-run", "kind": "rasters", "source": "scene.tif"}
+DESIGN_RUN = scoring_run("design-run")
 DESIGN_PARAMS = {"target_se": 0.1, "min_per_stratum": 5, "expected_users_accuracy": 0.8, "seed": 3}
 
 
@@ -287,7 +288,8 @@ def test_a_labelled_sample_design_is_assessed_as_a_probability_sample(design_run
 
     report, chips, rejected, metrics = assess_map(
         predictions, plan, DESIGN_RUN, SimpleNamespace(plan=PlanSettings()),
-        {"model": "logistic_regression"}, labels, training, settings, summary,
+        ModelDescription("logistic_regression", None, "LogisticRegressionModel", (), "efficientnet_lite0", "test"),
+        labels, training, settings, summary,
     )  # fmt: skip
 
     assert report["sampling"] == "probability sample"
@@ -327,7 +329,7 @@ def test_design_labels_need_their_design_from_the_same_run(design_run):
     predictions, plan, collection, summary, folder = design_run
     path, _ = _label(collection, summary, folder)
     settings, labels = prepare_reference(path, "class", 0.5, ASSESS)
-    args = (predictions, plan, DESIGN_RUN, SimpleNamespace(plan=PlanSettings()), {}, labels, None, settings)
+    args = (predictions, plan, DESIGN_RUN, SimpleNamespace(plan=PlanSettings()), None, labels, None, settings)
     with pytest.raises(ValueError, match=r"carry chip_id and stratum .* no maps/scene/sample_design.json"):
         assess_map(*args, None)
     with pytest.raises(ValueError, match="was drawn from scoring run older-run, but the map is now run design-run"):
@@ -346,7 +348,7 @@ def test_hand_picked_labels_keep_their_wording(reference):
     assert "not a probability sample" in SAMPLING_NOTE
 
 
-def test_the_scored_map_is_read_from_the_records_or_plain_mappings():
+def test_the_scored_map_is_read_from_the_records():
     run = ScoringRun(
         run_id="czech-test", source="czech.tif", source_name="czech", kind="rasters", n_items=4,
         n_chunks=1, n_inputs=1, n_rejected=0, radiometry=None, chip_stride_px=None,
@@ -357,8 +359,8 @@ def test_the_scored_map_is_read_from_the_records_or_plain_mappings():
     scored = ScoredMap("czech-test", "czech.tif", "rasters", "logistic_regression",
                        "efficientnet_lite0", ("Forest", "River"))  # fmt: skip
     assert ScoredMap.of(run, model) == scored
-    assert ScoredMap.of(run.to_dict(), model.to_dict()) == scored
-    assert ScoredMap.of(run, {}) == ScoredMap("czech-test", "czech.tif", "rasters", None, None, ())
+    assert ScoredMap.of(ScoringRun.from_dict(run.to_dict()), ModelDescription.from_dict(model.to_dict())) == scored
+    assert ScoredMap.of(run, None) == ScoredMap("czech-test", "czech.tif", "rasters", None, None, ())
 
 
 def test_both_reports_name_what_was_assessed_in_the_same_order(reference):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import scoring_run
 
 from aerial_kedro.change.appearance import (
     AppearanceCriteria,
@@ -74,7 +75,7 @@ def scene(spark):
 
 def run(scene, criteria: AppearanceCriteria) -> pd.DataFrame:
     out = appearance_changes(
-        scene["before"], {"run_id": "b"}, scene["after"], {"run_id": "a"}, scene["ids"], criteria
+        scene["before"], scoring_run("b"), scene["after"], scoring_run("a"), scene["ids"], criteria
     )
     return out.set_index("chip_id").loc[scene["ids"]]
 

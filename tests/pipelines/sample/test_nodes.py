@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import scoring_run
 
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.pipelines.sample.nodes import (
@@ -14,7 +15,7 @@ from aerial_kedro.pipelines.sample.nodes import (
     validate_sample_params,
 )
 
-RUN = {"run_id": "scene-abc", "kind": "rasters", "source": "scene.tif"}
+RUN = scoring_run("scene-abc")
 PARAMS = {"target_se": 0.05, "min_per_stratum": 5, "expected_users_accuracy": 0.8, "seed": 7}
 
 
@@ -80,4 +81,4 @@ def test_a_bad_parameter_is_one_line_naming_the_key():
 
 def test_plain_tiles_are_refused_naming_the_source(spark):
     with pytest.raises(ValueError, match="plain tiles without georeference"):
-        mapped_chips(predictions(spark, {"Forest": 2}), {**RUN, "kind": "tiles"})
+        mapped_chips(predictions(spark, {"Forest": 2}), scoring_run("scene-abc", kind="tiles"))

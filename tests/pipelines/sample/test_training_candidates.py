@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import scoring_run
 
 from aerial_kedro.chips.descriptors import colour_cells
 from aerial_kedro.pipelines.sample.nodes import candidate_products, pick_training_candidates
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
-RUN = {"run_id": "scene-1", "kind": "rasters", "source": "scene.tif"}
+RUN = scoring_run("scene-1")
 
 
 def settings(**changes: object) -> SampleSettings:

@@ -55,6 +55,7 @@ from aerial_kedro.assessment.olofsson import (
     error_matrix,
 )
 from aerial_kedro.chip_rows import SCORED
+from aerial_kedro.chips.records import ModelDescription, ScoringRun
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.datasets.map_products import source_folder_name
 from aerial_kedro.geo.grid import ChipGrid
@@ -109,19 +110,15 @@ class ScoredMap:
     classes: tuple[str, ...]
 
     @classmethod
-    def of(cls, scoring_run: Mapping[str, Any], model_info: Mapping[str, Any]) -> ScoredMap:
-        """From ``scoring.run`` and ``scoring.model_info``: a
-        :class:`~aerial_kedro.chips.records.ScoringRun` and
-        :class:`~aerial_kedro.chips.records.ModelDescription`, read by key, so plain mappings
-        of only these keys do too (the model's are optional)."""
-        model, featurizer = model_info.get("model"), model_info.get("featurizer")
+    def of(cls, scoring_run: ScoringRun, model_info: ModelDescription | None) -> ScoredMap:
+        """From ``scoring.run`` and ``scoring.model_info`` (None: no model described)."""
         return cls(
-            run_id=str(scoring_run["run_id"]),
-            source=str(scoring_run["source"]),
-            kind=str(scoring_run["kind"]),
-            model=None if model is None else str(model),
-            featurizer=None if featurizer is None else str(featurizer),
-            classes=tuple(str(c) for c in model_info.get("classes") or ()),
+            run_id=scoring_run.run_id,
+            source=scoring_run.source,
+            kind=scoring_run.kind,
+            model=model_info.model if model_info else None,
+            featurizer=model_info.featurizer if model_info else None,
+            classes=model_info.classes if model_info else (),
         )
 
 
@@ -274,9 +271,9 @@ def chip_area_km2(crs: str, grid: ChipGrid) -> float:
 def assess_map(
     predictions: DataFrame,
     chip_plan: pd.DataFrame,
-    scoring_run: Mapping[str, Any],
+    scoring_run: ScoringRun,
     scoring_settings: ScoringSettings,
-    model_info: Mapping[str, Any],
+    model_info: ModelDescription | None,
     labels: gpd.GeoDataFrame | DesignLabels,
     training_chips: Any,
     settings: AssessSettings,

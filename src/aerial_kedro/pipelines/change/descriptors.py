@@ -14,10 +14,9 @@ executor time per 10,000 chips).
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import reduce
 from operator import add
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,11 +34,12 @@ from aerial_kedro.change.appearance import (
 )
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
 from aerial_kedro.chips.descriptors import decode_colour_cells, decode_texture
+from aerial_kedro.chips.records import ScoringRun
 
 APPEARANCE_COLUMNS = ("chip_id", "colour_change", "texture_change")
 
 
-def _date_descriptors(predictions: DataFrame, run: Mapping[str, Any], date: str) -> DataFrame:
+def _date_descriptors(predictions: DataFrame, run: ScoringRun, date: str) -> DataFrame:
     missing = [c for c in DESCRIPTOR_COLUMNS if c not in predictions.columns]
     if missing:
         raise ValueError(
@@ -48,7 +48,7 @@ def _date_descriptors(predictions: DataFrame, run: Mapping[str, Any], date: str)
         )
     colour, texture = DESCRIPTOR_COLUMNS
     return predictions.where(
-        (F.col("run_id") == run["run_id"]) & (F.col("status") == SCORED)
+        (F.col("run_id") == run.run_id) & (F.col("status") == SCORED)
     ).select(
         "chip_id",
         F.col(colour).alias(f"colour_{date}"),
@@ -84,9 +84,9 @@ def _decoded(frame: pd.DataFrame, criteria: AppearanceCriteria) -> tuple[np.ndar
 
 def appearance_changes(
     before_predictions: DataFrame,
-    before_run: Mapping[str, Any],
+    before_run: ScoringRun,
     after_predictions: DataFrame,
-    after_run: Mapping[str, Any],
+    after_run: ScoringRun,
     compared: Sequence[str],
     criteria: AppearanceCriteria,
 ) -> pd.DataFrame:

@@ -52,6 +52,7 @@ from aerial_kedro.change.table import (
     with_appearance,
 )
 from aerial_kedro.change.transitions import transition_summary
+from aerial_kedro.chips.records import ModelDescription, ScoringRun
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.geo.class_map import ClassRaster
 from aerial_kedro.geo.geojson import chips_to_geojson
@@ -79,33 +80,33 @@ def validate_change_params(change: Mapping[str, Any]) -> ChangeSettings:
 # --------------------------------------------------------------------------- 2. chip table
 
 
-def _date_outcomes(predictions: DataFrame, run: Mapping[str, Any], date: str) -> DataFrame:
+def _date_outcomes(predictions: DataFrame, run: ScoringRun, date: str) -> DataFrame:
     columns = [c for c in OUTCOME_COLUMNS if c in predictions.columns]
-    frame = predictions.where(F.col("run_id") == run["run_id"])
+    frame = predictions.where(F.col("run_id") == run.run_id)
     return frame.select("chip_id", *(F.col(c).alias(f"{c}_{date}") for c in columns))
 
 
-def _check_runs(runs: Sequence[Mapping[str, Any]], models: Sequence[Mapping[str, Any]]) -> None:
+def _check_runs(runs: Sequence[ScoringRun], models: Sequence[ModelDescription]) -> None:
     for date, run in zip(DATES, runs, strict=True):
-        if run["kind"] != "rasters":
+        if run.is_tiles:
             raise ValueError(
-                f"change.{date}: '{run['source']}' is a folder of plain tiles; change needs "
+                f"change.{date}: '{run.source}' is a folder of plain tiles; change needs "
                 "georeferenced rasters"
             )
-    if list(models[0]["classes"]) != list(models[1]["classes"]):
+    if models[0].classes != models[1].classes:
         raise ValueError("the two dates were scored by models with different classes")
 
 
-def run_grid(run: Mapping[str, Any], plan: pd.DataFrame) -> ChipGrid:
+def run_grid(run: ScoringRun, plan: pd.DataFrame) -> ChipGrid:
     """The chip grid a scoring run planned on (runs older than ``chip_stride_px``: no overlap)."""
     return ChipGrid(
-        int(plan["chip_px"].iloc[0]), float(plan["resolution"].iloc[0]), run.get("chip_stride_px")
+        int(plan["chip_px"].iloc[0]), float(plan["resolution"].iloc[0]), run.chip_stride_px
     )
 
 
 def _date_cells(
     predictions: DataFrame,
-    run: Mapping[str, Any],
+    run: ScoringRun,
     plan: pd.DataFrame,
     classes: Sequence[str],
     grid: ChipGrid,
@@ -113,7 +114,7 @@ def _date_cells(
 ) -> pd.DataFrame:
     """One date's overlapping windows averaged into cells (:mod:`aerial_kedro.geo.windows`)."""
     columns = [c for c in OUTCOME_COLUMNS if c in predictions.columns]
-    outcome = predictions.where(F.col("run_id") == run["run_id"]).select("chip_id", *columns)
+    outcome = predictions.where(F.col("run_id") == run.run_id).select("chip_id", *columns)
     windows = plan.merge(outcome.toPandas(), on="chip_id", how="left")
     windows["status"] = windows["status"].fillna(PENDING)
     return map_cells(windows, grid, classes, max_empty_fraction)
@@ -126,13 +127,13 @@ def _suffixed(cells: pd.DataFrame, date: str) -> pd.DataFrame:
 
 def compare_dates(
     before_predictions: DataFrame,
-    before_run: dict[str, Any],
+    before_run: ScoringRun,
     before_plan: pd.DataFrame,
-    before_model: dict[str, Any],
+    before_model: ModelDescription,
     after_predictions: DataFrame,
-    after_run: dict[str, Any],
+    after_run: ScoringRun,
     after_plan: pd.DataFrame,
-    after_model: dict[str, Any],
+    after_model: ModelDescription,
     change: ChangeSettings,
 ) -> pd.DataFrame:
     """The chip table: both dates' chips joined by chip id, with status and change score."""
@@ -149,8 +150,8 @@ def compare_dates(
             f"(scoring.chip_stride_px={grid.stride_px}); pass --params=change.score=tv"
         )
     if grid.overlapping:
-        classes = before_model["classes"]
-        max_empty_fraction = float(before_run.get("max_empty_fraction", 0.5))
+        classes = before_model.classes
+        max_empty_fraction = before_run.max_empty_fraction
         before_cells, after_cells = (
             _date_cells(predictions, run, plan, classes, grid, max_empty_fraction)
             for predictions, run, plan in (
@@ -171,7 +172,7 @@ def compare_dates(
         # Runs scored before scoring wrote `cloud_fraction`: no chip can be `cloudy` then.
         logger.warning("Predictions have no cloud_fraction: cloudy chips cannot be detected")
     criteria = criteria_from_params(change.model_dump())  # plain values for the domain code
-    table = chip_changes(outcomes, before_plan, after_plan, before_model["classes"], criteria)
+    table = chip_changes(outcomes, before_plan, after_plan, before_model.classes, criteria)
     if change.score == APPEARANCE:
         compared = table.loc[table["status"] == BOTH_SCORED, "chip_id"].tolist()
         appearance = appearance_changes(
@@ -186,7 +187,7 @@ def compare_dates(
     counts = status_counts(table)
     logger.info(
         "Change %s -> %s: %d chips, %d both scored, %d changed; %s",
-        before_run["run_id"], after_run["run_id"], counts["planned"], counts[BOTH_SCORED],
+        before_run.run_id, after_run.run_id, counts["planned"], counts[BOTH_SCORED],
         int(table["changed"].sum()),
         ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("planned", BOTH_SCORED) and v),
     )  # fmt: skip
@@ -196,24 +197,24 @@ def compare_dates(
 # --------------------------------------------------------------------------- 3. transitions
 
 
-def _groups(change: ChangeSettings, model: Mapping[str, Any]) -> tuple[str, ...]:
-    return make_grouping(model["classes"], change.groups).groups
+def _groups(change: ChangeSettings, model: ModelDescription) -> tuple[str, ...]:
+    return make_grouping(model.classes, change.groups).groups
 
 
 def summarize_transitions(
     chip_table: pd.DataFrame,
     change: ChangeSettings,
-    before_run: dict[str, Any],
-    after_run: dict[str, Any],
-    model_info: dict[str, Any],
+    before_run: ScoringRun,
+    after_run: ScoringRun,
+    model_info: ModelDescription,
 ) -> dict[str, Any]:
     """Transition matrix (chips and km2), net change per coarse class, run description."""
     summary = transition_summary(chip_table, _groups(change, model_info))
     return {
         "before": _run_description(before_run),
         "after": _run_description(after_run),
-        "model": model_info["model"],
-        "featurizer": model_info["featurizer"],
+        "model": model_info.model,
+        "featurizer": model_info.featurizer,
         **score_description(change, chip_table),
         "require_class_change": change.require_class_change,
         "max_cloud_fraction": change.max_cloud_fraction,
@@ -261,10 +262,10 @@ def display_name(source: str) -> str:
     return "/".join(parts[-2:])
 
 
-def _run_description(run: Mapping[str, Any]) -> dict[str, Any]:
-    radiometry = run.get("radiometry") or {}
-    return {"source": run["source"], "run_id": run["run_id"],
-            "radiometry": radiometry.get("name"), "radiometry_fit": run.get("radiometry_fit")}  # fmt: skip
+def _run_description(run: ScoringRun) -> dict[str, Any]:
+    fit = None if run.radiometry_fit is None else dict(run.radiometry_fit)
+    return {"source": run.source, "run_id": run.run_id,
+            "radiometry": run.radiometry.name if run.radiometry else None, "radiometry_fit": fit}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- 4. products
@@ -296,11 +297,11 @@ def _preview(
 def build_change_products(
     chip_table: pd.DataFrame,
     change: ChangeSettings,
-    before_run: dict[str, Any],
-    after_run: dict[str, Any],
+    before_run: ScoringRun,
+    after_run: ScoringRun,
     before_plan: pd.DataFrame,
     after_plan: pd.DataFrame,
-    model_info: dict[str, Any],
+    model_info: ModelDescription,
     scoring: ScoringSettings,
 ) -> tuple[ClassRaster, dict[str, Any], Figure]:
     """Change GeoTIFF (source CRS, one pixel per chip), changed chips GeoJSON, PNG."""
@@ -309,19 +310,19 @@ def build_change_products(
     crs = _primary_crs(chip_table)
     grid = run_grid(before_run, before_plan)
     chip_size = grid.cell_size
-    tags = {"before": before_run["source"], "after": after_run["source"],
-            "before_run_id": before_run["run_id"], "after_run_id": after_run["run_id"],
+    tags = {"before": before_run.source, "after": after_run.source,
+            "before_run_id": before_run.run_id, "after_run_id": after_run.run_id,
             **{k: v for k, v in score_description(change, chip_table).items()
                if k in ("score", "threshold")},
-            "model": model_info["model"]}  # fmt: skip
+            "model": model_info.model}  # fmt: skip
     raster = change_raster(chip_table, crs, chip_size, codes, tags)
     in_crs = chip_table[chip_table["crs"] == crs]
     present = pd.Series(chip_codes(in_crs, codes)).value_counts()
     counts = {int(code): int(n) for code, n in present.items()}
     bands = scoring.bands
     imagery = [
-        _preview(before_plan, raster, f"before: {display_name(before_run['source'])}", bands),
-        _preview(after_plan, raster, f"after: {display_name(after_run['source'])}", bands),
+        _preview(before_plan, raster, f"before: {display_name(before_run.source)}", bands),
+        _preview(after_plan, raster, f"after: {display_name(after_run.source)}", bands),
     ]
     status = status_counts(chip_table)
     changed = int(chip_table["changed"].sum())
@@ -334,7 +335,7 @@ def build_change_products(
         f"cloudy {status[CLOUDY]}, one date only {status['before_only'] + status['after_only']}",
         f"chip = {grid.size:g} m"
         + (f", cells of {chip_size:g} m (overlapping windows)" if grid.overlapping else "")
-        + f"; model {model_info['model']}",
+        + f"; model {model_info.model}",
     ]
     figure = change_figure(
         raster,
@@ -343,11 +344,11 @@ def build_change_products(
         groups,
         group_colors(groups),
         imagery,
-        f"Land-use change {display_name(before_run['source'])} -> "
-        f"{display_name(after_run['source'])}",
+        f"Land-use change {display_name(before_run.source)} -> "
+        f"{display_name(after_run.source)}",
         summary,
         counts,
-        date_labels=(date_label(before_run["source"]), date_label(after_run["source"])),
+        date_labels=(date_label(before_run.source), date_label(after_run.source)),
     )
     return raster, changed_chips_geojson(chip_table), figure
 
@@ -375,7 +376,7 @@ def assess_change(
     change: ChangeSettings,
     before_plan: pd.DataFrame,
     after_plan: pd.DataFrame,
-    after_run: dict[str, Any],
+    after_run: ScoringRun,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Detection metrics against ``change.reference`` (JSON, MLflow metrics); empty without one."""
     reference = change.reference

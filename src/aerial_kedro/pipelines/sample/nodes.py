@@ -30,6 +30,7 @@ from aerial_kedro.active_learning import (
 )
 from aerial_kedro.assessment.sampling import SampleDesign, design_sample
 from aerial_kedro.chip_rows import DESCRIPTOR_COLUMNS, SCORED
+from aerial_kedro.chips.records import ScoringRun
 from aerial_kedro.geo.geojson import chips_to_geojson
 from aerial_kedro.pipelines.sample.settings import SampleSettings
 
@@ -42,14 +43,14 @@ def validate_sample_params(sample: Mapping[str, Any] | None) -> SampleSettings:
     return SampleSettings.from_params(sample)
 
 
-def mapped_chips(predictions: DataFrame, scoring_run: Mapping[str, Any]) -> DataFrame:
+def mapped_chips(predictions: DataFrame, scoring_run: ScoringRun) -> DataFrame:
     """The run's scored chips: the population the sample is drawn from."""
-    if scoring_run["kind"] != "rasters":
+    if scoring_run.is_tiles:
         raise ValueError(
-            f"score_source '{scoring_run['source']}' is plain tiles without georeference; "
+            f"score_source '{scoring_run.source}' is plain tiles without georeference; "
             "a sample design needs a scored raster source"
         )
-    run = (F.col("run_id") == scoring_run["run_id"]) & (F.col("status") == SCORED)
+    run = (F.col("run_id") == scoring_run.run_id) & (F.col("status") == SCORED)
     return predictions.where(run).select(*SAMPLE_COLUMNS)
 
 
@@ -107,7 +108,7 @@ def draw_sample(chips: DataFrame, design: SampleDesign) -> pd.DataFrame:
 
 
 def sample_products(
-    drawn: pd.DataFrame, design: SampleDesign, scoring_run: Mapping[str, Any]
+    drawn: pd.DataFrame, design: SampleDesign, scoring_run: ScoringRun
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(GeoJSON of the chips to label, the design as JSON)``. Each feature's ``class`` is empty
     for the labeller; ``stratum`` is the mapped class and ``inclusion_probability`` n_h / N_h.
@@ -129,8 +130,8 @@ def sample_products(
             stratum: drawn.loc[drawn["predicted_label"] == stratum, "chip_id"].astype(str).tolist()
             for stratum in design.n_per_stratum
         },
-        "run_id": scoring_run["run_id"],
-        "score_source": scoring_run["source"],
+        "run_id": scoring_run.run_id,
+        "score_source": scoring_run.source,
         "strata_are": "mapped classes (chips)",
         "how_to_label": "set each feature's `class`, then "
         "kedro run --pipelines=assess --params=reference_labels=<this file>,reference_class_field=class",
@@ -143,7 +144,7 @@ CANDIDATE_COLUMNS = (*SAMPLE_COLUMNS, "confidence", "rank", "distance_to_labels"
 
 def pick_training_candidates(
     predictions: DataFrame,
-    scoring_run: Mapping[str, Any],
+    scoring_run: ScoringRun,
     drawn: pd.DataFrame,
     training_chips: pd.DataFrame | None,
     settings: SampleSettings,
@@ -161,7 +162,7 @@ def pick_training_candidates(
         )
     spark = predictions.sparkSession
     chips = predictions.where(
-        (F.col("run_id") == scoring_run["run_id"]) & (F.col("status") == SCORED)
+        (F.col("run_id") == scoring_run.run_id) & (F.col("status") == SCORED)
     ).select(*SAMPLE_COLUMNS, "confidence", "probabilities", colour)
     trained = spark.createDataFrame(
         pd.DataFrame({"chip_id": _ids(training_chips)}), "chip_id string"

@@ -228,7 +228,7 @@ def score_chunks(
     featurizer_onnx: bytes,
     featurizer_spec: dict[str, Any],
     chip_plan: pd.DataFrame,
-    scoring_run: Mapping[str, Any],
+    scoring_run: ScoringRun,
     completed_chunks: dict[str, list[int]],
     settings: ScoringSettings,
     model_info: ModelDescription,
@@ -239,11 +239,8 @@ def score_chunks(
     A linear classifier (:func:`aerial_kedro.models.linear_head.head_of`) is applied inside the
     Python workers, right after the network; any other in the JVM. ``head_in_worker=False``
     keeps every model in the JVM (the benchmarks and tests compare the two).
-
-    ``scoring_run`` is read by key: a :class:`ScoringRun`, or (benchmarks/score.py) a plain
-    mapping of ``run_id``, ``n_chunks`` and optionally ``radiometry``.
     """
-    run_id, n_chunks = str(scoring_run["run_id"]), int(scoring_run["n_chunks"])
+    run_id, n_chunks = scoring_run.run_id, scoring_run.n_chunks
     done = [] if settings.restart else completed_chunks.get(run_id, [])
     todo = pending_chunks(n_chunks, done, settings.max_chunks)
     spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
@@ -281,7 +278,7 @@ def score_chunks(
                 "threads": threads,
                 "max_empty_fraction": settings.max_empty_fraction,
                 "bands": settings.bands,
-                "radiometry": scoring_run.get("radiometry"),
+                "radiometry": scoring_run.radiometry.to_dict() if scoring_run.radiometry else None,
             }
             names: dict[str, Any] = {
                 "model_name": model_info.model,
