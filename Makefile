@@ -8,12 +8,14 @@ export KEDRO_DISABLE_TELEMETRY := true
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup data demo train score bench test test-fast lint viz clean jars azurite-install azurite runs mlflow-ui
+.PHONY: setup data demo train score bench test test-fast lint viz clean jars azurite-install azurite runs mlflow-ui jvm-archive
 
+# uv installs the same packages as pip (same resolution, checked package for package) in a third of
+# the time (28 s against 76 s from PyPI without a cache): the first step of every fresh machine and CI.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
 	touch $@
 
 setup: $(STAMP)
@@ -61,9 +63,21 @@ bench: setup
 # Test JVMs (Spark drivers started by the tests and their `kedro run`s) live seconds to minutes on
 # two cores: the client JIT alone and the serial collector leave the cores to the work (a score run
 # of 60 chips: 42 s instead of 54 s). Speed only; users' runs keep the JVM defaults.
-TEST_JVM := SPARK_SUBMIT_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# They also map a class-data-sharing archive of the classes a Spark driver loads (made once by
+# scripts/spark_class_archive.py, JDK 13+ dynamic CDS) instead of reading them from ~250 jars: a
+# local Spark session starts in 3.9 s instead of 6.4 s; the CLI, quiet-run and run-log tests take
+# 157 s instead of 180 s. A missing or stale archive only costs that time (its warnings are off).
+JVM_FAST := -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:cds=off,cds+dynamic=off
+CDS_ARCHIVE := $(CURDIR)/.cache/spark-cds.jsa
+TEST_JVM := SPARK_SUBMIT_OPTS="$(JVM_FAST) -XX:SharedArchiveFile=$(CDS_ARCHIVE)"
 
-test: data jars azurite-install
+jvm-archive: $(CDS_ARCHIVE)
+
+$(CDS_ARCHIVE): $(STAMP)
+	mkdir -p $(dir $@)
+	SPARK_SUBMIT_OPTS="$(JVM_FAST) -XX:ArchiveClassesAtExit=$@" $(BIN)/python scripts/spark_class_archive.py
+
+test: data jars azurite-install jvm-archive
 	$(TEST_JVM) $(BIN)/python -m pytest -q tests
 
 # The fast tier for the edit loop: domain code on small data, no pipeline runs, no servers.
