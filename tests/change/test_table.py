@@ -206,3 +206,29 @@ def test_chips_next_to_a_cloudy_chip_are_cloudy_too_with_cloud_neighbours():
     assert table.loc[table["status"] == "both_scored", "changed"].all()  # crop -> forest
     # The measured cloud fractions stay as measured.
     assert row_at(table, 1, 1)["cloud_fraction_before"] == 0.0
+
+
+def test_on_a_date_with_clouds_a_few_cloud_like_pixels_make_a_chip_cloudy():
+    """A 5 x 5 scene whose before date has one chip 60 % cloud (4 % of the chips) and one chip 5 %
+    cloud-like far from it: with cloudy_date_share 0.02 the date is cloudy, so the 5 % chip is a
+    cloud too; in a clear scene (the 60 % chip gone) the same 5 % stays a chip to compare (roofs)."""
+    cells = [(r, c) for r in range(5) for c in range(5)]
+
+    def outcomes(big_cloud: float) -> pd.DataFrame:
+        cloud = {(0, 0): big_cloud, (4, 4): 0.05}
+        return pd.DataFrame([
+            {**outcome("before", cell, "scored", "AnnualCrop", cloud.get(cell, 0.0)),
+             **{k: v for k, v in outcome("after", cell, "scored", "AnnualCrop").items() if k != "chip_id"}}
+            for cell in cells
+        ])  # fmt: skip
+
+    criteria = ChangeCriteria(max_cloud_fraction=0.2, cloudy_date_share=0.02, cloudy_date_cloud_fraction=0.02)
+    cloudy = chip_changes(outcomes(0.6), plan(cells), plan(cells), EUROSAT_CLASSES, criteria)
+    assert set(cloudy.loc[cloudy["status"] == "cloudy", "chip_id"]) == {"32633_0_0", "32633_4_4"}
+    clear = chip_changes(outcomes(0.0), plan(cells), plan(cells), EUROSAT_CLASSES, criteria)
+    assert (clear["status"] == "both_scored").all()
+    # Off by default in code (share 1.0): only the 60 % chip is cloudy.
+    default = chip_changes(outcomes(0.6), plan(cells), plan(cells), EUROSAT_CLASSES, ChangeCriteria())
+    assert set(default.loc[default["status"] == "cloudy", "chip_id"]) == {"32633_0_0"}
+    with pytest.raises(ValueError, match="cloudy_date_share"):
+        ChangeCriteria(cloudy_date_share=1.5)

@@ -63,10 +63,13 @@ class ChangeCriteria:
     max_cloud_fraction: float = 0.2
     groups: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
     cloud_neighbours: int = 0
+    cloudy_date_share: float = 1.0
+    cloudy_date_cloud_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         check_method(self.method)
-        for name in ("threshold", "confidence_floor", "max_cloud_fraction"):
+        for name in ("threshold", "confidence_floor", "max_cloud_fraction", "cloudy_date_share",
+                     "cloudy_date_cloud_fraction"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: {value} is outside [0, 1]")
@@ -165,8 +168,10 @@ def chip_changes(
     table["status_after"] = _date_status(table, "after", set(after_plan["chip_id"]))
     cloud_b = pd.to_numeric(table["cloud_fraction_before"], errors="coerce")
     cloud_a = pd.to_numeric(table["cloud_fraction_after"], errors="coerce")
-    cloudy = (cloud_b > criteria.max_cloud_fraction) | (cloud_a > criteria.max_cloud_fraction)
-    cloudy = near_cloud(table, cloudy, criteria.cloud_neighbours)
+    cloudy = near_cloud(
+        table, cloudy_chips(cloud_b, criteria) | cloudy_chips(cloud_a, criteria),
+        criteria.cloud_neighbours,
+    )  # fmt: skip
     table["status"] = combined_status(table["status_before"], table["status_after"], cloudy)
     for date in DATES:
         label = table[f"predicted_label_{date}"].astype(object)
@@ -193,6 +198,18 @@ def chip_changes(
     for date in DATES:
         table[f"probabilities_{date}"] = _named(table[f"probabilities_{date}"], classes)
     return table[list(CHIP_TABLE_COLUMNS)]
+
+
+def cloudy_chips(cloud: pd.Series, criteria: ChangeCriteria) -> pd.Series:
+    """One date's cloudy chips: cloud-like pixels over ``max_cloud_fraction`` of the chip, or,
+    on a date with clouds (at least ``cloudy_date_share`` of its measured chips that cloudy),
+    over ``cloudy_date_cloud_fraction``: there a few white pixels are cloud, with thin cloud and
+    shadow around them, not the bright roofs or sand they are in a clear scene."""
+    over = cloud > criteria.max_cloud_fraction
+    measured = int(cloud.notna().sum())
+    if measured and over.sum() / measured >= criteria.cloudy_date_share:
+        over = over | (cloud > criteria.cloudy_date_cloud_fraction)
+    return over
 
 
 def near_cloud(table: pd.DataFrame, cloudy: pd.Series, radius: int) -> pd.Series:
@@ -311,4 +328,8 @@ def criteria_from_params(params: Mapping[str, Any]) -> ChangeCriteria:
         max_cloud_fraction=float(params["max_cloud_fraction"]),
         groups=dict(params["groups"]) if params.get("groups") is not None else dict(DEFAULT_GROUPS),
         cloud_neighbours=int(params.get("cloud_neighbours") or 0),
+        cloudy_date_share=float(params.get("cloudy_date_share", 1.0)),
+        cloudy_date_cloud_fraction=float(
+            params.get("cloudy_date_cloud_fraction", params["max_cloud_fraction"])
+        ),
     )

@@ -218,6 +218,8 @@ def summarize_transitions(
         **score_description(change, chip_table),
         "require_class_change": change.require_class_change,
         "max_cloud_fraction": change.max_cloud_fraction,
+        "cloudy_date_share": change.cloudy_date_share,
+        "cloudy_date_cloud_fraction": change.cloudy_date_cloud_fraction,
         "cloud_neighbours": change.cloud_neighbours,
         "cloud_fraction_measured": bool(chip_table["cloud_fraction_before"].notna().any()),
         **summary,

@@ -147,6 +147,8 @@ class ChangeSettings(BaseModel):
     confidence_floor: Fraction
     max_cloud_fraction: Fraction
     cloud_neighbours: Annotated[int, Field(ge=0), Says("'{value}' is not an integer >= 0")] = 0
+    cloudy_date_share: Fraction = 1.0
+    cloudy_date_cloud_fraction: Fraction = 0.2
     score: str = Field(default=None, validate_default=True)
     appearance: AppearanceSettings = Field(default=None, validate_default=True)
     require_class_change: Flag
