@@ -23,14 +23,17 @@ import rasterio
 from azure.storage.blob import ContainerClient
 from blob.azurite import HADOOP_AZURE_JARS, Azurite, require
 from conftest import CZECH_SCENE as SCENE
-from conftest import make_project_copy, run_kedro, versioned_blob
+from conftest import copy_sample_tiles, crop_raster, make_project_copy, run_kedro, versioned_blob
 from PIL import Image
 
 pytestmark = pytest.mark.slow
 
 TILES_URL = "wasb://raw@devstoreaccount1.blob.localhost/eurosat-sample"
-# Fewer trees than conf/base (150) keep this test short; the blob I/O is the same.
+# Fewer trees than conf/base (150), 20 tiles of each class (40 held out) and the scene's
+# top-left 10 x 6 chips under the scene's own name keep this test short; the blob I/O is the same.
 SMALL_FOREST = {"random_forest.classifier.hyperparameters.numTrees": 20}
+TILES_PER_CLASS, N_TILES, N_TEST = 20, 200, 40
+SCENE_CHIPS = 60
 
 
 def blob_cli(connection_string: str, *args: str) -> str:
@@ -78,14 +81,18 @@ def executor_environment(spark, **variables: str) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def azurite_runs(tmp_path_factory, spark, sample_tiles) -> Iterator[tuple[Azurite, Path]]:
-    """Stage the 300-tile sample and the Czech scene with the upload CLI, then run `train` and
+    """Stage sample tiles and (part of) the Czech scene with the upload CLI, then run `train` and
     `score` in a project copy; nothing is written to the local disk."""
     require(HADOOP_AZURE_JARS, "bash scripts/fetch_jars.sh")
     root = tmp_path_factory.mktemp("azurite-runs")
+    classes = sorted(path.name for path in sample_tiles.iterdir() if path.is_dir())
+    copy_sample_tiles(sample_tiles, root / "tiles", dict.fromkeys(classes, TILES_PER_CLASS))
+    (root / "scene").mkdir()
+    scene = crop_raster(SCENE, root / "scene" / SCENE.name, 640, 384)
     server = Azurite.start(root / "azurite")
     try:
-        blob_cli(server.connection_string, "upload", str(sample_tiles), "raw/eurosat-sample")
-        blob_cli(server.connection_string, "upload", str(SCENE), "raw/rasters")
+        blob_cli(server.connection_string, "upload", str(root / "tiles"), "raw/eurosat-sample")
+        blob_cli(server.connection_string, "upload", str(scene), "raw/rasters")
         blob_cli(server.connection_string, "mkcontainer", "aerial")
         project = make_project_copy(root / "project")
         assert (project / "conf" / "azurite" / "globals.yml").is_file()
@@ -113,7 +120,7 @@ def test_metrics_summary_in_blob(outputs):
     assert summary["featurizer"] == "efficientnet_lite0"
     assert summary["data_source"] == TILES_URL
     for model in ("logistic_regression", "random_forest"):
-        assert summary[model]["n_test"] == 60
+        assert summary[model]["n_test"] == N_TEST
         assert summary[model]["accuracy"] > 0.5, summary[model]  # chance: 0.1
         assert len(summary[model]["per_class"]) == 10
 
@@ -133,14 +140,14 @@ def test_features_are_parquet_blobs_partitioned_by_featurizer(outputs):
     parts = [blob.name for blob in outputs.list_blobs(name_starts_with=prefix) if blob.name.endswith(".parquet")]
     assert parts
     tables = [pq.read_table(io.BytesIO(outputs.download_blob(name).readall())) for name in parts]
-    assert sum(table.num_rows for table in tables) == 300
+    assert sum(table.num_rows for table in tables) == N_TILES
     first = tables[0].to_pylist()[0]
     assert len(first["features"]) == 1968 and first["split"] in ("train", "test")
 
 
 def test_reports_featurizer_and_intermediate_data_in_blob(outputs, azurite_runs):
     confusion = read_json(outputs, "08_reporting/logistic_regression/confusion_matrix.json")
-    assert sum(map(sum, confusion["matrix"])) == 60
+    assert sum(map(sum, confusion["matrix"])) == N_TEST
     with Image.open(io.BytesIO(outputs.download_blob("08_reporting/random_forest/confusion_matrix.png").readall())) as png:
         assert png.format == "PNG" and png.width > 400
     featurizers = {blob.name for blob in outputs.list_blobs(name_starts_with="06_models/featurizers/")}
@@ -157,11 +164,12 @@ def test_reports_featurizer_and_intermediate_data_in_blob(outputs, azurite_runs)
 
 def test_score_of_the_czech_scene_read_from_blob(outputs):
     shares = read_json(outputs, "08_reporting/maps/czech_s2_tci_20220319/class_shares.json")
-    assert shares["chips"] == {"planned": 486, "scored": 486, "empty": 0, "unreadable": 0, "pending": 0}
+    n = SCENE_CHIPS
+    assert shares["chips"] == {"planned": n, "scored": n, "empty": 0, "unreadable": 0, "pending": 0}
     assert shares["source"] == "/vsiaz/raw/rasters/czech_s2_tci_20220319.tif"
-    assert shares["complete"] and shares["chips"]["scored"] == 486
+    assert shares["complete"] and shares["chips"]["scored"] == n
     chips = read_json(outputs, "08_reporting/maps/czech_s2_tci_20220319/land_use_chips.geojson")
-    assert len(chips["features"]) == 486
+    assert len(chips["features"]) == n
     with rasterio.MemoryFile(outputs.download_blob("08_reporting/maps/czech_s2_tci_20220319/land_use_classes.tif").readall()) as memory:
         with memory.open() as classes:
             assert classes.crs.to_epsg() == 32633 and classes.count == 1

@@ -1,5 +1,7 @@
 """A `kedro run` prints our progress and nothing from third parties: no Python warning, no
-Spark banner or JVM chatter; a JVM warning or error that is not known chatter still shows."""
+Spark banner or JVM chatter; a JVM warning or error that is not known chatter still shows.
+Whole runs are checked where they already run (tests/integration/test_run_log.py: a train-side
+and an assess run); here, the filters themselves."""
 
 from __future__ import annotations
 
@@ -8,18 +10,11 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, SAMPLE_TILES, make_project_copy
+from conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
-
-KEDRO = Path(sys.executable).with_name("kedro")
-# A warning line: Python's "UserWarning: ...", logging's "WARNING", log4j's "WARN".
-WARNING_LINE = re.compile(r"Warning\b|\bWARN(ING)?\b")
-OURS = re.compile(r"\baerial_kedro[.\w]*:")
-
 
 def run_env() -> dict[str, str]:
     """The environment the Makefile sets for `kedro run` (no PYTHONWARNINGS of the caller's)."""
@@ -30,36 +25,6 @@ def run_env() -> dict[str, str]:
         PYSPARK_PYTHON=sys.executable,
     )
     return env
-
-
-def third_party_noise(output: str) -> list[str]:
-    """Lines a user would read as a third party's warning or chatter."""
-    return [
-        line
-        for line in output.splitlines()
-        if (WARNING_LINE.search(line) and not OURS.search(line))
-        or "Setting default log level" in line
-        or line.startswith("  ")  # the source line Python prints under a warning
-    ]
-
-
-def test_ingestion_run_prints_no_third_party_warning(tmp_path):
-    project = make_project_copy(tmp_path / "project")
-    result = subprocess.run(
-        [str(KEDRO), "run", "--pipelines=ingestion", f"--params=tiles_dir={SAMPLE_TILES}"],
-        cwd=project,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    assert third_party_noise(output) == []
-    # Our own progress (and Kedro's) still shows.
-    assert re.search(r"INFO +aerial_kedro\.hooks: Spark \d", output)
-    assert re.search(r"INFO +aerial_kedro\.pipelines\.ingestion\.nodes: ", output)
-    assert "Pipeline execution completed successfully" in output
 
 
 JVM_PROBE = textwrap.dedent(

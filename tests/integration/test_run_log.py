@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import PASSENGER_MODELS, SHARED_DATA, make_project_copy
 from mlflow.tracking import MlflowClient
+from run_output import third_party_noise
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +98,14 @@ def braces(path: str) -> list[str]:
 
 
 def assert_readable(output: str) -> None:
+    """Nothing from third parties (no Python warning, Spark banner or JVM chatter), none of the
+    lines nobody reads, and our own progress (and Kedro's) still shows."""
+    assert third_party_noise(output) == []
     for text in NOT_READ:
         assert text not in output, [line for line in output.splitlines() if text in line]
+    assert re.search(r"INFO +aerial_kedro\.hooks: Spark \d", output)
+    assert re.search(r"INFO +aerial_kedro\.pipelines\.\w+\.nodes: ", output)
+    assert "Pipeline execution completed successfully" in output
 
 
 def test_fits_beat_and_the_train_side_summary_gives_accuracy_paths_and_mlflow_run(project):
