@@ -12,10 +12,14 @@ export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
 # uv installs the same packages as pip (same resolution, checked package for package) in a third of
 # the time (28 s against 76 s from PyPI without a cache): the first step of every fresh machine and CI.
+# Bytecode is compiled at install (pip does it, uv only when asked): where PYTHONDONTWRITEBYTECODE is
+# set, as on this machine kind, nothing else ever writes it and every process would compile each module
+# it imports again (a `kedro run`'s imports: 6.3 s instead of 3.0; CLI and own-class tests 192 -> 112 s).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]"
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 setup: $(STAMP)
