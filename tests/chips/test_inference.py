@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from aerial_kedro.chips.planning import (
     plan_records,
     plan_source,
 )
+from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.geo.chip_planning import Chip, plan_chips_from_paths
@@ -39,6 +41,7 @@ from aerial_kedro.pipelines.modeling.nodes import train_classifier
 
 PART = DATA / "rasters" / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 TILE_CLASSES = ("Forest", "Residential", "SeaLake")
+READING = ChipReading(batch_size=8, threads=1, max_empty_fraction=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +77,7 @@ def featurized(spark, plan, efficientnet_lite0) -> pd.DataFrame:
         spark.sparkContext.parallelize(plan_records(plan), 3), PLAN_SCHEMA
     )
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
-    frame = featurize_items_spark(
-        items, broadcast, spec, batch_size=8, threads=1, max_empty_fraction=0.5, bands=[1, 2, 3]
-    )
+    frame = featurize_items_spark(items, broadcast, spec, READING)
     return frame.toPandas().set_index("chip_id")
 
 
@@ -173,14 +174,13 @@ def test_classifying_in_the_worker_gives_the_jvm_rows(spark, plan, efficientnet_
     onnx = spark.sparkContext.broadcast(onnx_bytes)
     head = head_of(tile_classifier).head
     assert head is not None
-    common = {"batch_size": 8, "threads": 1, "max_empty_fraction": 0.5, "bands": [1, 2, 3]}
     names = {"model_name": "lr", "featurizer_name": "f"}
     classes = list(TILE_CLASSES)
     worker = classify_items_spark(
-        items, onnx, spark.sparkContext.broadcast(head), spec, classes=classes, **names, **common
+        items, onnx, spark.sparkContext.broadcast(head), spec, READING, classes=classes, **names
     ).toPandas().set_index("chip_id").sort_index()
     jvm = classify(
-        featurize_items_spark(items, onnx, spec, **common), predictor(tile_classifier), classes, **names
+        featurize_items_spark(items, onnx, spec, READING), predictor(tile_classifier), classes, **names
     ).toPandas().set_index("chip_id").sort_index()
 
     assert list(worker.columns) == list(jvm.columns)
@@ -239,11 +239,11 @@ def test_augmented_uint16_chips_give_eight_rows_of_their_dihedral_features(
         spark.sparkContext.parallelize(plan_records(plan), 2), PLAN_SCHEMA
     )
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
-    common = {"batch_size": 16, "threads": 1, "max_empty_fraction": 0.5, "bands": [1, 2, 3]}
+    reading = replace(READING, batch_size=16, radiometry=radiometry)
     augmented = featurize_items_spark(
-        items, broadcast, spec, radiometry=radiometry, augment=True, **common
+        items, broadcast, spec, replace(reading, augment=True)
     ).toPandas()
-    plain = featurize_items_spark(items, broadcast, spec, radiometry=radiometry.to_dict(), **common)
+    plain = featurize_items_spark(items, broadcast, spec, reading)
     plain = plain.toPandas().set_index("chip_id")
     assert (plain["status"] == "scored").all() and (plain["augment"] == 0).all()
     assert len(augmented) == 8 * len(plan)

@@ -14,8 +14,10 @@ from conftest import CZECH_SCENE as SCENE
 from conftest import PROJECT_ROOT, RASTERS
 
 from aerial_kedro.chips.planning import PlanSettings, plan_source, run_identity
+from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.errors import ParameterError
+from aerial_kedro.geo.radiometry import Radiometry
 
 PART = RASTERS / "czech-2x2" / "czech_s2_tci_20220319.0.tif"
 
@@ -170,3 +172,17 @@ def test_the_pipelines_no_longer_import_the_run_level_checks():
         "import aerial_kedro.pipelines.change.nodes, aerial_kedro.pipelines.featurization.nodes\n"
         "assert 'aerial_kedro.validation' not in sys.modules, 'a pipeline imports validation'"
     )
+
+
+def test_workers_read_as_the_settings_say(scoring):
+    """The one record every worker path reads by: the task's cores unless threads_per_task."""
+    radiometry = Radiometry("sentinel2_l1c", 1.0, 0.0, (0.0, 0.0, 0.0), (2500.0, 2500.0, 2500.0))
+    reading = _with(scoring, batch_size=12, bands=[3, 2, 1]).reading(4, radiometry, True)
+    assert reading == ChipReading(12, 4, 0.5, (3, 2, 1), radiometry, augment=True)
+    assert _with(scoring, threads_per_task=1).reading(4, None).threads == 1
+
+
+@pytest.mark.parametrize("fields", [{"batch_size": 0}, {"radiometry": "sentinel2_l1c"}])
+def test_a_reading_refuses_what_no_worker_could_use(fields):
+    with pytest.raises(ValueError, match="batch_size|resolve a preset"):
+        ChipReading(**{"batch_size": 8, "threads": 1, "max_empty_fraction": 0.5, **fields})

@@ -21,6 +21,7 @@ from PIL import Image
 from aerial_kedro.chip_rows import PLAN_SCHEMA
 from aerial_kedro.chips.inference import featurize_items_spark
 from aerial_kedro.chips.planning import plan_from_tiles, plan_records
+from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.decode import MAX_TILE_PIXELS, TileDecodeError, decode_tile
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
 from aerial_kedro.pipelines.ingestion.nodes import build_tile_index
@@ -113,7 +114,7 @@ def test_scoring_marks_the_bomb_unreadable_and_scores_the_rest(
 
     out = (
         featurize_items_spark(
-            items, broadcast, spec, batch_size=4, threads=1, max_empty_fraction=0.5, bands=[1, 2, 3]
+            items, broadcast, spec, ChipReading(batch_size=4, threads=1, max_empty_fraction=0.5)
         )
         .toPandas()
         .set_index("chip_id")

@@ -29,6 +29,7 @@ then rotated); otherwise ``augment`` is 0, so both share one schema.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import fsspec
@@ -49,6 +50,7 @@ from aerial_kedro.chip_rows import (
     UNREADABLE,
 )
 from aerial_kedro.chips.descriptors import colour_cells, texture_features, texture_slice
+from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.chip_planning import Chip
@@ -59,7 +61,6 @@ from aerial_kedro.geo.radiometry import (
     cloud_fraction,
     cloud_mask,
     cloud_share,
-    parse_radiometry,
     resolve_radiometry,
     stretch,
     stretched_to_uint8,
@@ -251,31 +252,15 @@ def featurize_items(
 
 
 def featurize_items_spark(
-    items: DataFrame,
-    onnx_broadcast: Broadcast,
-    spec: FeaturizerSpec,
-    *,
-    batch_size: int,
-    threads: int,
-    max_empty_fraction: float,
-    bands: Sequence[int],
-    radiometry: Radiometry | Mapping[str, Any] | str | None = None,
-    augment: bool = False,
+    items: DataFrame, onnx_broadcast: Broadcast, spec: FeaturizerSpec, reading: ChipReading
 ) -> DataFrame:
     """Plan rows -> plan rows + ``status``, ``reason``, ``augment``, ``cloud_fraction``,
-    ``features``; one ChipReader per task.
+    ``features``; one ChipReader per task, reading as ``reading`` says.
 
     ``items`` may be any rows of a plan (e.g. only the labelled chips of
-    :func:`aerial_kedro.chips.planning.plan_source`); ``radiometry`` is the plan's
-    resolved conversion, as a :class:`Radiometry`, its ``to_dict()``, a preset name, or
-    ``"auto"`` (resolved per chip from its dtype: 8-bit as is, 16-bit Sentinel-2 L1C);
-    ``None``: 8-bit sources as they are, others unreadable.
+    :func:`aerial_kedro.chips.planning.plan_source`).
     """
-    return _map_items(
-        items, onnx_broadcast, spec, None, FEATURES_SCHEMA, batch_size=batch_size,
-        threads=threads, max_empty_fraction=max_empty_fraction, bands=bands,
-        radiometry=radiometry, augment=augment,
-    )  # fmt: skip
+    return _map_items(items, onnx_broadcast, spec, None, FEATURES_SCHEMA, reading)
 
 
 def classify_items_spark(
@@ -283,28 +268,21 @@ def classify_items_spark(
     onnx_broadcast: Broadcast,
     head_broadcast: Broadcast,
     spec: FeaturizerSpec,
+    reading: ChipReading,
     *,
     classes: Sequence[str],
     model_name: str,
     featurizer_name: str,
-    batch_size: int,
-    threads: int,
-    max_empty_fraction: float,
-    bands: Sequence[int],
-    radiometry: Radiometry | Mapping[str, Any] | str | None = None,
 ) -> DataFrame:
     """Plan rows -> prediction rows, classified inside the Python worker: the rows of
     :func:`classify`, but the features never leave the worker.
 
     ``head_broadcast`` holds the model's :class:`~aerial_kedro.models.linear_head.LinearHead`
     (:func:`aerial_kedro.models.linear_head.head_of`); other arguments as
-    :func:`featurize_items_spark` and :func:`classify`.
+    :func:`featurize_items_spark` and :func:`classify`. Training augmentation does not apply.
     """
-    classified = _map_items(
-        items, onnx_broadcast, spec, head_broadcast, HEAD_SCHEMA, batch_size=batch_size,
-        threads=threads, max_empty_fraction=max_empty_fraction, bands=bands,
-        radiometry=radiometry, augment=False,
-    )  # fmt: skip
+    plain = replace(reading, augment=False)
+    classified = _map_items(items, onnx_broadcast, spec, head_broadcast, HEAD_SCHEMA, plain)
     return prediction_rows(
         classified, classes, model_name=model_name, featurizer_name=featurizer_name
     )
@@ -336,49 +314,27 @@ def apply_head(featurized: pd.DataFrame, head: LinearHead) -> pd.DataFrame:
     return out
 
 
-def _resolved_conversion(
-    radiometry: Radiometry | Mapping[str, Any] | str | None,
-) -> dict[str, Any] | str | None:
-    """The plan's conversion as plain values for a closure: None, "auto" or a ``to_dict()``."""
-    resolved: Radiometry | str | None  # None, "auto" or a Radiometry
-    if isinstance(radiometry, Mapping) and "name" in radiometry:
-        resolved = Radiometry.from_dict(radiometry)
-    elif radiometry is None or isinstance(radiometry, Radiometry):
-        resolved = radiometry
-    else:
-        resolved = parse_radiometry(radiometry)  # a preset name, "auto" or a raw mapping
-    return resolved.to_dict() if isinstance(resolved, Radiometry) else resolved
-
-
 def _map_items(
     items: DataFrame,
     onnx_broadcast: Broadcast,
     spec: FeaturizerSpec,
     head_broadcast: Broadcast | None,
     schema: str,
-    *,
-    batch_size: int,
-    threads: int,
-    max_empty_fraction: float,
-    bands: Sequence[int],
-    radiometry: Radiometry | Mapping[str, Any] | str | None,
-    augment: bool,
+    reading: ChipReading,
 ) -> DataFrame:
     spec_dict = spec.to_dict()
-    band_list = list(bands)
-    conversion = _resolved_conversion(radiometry)
 
     def infer(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         featurizer = cached_featurizer(
-            lambda: onnx_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads
+            lambda: onnx_broadcast.value, FeaturizerSpec.from_dict(spec_dict), reading.threads
         )
         head = None if head_broadcast is None else head_broadcast.value
-        to_8bit = Radiometry.from_dict(conversion) if isinstance(conversion, dict) else conversion
-        with ChipReader(bands=band_list) as reader:
+        with ChipReader(bands=list(reading.bands)) as reader:
             for frame in frames:
                 featurized = featurize_items(
-                    frame, reader, featurizer, batch_size, max_empty_fraction, to_8bit, augment
-                )
+                    frame, reader, featurizer, reading.batch_size, reading.max_empty_fraction,
+                    reading.radiometry, reading.augment,
+                )  # fmt: skip
                 yield featurized if head is None else apply_head(featurized, head)
 
     return items.mapInPandas(infer, schema)

@@ -3,9 +3,11 @@
 * :class:`ModelDescription` - the trained model pair a run scores with (``scoring.model_info``,
   built by the scoring pipeline's ``describe_model``);
 * :class:`ScoringRun` - the planned run: its id, source, what was planned and how the pixels
-  are read (``scoring.run``, built by ``plan_scoring``).
+  are read (``scoring.run``, built by ``plan_scoring``);
+* :class:`ChipReading` - how the Spark workers read and featurize a plan's items (score,
+  reference and the benchmarks alike; built by :meth:`ScoringSettings.reading`).
 
-Both travel through the catalog in memory; ``to_dict`` gives the plain dict they replaced (same
+The first two travel through the catalog in memory; ``to_dict`` gives the plain dict they replaced (same
 keys, values and key order: what reports, the run index and the STAC Item write) and
 ``from_dict`` reads one back. Readers take the fields.
 """
@@ -134,6 +136,28 @@ class ScoringRun:
             radiometry_fit=dict(fit) if fit is not None else None,
             started_at=str(data["started_at"]),
         )
+
+
+@dataclass(frozen=True)
+class ChipReading:
+    """How every worker task reads its items: ``batch_size`` items per network call,
+    ``threads`` per task, chips emptier than ``max_empty_fraction`` skipped, ``bands`` (1-based)
+    as RGB, converted to 8 bits by ``radiometry`` (a resolved :class:`Radiometry`, ``"auto"``:
+    per chip from its dtype, ``None``: 8-bit sources as they are, others unreadable). With
+    ``augment`` each readable chip also yields its 7 other dihedral transforms (training)."""
+
+    batch_size: int
+    threads: int
+    max_empty_fraction: float
+    bands: tuple[int, ...] = (1, 2, 3)
+    radiometry: Radiometry | Literal["auto"] | None = None
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.threads < 1:
+            raise ValueError(f"batch_size {self.batch_size} and threads {self.threads} must be >= 1")
+        if isinstance(self.radiometry, str) and self.radiometry != "auto":
+            raise ValueError(f"radiometry '{self.radiometry}': resolve a preset to a Radiometry first")
 
 
 def _optional_str(value: Any) -> str | None:

@@ -39,6 +39,7 @@ from aerial_kedro.chips.planning import (
     PlanSettings,
     is_gdal_path,
 )
+from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.errors import ParameterError
 from aerial_kedro.geo.band_stack import COLOURS
 from aerial_kedro.geo.grid import ChipGrid
@@ -162,6 +163,21 @@ class ScoringSettings(BaseModel):
             allow_vrt=self.allow_vrt,
             max_chips=self.max_chips or PLAN.max_chips,
             radiometry_match=self.radiometry_match,
+        )
+
+    def reading(
+        self, cpus_per_task: int, radiometry: Radiometry | None, augment: bool = False
+    ) -> ChipReading:
+        """How the workers read this scoring's items: ``radiometry`` is the plan's resolved
+        conversion (``None``: 8-bit sources as they are), ``threads_per_task`` unset = the
+        task's cores."""
+        return ChipReading(
+            batch_size=self.batch_size,
+            threads=self.threads_per_task or cpus_per_task,
+            max_empty_fraction=self.max_empty_fraction,
+            bands=tuple(self.bands),
+            radiometry=radiometry,
+            augment=augment,
         )
 
     @property

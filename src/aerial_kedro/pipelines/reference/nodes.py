@@ -29,6 +29,7 @@ from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
 from aerial_kedro.geo.label_chips import REJECTED_COLUMNS, label_planned_chips
 from aerial_kedro.geo.label_files import read_reference_labels
+from aerial_kedro.geo.radiometry import Radiometry
 from aerial_kedro.pipelines.reference.settings import ReferenceSettings
 from aerial_kedro.pipelines.reference.split import spatial_block_split
 from aerial_kedro.spark_inference import task_slots
@@ -143,6 +144,7 @@ def featurize_reference_chips(
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
     onnx_broadcast = spark.sparkContext.broadcast(featurizer_onnx)
+    conversion = Radiometry.from_dict(radiometry) if radiometry else None
     parts = []
     for split in ("train", "test"):
         rows = reference_chips[reference_chips["split"] == split]
@@ -153,17 +155,9 @@ def featurize_reference_chips(
             spark.sparkContext.parallelize(plan_records(plan), max(1, min(len(plan), 2 * slots))),
             PLAN_SCHEMA,
         )
-        featurized = featurize_items_spark(
-            items,
-            onnx_broadcast,
-            spec,
-            batch_size=settings.batch_size,
-            threads=settings.threads_per_task or cpus_per_task,
-            max_empty_fraction=settings.max_empty_fraction,
-            bands=settings.bands,
-            radiometry=radiometry or None,
-            augment=bool(reference["augment"]) and split == "train",
-        )
+        augment = bool(reference["augment"]) and split == "train"
+        reading = settings.reading(cpus_per_task, conversion, augment)
+        featurized = featurize_items_spark(items, onnx_broadcast, spec, reading)
         labels = spark.createDataFrame(
             rows[["chip_id", "label", "source_label", "split"]].astype(str)
         )

@@ -254,7 +254,7 @@ def score_chunks(
         return
     spec = FeaturizerSpec.from_dict(featurizer_spec)
     onnx_broadcast = spark.sparkContext.broadcast(featurizer_onnx)
-    threads = settings.threads_per_task or cpus_per_task
+    reading = settings.reading(cpus_per_task, scoring_run.radiometry)
     started, items_done = time.perf_counter(), 0
     run_started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     classifier = predictor(scoring_model)
@@ -273,25 +273,18 @@ def score_chunks(
             items = spark.createDataFrame(
                 spark.sparkContext.parallelize(plan_records(rows), n_tasks), PLAN_SCHEMA
             )
-            reading: dict[str, Any] = {
-                "batch_size": settings.batch_size,
-                "threads": threads,
-                "max_empty_fraction": settings.max_empty_fraction,
-                "bands": settings.bands,
-                "radiometry": scoring_run.radiometry.to_dict() if scoring_run.radiometry else None,
-            }
-            names: dict[str, Any] = {
-                "model_name": model_info.model,
-                "featurizer_name": model_info.featurizer,
-            }
             if head_broadcast is not None:
                 classified = classify_items_spark(
-                    items, onnx_broadcast, head_broadcast, spec,
-                    classes=model_info.classes, **names, **reading,
+                    items, onnx_broadcast, head_broadcast, spec, reading,
+                    classes=model_info.classes, model_name=model_info.model,
+                    featurizer_name=model_info.featurizer,
                 )  # fmt: skip
             else:
-                featurized = featurize_items_spark(items, onnx_broadcast, spec, **reading)
-                classified = classify(featurized, classifier, model_info.classes, **names)
+                featurized = featurize_items_spark(items, onnx_broadcast, spec, reading)
+                classified = classify(
+                    featurized, classifier, model_info.classes,
+                    model_name=model_info.model, featurizer_name=model_info.featurizer,
+                )  # fmt: skip
             predictions = classified.withColumn("run_id", F.lit(run_id))
             job_started = time.perf_counter()
             yield PredictionChunks(predictions, run_id, tuple(job), run_started_at)
@@ -309,7 +302,7 @@ def score_chunks(
     total = time.perf_counter() - started
     logger.info(
         "Scored %d items in %.1f s: %.1f chips/s on %d task slot(s) x %d thread(s)",
-        items_done, total, items_done / max(total, 1e-9), slots, threads,
+        items_done, total, items_done / max(total, 1e-9), slots, reading.threads,
     )  # fmt: skip
     if settings.max_chunks is not None and len(todo) < n_chunks - len(done):
         logger.warning(
