@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from aerial_kedro.geo.radiometry import Radiometry
+from aerial_kedro.geo.radiometry import AUTO, Radiometry
 
 RunKind = Literal["rasters", "tiles"]
 RUN_KINDS: tuple[RunKind, ...] = ("rasters", "tiles")
@@ -156,7 +156,7 @@ class ChipReading:
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.threads < 1:
             raise ValueError(f"batch_size {self.batch_size} and threads {self.threads} must be >= 1")
-        if isinstance(self.radiometry, str) and self.radiometry != "auto":
+        if isinstance(self.radiometry, str) and self.radiometry != AUTO:
             raise ValueError(f"radiometry '{self.radiometry}': resolve a preset to a Radiometry first")
 
 
