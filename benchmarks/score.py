@@ -161,6 +161,7 @@ def start_spark(cores: int):
             "spark.sql.execution.arrow.maxRecordsPerBatch": 2048,
             "spark.sql.sources.partitionOverwriteMode": "dynamic",
             "spark.sql.shuffle.partitions": cores * 4,
+            "spark.python.daemon.module": "aerial_kedro.spark_daemon",
         }
     )
 
@@ -364,7 +365,7 @@ def main() -> None:
     chips, plan, run = plan_all(rasters, settings, info)
     n = len(chips)
     print(
-        f"{n} chips from {len(rasters)} raster(s){f' ({args.mosaic}x{args.mosaic} mosaic VRT)' if args.mosaic else ''}; {run['n_chunks']} chunks of "
+        f"{n} chips from {len(rasters)} raster(s){f' ({args.mosaic}x{args.mosaic} mosaic VRT)' if args.mosaic else ''}; {run.n_chunks} chunks of "
         f"<= {args.chunk_size}; {args.cores} cores; load average {os.getloadavg()[0]:.1f}"
     )
     print(f"classifier {info.classifier}: {'in the Python worker, ' if choice.in_worker else 'JVM only, '}{choice.reason}")

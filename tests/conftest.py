@@ -131,6 +131,7 @@ def spark():
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.driver.memory", "4g")
+        .config("spark.python.daemon.module", "aerial_kedro.spark_daemon")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

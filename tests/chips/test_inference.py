@@ -12,7 +12,6 @@ import pytest
 import rasterio
 from conftest import SHARED_DATA as DATA
 
-from aerial_kedro.chip_rows import PLAN_SCHEMA
 from aerial_kedro.chips.inference import (
     chip_from_row,
     classify,
@@ -20,12 +19,12 @@ from aerial_kedro.chips.inference import (
     dihedral,
     featurize_items,
     featurize_items_spark,
+    plan_frame,
 )
 from aerial_kedro.chips.planning import (
     PlanSettings,
     plan_from_chips,
     plan_from_tiles,
-    plan_records,
     plan_source,
 )
 from aerial_kedro.chips.records import ChipReading
@@ -73,9 +72,7 @@ def plan(raster_with_black_corner, sample_tiles, tmp_path_factory) -> pd.DataFra
 @pytest.fixture(scope="module")
 def featurized(spark, plan, efficientnet_lite0) -> pd.DataFrame:
     onnx_bytes, spec = efficientnet_lite0
-    items = spark.createDataFrame(
-        spark.sparkContext.parallelize(plan_records(plan), 3), PLAN_SCHEMA
-    )
+    items = plan_frame(spark, plan, 3)
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
     frame = featurize_items_spark(items, broadcast, spec, READING)
     return frame.toPandas().set_index("chip_id")
@@ -170,7 +167,7 @@ def test_classifying_in_the_worker_gives_the_jvm_rows(spark, plan, efficientnet_
     rounding both keep (the head computes in float64 as the JVM does, only summing in another
     order: tests/models/test_linear_head.py)."""
     onnx_bytes, spec = efficientnet_lite0
-    items = spark.createDataFrame(spark.sparkContext.parallelize(plan_records(plan), 3), PLAN_SCHEMA)
+    items = plan_frame(spark, plan, 3)
     onnx = spark.sparkContext.broadcast(onnx_bytes)
     head = head_of(tile_classifier).head
     assert head is not None
@@ -235,9 +232,7 @@ def test_augmented_uint16_chips_give_eight_rows_of_their_dihedral_features(
 ):
     plan, radiometry = pisa_plan
     onnx_bytes, spec = efficientnet_lite0
-    items = spark.createDataFrame(
-        spark.sparkContext.parallelize(plan_records(plan), 2), PLAN_SCHEMA
-    )
+    items = plan_frame(spark, plan, 2)
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
     reading = replace(READING, batch_size=16, radiometry=radiometry)
     augmented = featurize_items_spark(

@@ -38,7 +38,7 @@ import pandas as pd
 from pyspark import Broadcast
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from aerial_kedro.chip_rows import (
@@ -50,6 +50,7 @@ from aerial_kedro.chip_rows import (
     UNREADABLE,
 )
 from aerial_kedro.chips.descriptors import colour_cells, texture_features, texture_slice
+from aerial_kedro.chips.planning import plan_records
 from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
 from aerial_kedro.featurizers.spec import FeaturizerSpec
@@ -249,6 +250,15 @@ def featurize_items(
         for (vector, _, _, _), ok in zip(results, scored, strict=True)
     ]
     return out
+
+
+def plan_frame(spark: SparkSession, plan: pd.DataFrame, n_tasks: int) -> DataFrame:
+    """Plan rows as a Spark DataFrame of :data:`PLAN_SCHEMA` in ``n_tasks`` partitions, each a
+    contiguous slice of the plan (a task's chips lie side by side: its reader opens few files)."""
+    records = plan_records(plan)
+    return spark.createDataFrame(
+        spark.sparkContext.parallelize(records, max(1, min(n_tasks, len(records)))), PLAN_SCHEMA
+    )
 
 
 def featurize_items_spark(

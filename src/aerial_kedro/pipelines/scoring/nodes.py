@@ -51,7 +51,6 @@ from aerial_kedro.chip_rows import (
     EMPTY,
     MAP_OUTCOME_COLUMNS,
     PENDING,
-    PLAN_SCHEMA,
     SCORED,
     UNREADABLE,
 )
@@ -59,6 +58,7 @@ from aerial_kedro.chips.inference import (
     classify,
     classify_items_spark,
     featurize_items_spark,
+    plan_frame,
 )
 from aerial_kedro.chips.planning import (
     describe_problems,
@@ -66,7 +66,6 @@ from aerial_kedro.chips.planning import (
     make_run_id,
     matched_radiometry,
     pending_chunks,
-    plan_records,
     plan_source,
     run_identity,
     source_slug,
@@ -270,9 +269,7 @@ def score_chunks(
         for number, job in enumerate(jobs, start=1):
             rows = chip_plan[chip_plan["chunk"].isin(job)]
             n_tasks = task_count(len(rows), slots, settings.tasks_per_slot)
-            items = spark.createDataFrame(
-                spark.sparkContext.parallelize(plan_records(rows), n_tasks), PLAN_SCHEMA
-            )
+            items = plan_frame(spark, rows, n_tasks)
             if head_broadcast is not None:
                 classified = classify_items_spark(
                     items, onnx_broadcast, head_broadcast, spec, reading,
