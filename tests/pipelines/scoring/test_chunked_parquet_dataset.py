@@ -93,3 +93,23 @@ def test_chunks_another_run_completed_meanwhile_are_not_written_again(spark, tmp
     predictions.save(late)
     assert rows_of(predictions.load()) == [("run-x", 0, "a", 1), ("run-x", 1, "b", 2)]
     assert (tmp_path / "predictions" / "_run_locks" / "run-x.lock").exists()
+
+
+def test_binary_columns_are_written_without_a_dictionary(spark, tmp_path):
+    """Per-chip bytes (change descriptors) are unique, so the writer is told not to try a dictionary
+    on binary columns (it would hash every value, then drop it). Repeated bytes show the setting
+    holds: without it they would be dictionary-encoded, as the repeated strings still are."""
+    import pyarrow.parquet as pq
+
+    rows = [(f"chip-{i}", bytes([7]) * 64, "same label", "run-x", 0) for i in range(50)]
+    frame = spark.createDataFrame(rows, "chip_id string, cells binary, label string, run_id string, chunk int")
+    ChunkedParquetDataset(filepath=str(tmp_path / "p")).save(PredictionChunks(frame, "run-x", (0,)))
+
+    encodings = {}
+    for part in (tmp_path / "p" / "run_id=run-x" / "chunk=0").glob("*.parquet"):
+        group = pq.ParquetFile(part).metadata.row_group(0)
+        for i in range(group.num_columns):
+            encodings.setdefault(group.column(i).path_in_schema, set()).update(group.column(i).encodings)
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert encodings["cells"] and not encodings["cells"] & dictionary
+    assert encodings["label"] & dictionary
