@@ -44,6 +44,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
+import yaml
 
 from aerial_kedro.chips.settings import ScoringSettings
 
@@ -54,6 +55,7 @@ DEFAULT_RASTERS = [
     RASTERS / "czech_s2_tci_20220316_cloudy.tif",
 ]
 TARGET_CHIPS = 67_000
+DAEMON_SETTING = "spark.python.daemon.module"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -161,7 +163,8 @@ def start_spark(cores: int):
             "spark.sql.execution.arrow.maxRecordsPerBatch": 2048,
             "spark.sql.sources.partitionOverwriteMode": "dynamic",
             "spark.sql.shuffle.partitions": cores * 4,
-            "spark.python.daemon.module": "aerial_kedro.spark_daemon",
+            # The worker daemon of every run (conf/base/spark.yml).
+            DAEMON_SETTING: yaml.safe_load((ROOT / "conf/base/spark.yml").read_text())[DAEMON_SETTING],
         }
     )
 

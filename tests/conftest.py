@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -107,6 +108,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 JAR_CACHE = PROJECT_ROOT / ".cache" / "jars"
+# The project's own Spark settings; the test session takes the worker daemon from them.
+PROJECT_SPARK_CONF = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "spark.yml").read_text())
+DAEMON_SETTING = "spark.python.daemon.module"
 
 
 def cached_jars() -> list[str]:
@@ -131,7 +135,7 @@ def spark():
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.driver.memory", "4g")
-        .config("spark.python.daemon.module", "aerial_kedro.spark_daemon")
+        .config(DAEMON_SETTING, PROJECT_SPARK_CONF[DAEMON_SETTING])
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -18,9 +18,8 @@ import pytest
 from conftest import copy_sample_tiles
 from PIL import Image
 
-from aerial_kedro.chip_rows import PLAN_SCHEMA
-from aerial_kedro.chips.inference import featurize_items_spark
-from aerial_kedro.chips.planning import plan_from_tiles, plan_records
+from aerial_kedro.chips.inference import featurize_items_spark, plan_frame
+from aerial_kedro.chips.planning import plan_from_tiles
 from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.decode import MAX_TILE_PIXELS, TileDecodeError, decode_tile
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
@@ -107,9 +106,7 @@ def test_scoring_marks_the_bomb_unreadable_and_scores_the_rest(
     onnx_bytes, spec = efficientnet_lite0
     paths = sorted(str(path) for path in hostile_folder.glob("*/*"))
     plan = plan_from_tiles(paths, str(hostile_folder), chunk_size=4)
-    items = spark.createDataFrame(
-        spark.sparkContext.parallelize(plan_records(plan), 2), PLAN_SCHEMA
-    )
+    items = plan_frame(spark, plan, 2)
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
 
     out = (
