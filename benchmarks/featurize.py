@@ -218,11 +218,12 @@ def spark_session(cores: int, with_synapseml: bool, arrow_batch: int | None = No
 
 def spark_seconds(spark, backend: str, paths: list[Path], onnx_bytes: bytes, spec: FeaturizerSpec, args: argparse.Namespace) -> Timing:
     from aerial_kedro.pipelines.featurization.nodes import run_backend
+    from aerial_kedro.spark_inference import spread_over
 
     def featurized(selection: list[Path]):
         tiles = spark.read.format("binaryFile").load([str(path) for path in selection]).select("path", "content")
-        partitions = args.cores * args.partitions_per_core
-        return run_backend(backend, tiles, onnx_bytes, spec, args.batch_size, 1, partitions)
+        tiles = spread_over(tiles, args.cores * args.partitions_per_core)
+        return run_backend(backend, tiles, onnx_bytes, spec, args.batch_size, 1)
 
     featurized(paths[: args.cores * args.partitions_per_core * 4]).write.format("noop").mode("overwrite").save()  # warm-up
     frame = featurized(paths)
@@ -244,9 +245,11 @@ def spark_breakdown(spark, paths: list[Path], feature_dim: int, args: argparse.N
     Each step adds one thing to the one before; differences are what that thing costs.
     """
     from aerial_kedro.featurizers.decode import decode_tile as decode
+    from aerial_kedro.spark_inference import spread_over
 
     partitions = args.cores * args.partitions_per_core
-    tiles = spark.read.format("binaryFile").load([str(path) for path in paths]).select("path", "content")
+    scanned = spark.read.format("binaryFile").load([str(path) for path in paths]).select("path", "content")
+    tiles = spread_over(scanned, partitions)
     zeros32 = np.zeros(feature_dim, np.float32)
 
     def decode_only(frames):
@@ -270,22 +273,21 @@ def spark_breakdown(spark, paths: list[Path], feature_dim: int, args: argparse.N
         frame.write.format("noop").mode("overwrite").save()
 
     def written(options: dict[str, str] | None = None) -> None:
-        frame = tiles.repartition(partitions).mapInPandas(
-            with_features(np.float32), "path string, features array<float>"
-        )
+        frame = tiles.mapInPandas(with_features(np.float32), "path string, features array<float>")
         frame.write.mode("overwrite").options(**(options or {})).parquet(str(scratch / "features.parquet"))
 
     steps = {
-        "binaryFile scan only": lambda: scan(tiles.select("path")),
-        "+ repartition (shuffle of the tile bytes)": lambda: scan(tiles.repartition(partitions).select("path")),
-        "+ Arrow in, decode in Python, path out": lambda: scan(
-            tiles.repartition(partitions).mapInPandas(decode_only, "path string")
+        "binaryFile scan only": lambda: scan(scanned.select("path")),
+        f"+ spread over {partitions} partitions (merged)": lambda: scan(tiles.select("path")),
+        "  a round-robin repartition instead (sorted, shuffled)": lambda: scan(
+            scanned.repartition(partitions).select("path")
         ),
+        "+ Arrow in, decode in Python, path out": lambda: scan(tiles.mapInPandas(decode_only, "path string")),
         f"+ {feature_dim} float32 out (array<float>)": lambda: scan(
-            tiles.repartition(partitions).mapInPandas(with_features(np.float32), "path string, features array<float>")
+            tiles.mapInPandas(with_features(np.float32), "path string, features array<float>")
         ),
         "  the same as float64 (array<double>)": lambda: scan(
-            tiles.repartition(partitions).mapInPandas(with_features(np.float64), "path string, features array<double>")
+            tiles.mapInPandas(with_features(np.float64), "path string, features array<double>")
         ),
         "+ written as Parquet (snappy)": lambda: written(),
         "  the same without dictionary encoding": lambda: written({"parquet.enable.dictionary": "false"}),

@@ -3,7 +3,7 @@ import pandas as pd
 
 from aerial_kedro.featurizers.decode import decode_tile
 from aerial_kedro.featurizers.runner import OnnxFeaturizer
-from aerial_kedro.spark_inference import featurize_tiles_spark
+from aerial_kedro.spark_inference import featurize_tiles_spark, spread_over
 
 
 def test_spark_features_equal_a_bare_onnxruntime_loop(spark, sample_tiles, efficientnet_lite0):
@@ -14,7 +14,7 @@ def test_spark_features_equal_a_bare_onnxruntime_loop(spark, sample_tiles, effic
     frame.loc[len(frame)] = ["empty.jpg", b""]
     tiles = spark.createDataFrame(frame, "tile_id string, content binary")
 
-    result = featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size=16, threads=1, num_partitions=3).toPandas()
+    result = featurize_tiles_spark(spread_over(tiles, 3), onnx_bytes, spec, batch_size=16, threads=1).toPandas()
 
     result = result.set_index("tile_id")
     assert result.loc["broken.jpg", "error"].startswith("corrupt image")
@@ -34,7 +34,7 @@ def test_progress_counter_counts_every_tile_rejected_ones_included(spark, sample
     tiles = spark.createDataFrame([(str(i), c) for i, c in enumerate(contents)], "tile_id string, content binary")
     counter = spark.sparkContext.accumulator(0)
 
-    result = featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size=8, threads=1, num_partitions=3, progress=counter)
+    result = featurize_tiles_spark(spread_over(tiles, 3), onnx_bytes, spec, batch_size=8, threads=1, progress=counter)
 
     assert result.count() == len(contents)
     assert counter.value == len(contents)
@@ -74,6 +74,29 @@ def test_a_listing_reason_rejects_the_row_unread(spark, sample_tiles, efficientn
     tiles = spark.createDataFrame(
         [("a", good, None), ("b", good, "repeat of a")], "tile_id string, content binary, reason string"
     )
-    result = featurize_tiles_spark(tiles, onnx_bytes, spec, 4, 1, 1).toPandas().set_index("tile_id")
+    result = featurize_tiles_spark(tiles.coalesce(1), onnx_bytes, spec, 4, 1).toPandas().set_index("tile_id")
     assert result.loc["a", "error"] is None and len(result.loc["a", "features"]) == 1280
     assert result.loc["b", "error"] == "repeat of a" and result.loc["b", "features"] is None
+
+
+def _physical_plan(frame) -> str:
+    return frame._jdf.queryExecution().executedPlan().toString()
+
+
+def test_a_scan_is_spread_without_moving_its_bytes_when_it_has_partitions_enough(spark, sample_tiles):
+    split_size = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "1")  # one file per scan partition
+    try:
+        scan = spark.read.format("binaryFile").load(str(sample_tiles / "Forest"))
+        assert scan.rdd.getNumPartitions() == 30
+
+        merged = spread_over(scan, 3)
+        assert merged.rdd.getNumPartitions() == 3
+        assert "Exchange" not in _physical_plan(merged) and "Coalesce 3" in _physical_plan(merged)
+        assert sorted(merged.select("path").collect()) == sorted(scan.select("path").collect())
+
+        shuffled = spread_over(scan, 32)  # too few to merge: spread by a shuffle
+        assert shuffled.rdd.getNumPartitions() == 32
+        assert "RoundRobinPartitioning" in _physical_plan(shuffled)
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", split_size)

@@ -151,10 +151,10 @@ def featurize_tiles_spark(
     spec: FeaturizerSpec,
     batch_size: int,
     threads: int,
-    num_partitions: int,
     progress: Accumulator | None = None,
 ) -> DataFrame:
-    """Run the featurizer over a DataFrame with a binary ``content`` column (plus any key columns).
+    """Run the featurizer over a DataFrame with a binary ``content`` column (plus any key columns),
+    one Python task per partition as ``tiles`` comes (spread it first: :func:`spread_over`).
 
     Returns the key columns plus ``features array<float>`` and ``error string`` (the reason a
     tile was not featurized). A string column ``reason`` among the keys (set by tile listing)
@@ -178,7 +178,22 @@ def featurize_tiles_spark(
             if progress is not None:
                 progress.add(len(frame))
 
-    return tiles.repartition(num_partitions).mapInPandas(infer, schema)
+    return tiles.mapInPandas(infer, schema)
+
+
+def spread_over(frame: DataFrame, partitions: int) -> DataFrame:
+    """``frame`` (a file scan, or any frame whose partitioning is cheap to plan) in ``partitions``
+    partitions for inference, moving no bytes when it can.
+
+    A scan with at least that many partitions is merged (``coalesce``): Spark packs a scan's
+    files by count, so the merged partitions hold about equal numbers of tiles. Only a scan
+    with fewer is shuffled: a round-robin ``repartition`` first sorts every row, tile bytes
+    included, so that a retried task gets the same rows (spark.sql.execution.sortBeforeRepartition),
+    which cost ~0.5 JVM CPU ms per tile beside a ~5 ms network (docs/performance.md).
+    """
+    if frame.rdd.getNumPartitions() >= partitions:
+        return frame.coalesce(partitions)
+    return frame.repartition(partitions)
 
 
 def task_slots(

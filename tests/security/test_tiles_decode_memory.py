@@ -85,9 +85,7 @@ def test_worker_memory_stays_bounded_over_a_batch_of_large_decodes(
 
     def run(frame):
         return (
-            featurize_tiles_spark(
-                frame, onnx_bytes, spec, batch_size=8, threads=1, num_partitions=1
-            )
+            featurize_tiles_spark(frame.coalesce(1), onnx_bytes, spec, batch_size=8, threads=1)
             .select("path", "error")
             .collect()
         )

@@ -104,13 +104,13 @@ def onnx_model(onnx_bytes: bytes, spec: FeaturizerSpec, batch_size: int) -> Any:
 
 
 def featurize_tiles_synapseml(
-    tiles: DataFrame, onnx_bytes: bytes, spec: FeaturizerSpec, batch_size: int, num_partitions: int
+    tiles: DataFrame, onnx_bytes: bytes, spec: FeaturizerSpec, batch_size: int
 ) -> DataFrame:
     """Same contract as ``spark_inference.featurize_tiles_spark``: the key columns of ``tiles``
     (all but ``content``) plus ``features array<float>`` (null when rejected) and ``error string``.
     """
     keys = [field.name for field in tiles.schema.fields if field.name != "content"]
-    prepared = with_network_input(tiles.repartition(num_partitions), spec, batch_size)
+    prepared = with_network_input(tiles, spec, batch_size)
     scored = onnx_model(onnx_bytes, spec, batch_size).transform(prepared)
     features = F.when(F.col("error").isNull(), F.col(FEATURES).cast("array<float>"))
     return scored.select(*keys, features.alias(FEATURES), "error")

@@ -19,7 +19,7 @@ from aerial_kedro.pipelines.featurization.settings import (
     FeaturizationSettings,
 )
 from aerial_kedro.progress import progress_logger
-from aerial_kedro.spark_inference import featurize_tiles_spark, task_slots
+from aerial_kedro.spark_inference import featurize_tiles_spark, spread_over, task_slots
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +63,16 @@ def featurize_tiles(
     spark = raw_tiles.sparkSession
     slots, cpus_per_task = task_slots(spark.conf.get, spark.sparkContext.defaultParallelism)
     threads = settings.threads_per_task or cpus_per_task
-    partitions = slots * settings.partitions_per_core
-    contents = raw_tiles.select(F.col("path").alias("uri"), "content")
-    # Left join: a tile listed but never scanned (Spark skips empty files) arrives with null content
-    # and is rejected as "empty file" instead of vanishing.
-    tiles = tile_index.join(contents, on="uri", how="left")
+    contents = spread_over(
+        raw_tiles.select(F.col("path").alias("uri"), "content"), slots * settings.partitions_per_core
+    )
+    tiles = indexed_contents(tile_index, contents)
 
     backend = settings.backend
     started = time.perf_counter()
     with progress_logger(spark, tile_index.count(), "featurize", counted=backend == "ort") as progress:
         results = run_backend(
-            backend, tiles, featurizer_onnx, spec, settings.batch_size, threads, partitions,
-            progress=progress.counter,
+            backend, tiles, featurizer_onnx, spec, settings.batch_size, threads, progress=progress.counter
         ).persist(StorageLevel.MEMORY_AND_DISK)
         seen = results.count()
     rejected_count = results.where(F.col("error").isNotNull()).count()
@@ -93,6 +91,18 @@ def featurize_tiles(
     return features, rejected
 
 
+def indexed_contents(tile_index: DataFrame, contents: DataFrame) -> DataFrame:
+    """Every indexed tile with its bytes (``content``), in the partitions of ``contents``.
+
+    The index is broadcast to the scan (~150 bytes a tile), so the tile bytes are never
+    shuffled. A tile listed but never scanned (Spark skips empty files) arrives with null
+    content and is rejected as "empty file" instead of vanishing.
+    """
+    scanned = contents.join(F.broadcast(tile_index), on="uri", how="inner")
+    skipped = tile_index.join(contents.select("uri"), on="uri", how="left_anti")
+    return scanned.unionByName(skipped.withColumn("content", F.lit(None).cast("binary")))
+
+
 def run_backend(
     backend: str,
     tiles: DataFrame,
@@ -100,7 +110,6 @@ def run_backend(
     spec: FeaturizerSpec,
     batch_size: int,
     threads: int,
-    num_partitions: int,
     progress: Accumulator | None = None,
 ) -> DataFrame:
     """Key columns + ``features`` + ``error`` from the chosen inference backend (lazy).
@@ -108,7 +117,7 @@ def run_backend(
     ``progress`` (ort only) is an accumulator the tasks add their tile counts to.
     """
     if backend == "ort":
-        return featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size, threads, num_partitions, progress)
+        return featurize_tiles_spark(tiles, onnx_bytes, spec, batch_size, threads, progress)
     if backend == "synapseml":
-        return featurize_tiles_synapseml(tiles, onnx_bytes, spec, batch_size, num_partitions)
+        return featurize_tiles_synapseml(tiles, onnx_bytes, spec, batch_size)
     raise ValueError(f"featurization.backend: '{backend}' is not allowed; allowed values: {', '.join(BACKENDS)}")
