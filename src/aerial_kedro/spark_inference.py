@@ -19,11 +19,11 @@ The ONNX bytes travel to executors as a broadcast variable, never as a path on t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark import Accumulator
 from pyspark.sql import DataFrame
 
@@ -102,11 +102,10 @@ def _featurize_pending(
         yield (next(vectors) if read_pixels is not None else None), cloud, status, reason
 
 
-def tile_reads(frame: pd.DataFrame) -> Iterator[ItemRead]:
-    """Lazy item reads of a frame with a ``content`` column (and optionally :data:`REJECT_COLUMN`)."""
-    rejected = frame[REJECT_COLUMN] if REJECT_COLUMN in frame.columns else None
-    for position, content in enumerate(frame["content"]):
-        reason = None if rejected is None else rejected.iloc[position]
+def tile_reads(contents: Sequence[bytes | None], listed: Sequence[str | None]) -> Iterator[ItemRead]:
+    """Lazy item reads of tile bytes; a reason ``listed`` beside a tile (:data:`REJECT_COLUMN`)
+    rejects it unread."""
+    for content, reason in zip(contents, listed, strict=True):
         if isinstance(reason, str):
             yield None, None, REJECTED, reason
         else:
@@ -131,18 +130,36 @@ def decode_batch(contents: pd.Series) -> tuple[list[np.ndarray], list[int], list
     return pixels, positions, reasons
 
 
-def featurize_frame(frame: pd.DataFrame, featurizer: OnnxFeaturizer, batch_size: int) -> pd.DataFrame:
-    """Add ``features`` (float32 list, None when not featurized) and ``error`` (the reason)
-    columns; drop ``content``."""
-    features: list[Any] = []
+def float32_lists(vectors: Sequence[np.ndarray | None]) -> pa.ListArray:
+    """One Arrow ``list<float>`` per vector (null for None), built from one flat buffer.
+
+    PySpark's pandas path (``mapInPandas``) turns every element of an array column into a Python
+    float before Arrow sees it (pyspark.sql.pandas.types, SPARK-43579): ~5 % of a featurizing
+    worker's time for 1,968 floats a tile, measured with py-spy.
+    """
+    lengths = np.array([0 if vector is None else len(vector) for vector in vectors], dtype=np.int64)
+    offsets = np.zeros(len(vectors) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    present = [vector for vector in vectors if vector is not None]
+    values = np.concatenate(present).astype(np.float32, copy=False) if present else np.zeros(0, np.float32)
+    missing = pa.array([vector is None for vector in vectors], type=pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=missing)
+
+
+def featurize_batch(batch: pa.RecordBatch, featurizer: OnnxFeaturizer, batch_size: int) -> pa.RecordBatch:
+    """``batch``'s key columns as they came, plus ``features`` (float32 list, null when not
+    featurized) and ``error`` (the reason); ``content`` dropped."""
+    names = batch.schema.names
+    contents = batch.column("content").to_pylist()
+    listed = batch.column(REJECT_COLUMN).to_pylist() if REJECT_COLUMN in names else [None] * batch.num_rows
+    vectors: list[np.ndarray | None] = []
     errors: list[str | None] = []
-    for vector, _, _, reason in infer_items(tile_reads(frame), featurizer, batch_size):
-        features.append(vector)
+    for vector, _, _, reason in infer_items(tile_reads(contents, listed), featurizer, batch_size):
+        vectors.append(vector)
         errors.append(reason)
-    out = frame.drop(columns=["content"])
-    out["features"] = features
-    out["error"] = errors
-    return out
+    keys = [name for name in names if name != "content"]
+    columns = [batch.column(name) for name in keys] + [float32_lists(vectors), pa.array(errors, pa.string())]
+    return pa.RecordBatch.from_arrays(columns, names=[*keys, "features", "error"])
 
 
 def featurize_tiles_spark(
@@ -169,16 +186,16 @@ def featurize_tiles_spark(
     schema = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in key_fields)
     schema += ", features array<float>, error string"
 
-    def infer(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def infer(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         featurizer = cached_featurizer(
             lambda: model_broadcast.value, FeaturizerSpec.from_dict(spec_dict), threads
         )
-        for frame in frames:
-            yield featurize_frame(frame, featurizer, batch_size)
+        for batch in batches:
+            yield featurize_batch(batch, featurizer, batch_size)
             if progress is not None:
-                progress.add(len(frame))
+                progress.add(batch.num_rows)
 
-    return tiles.mapInPandas(infer, schema)
+    return tiles.mapInArrow(infer, schema)
 
 
 def spread_over(frame: DataFrame, partitions: int) -> DataFrame:
