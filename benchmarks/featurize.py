@@ -240,65 +240,63 @@ def spark_seconds(spark, backend: str, paths: list[Path], onnx_bytes: bytes, spe
 
 def spark_breakdown(spark, paths: list[Path], feature_dim: int, args: argparse.Namespace, scratch: Path) -> None:
     """Spark's own CPU per tile, step by step, with a "network" that decodes the tile and returns
-    zeros: what the Spark path costs beyond the bare loop's work.
+    zeros: what the Spark path costs beyond the bare loop's work. The steps run as the pipeline
+    does (spread_over, mapInArrow, float32_lists); indented lines are the alternatives not taken.
 
     Each step adds one thing to the one before; differences are what that thing costs.
     """
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
     from aerial_kedro.featurizers.decode import decode_tile as decode
-    from aerial_kedro.spark_inference import spread_over
+    from aerial_kedro.spark_inference import float32_lists, spread_over
 
     partitions = args.cores * args.partitions_per_core
     scanned = spark.read.format("binaryFile").load([str(path) for path in paths]).select("path", "content")
     tiles = spread_over(scanned, partitions)
-    zeros32 = np.zeros(feature_dim, np.float32)
+    zeros = np.zeros(feature_dim, np.float32)
 
-    def decode_only(frames):
+    def decode_only(batches):
+        for batch in batches:
+            for content in batch.column("content").to_pylist():
+                decode(content)
+            yield pa.RecordBatch.from_arrays([batch.column("path")], names=["path"])
+
+    def with_features(batches):
+        for batch in batches:
+            for content in batch.column("content").to_pylist():
+                decode(content)
+            features = float32_lists([zeros] * batch.num_rows)
+            yield pa.RecordBatch.from_arrays([batch.column("path"), features], names=["path", "features"])
+
+    def with_features_pandas(frames):
         for frame in frames:
             for content in frame["content"]:
                 decode(content)
-            yield frame[["path"]]
-
-    def with_features(dtype):
-        zeros = zeros32.astype(dtype)
-
-        def run(frames):
-            for frame in frames:
-                for content in frame["content"]:
-                    decode(content)
-                yield frame[["path"]].assign(features=[zeros] * len(frame))
-
-        return run
+            yield frame[["path"]].assign(features=[zeros] * len(frame))
 
     def scan(frame) -> None:
         frame.write.format("noop").mode("overwrite").save()
 
-    def written(options: dict[str, str] | None = None) -> None:
-        frame = tiles.mapInPandas(with_features(np.float32), "path string, features array<float>")
-        frame.write.mode("overwrite").options(**(options or {})).parquet(str(scratch / "features.parquet"))
+    def read(frame):  # the bytes read, not only listed
+        return frame.select("path", F.length("content").alias("size"))
 
+    features_schema = "path string, features array<float>"
     steps = {
-        "binaryFile scan only": lambda: scan(scanned.select("path")),
-        f"+ spread over {partitions} partitions (merged)": lambda: scan(tiles.select("path")),
-        "  a round-robin repartition instead (sorted, shuffled)": lambda: scan(
-            scanned.repartition(partitions).select("path")
+        "binaryFile scan, bytes read": lambda: scan(read(scanned)),
+        f"+ spread over {partitions} partitions (merged)": lambda: scan(read(tiles)),
+        "  a round-robin repartition instead (sorted, shuffled)": lambda: scan(read(scanned.repartition(partitions))),
+        "+ Arrow in, decode in Python, path out": lambda: scan(tiles.mapInArrow(decode_only, "path string")),
+        f"+ {feature_dim} float32 out (one buffer + offsets)": lambda: scan(tiles.mapInArrow(with_features, features_schema)),
+        "  through mapInPandas instead (a Python float each)": lambda: scan(
+            tiles.mapInPandas(with_features_pandas, features_schema)
         ),
-        "+ Arrow in, decode in Python, path out": lambda: scan(tiles.mapInPandas(decode_only, "path string")),
-        f"+ {feature_dim} float32 out (array<float>)": lambda: scan(
-            tiles.mapInPandas(with_features(np.float32), "path string, features array<float>")
-        ),
-        "  the same as float64 (array<double>)": lambda: scan(
-            tiles.mapInPandas(with_features(np.float64), "path string, features array<double>")
-        ),
-        "+ written as Parquet (snappy)": lambda: written(),
-        "  the same without dictionary encoding": lambda: written({"parquet.enable.dictionary": "false"}),
-        "  the same uncompressed": lambda: written({"compression": "none"}),
-        "  the same, neither": lambda: written(
-            {"parquet.enable.dictionary": "false", "compression": "none"}
-        ),
+        "+ written as Parquet (snappy)": lambda: tiles.mapInArrow(with_features, features_schema)
+        .write.mode("overwrite").parquet(str(scratch / "features.parquet")),
     }
     jvm = spark.sparkContext._gateway.proc.pid
     n = len(paths)
-    steps["binaryFile scan only"]()  # warm-up: Python workers, JIT
+    steps["binaryFile scan, bytes read"]()  # warm-up: Python workers, JIT
     previous = None
     print(f"Spark's own share, a network that returns zeros (Arrow batch {spark.conf.get('spark.sql.execution.arrow.maxRecordsPerBatch')}):")
     for label, step in steps.items():

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark import Accumulator
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from aerial_kedro.chip_rows import REJECTED, SCORED, UNREADABLE
 from aerial_kedro.featurizers.decode import TileDecodeError, decode_tile
@@ -130,7 +131,7 @@ def decode_batch(contents: pd.Series) -> tuple[list[np.ndarray], list[int], list
     return pixels, positions, reasons
 
 
-def float32_lists(vectors: Sequence[np.ndarray | None]) -> pa.ListArray:
+def float32_lists(vectors: Sequence[np.ndarray | None], list_type: pa.ListType | None = None) -> pa.ListArray:
     """One Arrow ``list<float>`` per vector (null for None), built from one flat buffer.
 
     PySpark's pandas path (``mapInPandas``) turns every element of an array column into a Python
@@ -143,7 +144,28 @@ def float32_lists(vectors: Sequence[np.ndarray | None]) -> pa.ListArray:
     present = [vector for vector in vectors if vector is not None]
     values = np.concatenate(present).astype(np.float32, copy=False) if present else np.zeros(0, np.float32)
     missing = pa.array([vector is None for vector in vectors], type=pa.bool_())
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), mask=missing)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(values), type=list_type or pa.list_(pa.float32()), mask=missing
+    )
+
+
+def arrow_schema(spark: SparkSession, ddl: str) -> pa.Schema:
+    """The Arrow schema Spark expects back from a ``mapInArrow`` returning ``ddl`` (built on the
+    driver: parsing DDL needs the JVM)."""
+    return to_arrow_schema(spark.createDataFrame([], ddl).schema)
+
+
+def arrow_batch(frame: pd.DataFrame, schema: pa.Schema) -> pa.RecordBatch:
+    """``frame``'s columns as an Arrow batch of ``schema``; float lists from one flat buffer
+    (:func:`float32_lists`), not element by element as ``mapInPandas`` converts them."""
+    columns = []
+    for field in schema:
+        values = frame[field.name]
+        if pa.types.is_list(field.type) and pa.types.is_float32(field.type.value_type):
+            columns.append(float32_lists(list(values), field.type))
+        else:
+            columns.append(pa.Array.from_pandas(values, type=field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def featurize_batch(batch: pa.RecordBatch, featurizer: OnnxFeaturizer, batch_size: int) -> pa.RecordBatch:

@@ -35,6 +35,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark import Broadcast
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
@@ -71,6 +72,8 @@ from aerial_kedro.models.features import with_feature_vector
 from aerial_kedro.models.linear_head import LinearHead
 from aerial_kedro.spark_inference import (
     ItemRead,
+    arrow_batch,
+    arrow_schema,
     cached_featurizer,
     infer_items,
     read_tile_bytes,
@@ -333,21 +336,23 @@ def _map_items(
     reading: ChipReading,
 ) -> DataFrame:
     spec_dict = spec.to_dict()
+    out_schema = arrow_schema(items.sparkSession, schema)
 
-    def infer(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def infer(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         featurizer = cached_featurizer(
             lambda: onnx_broadcast.value, FeaturizerSpec.from_dict(spec_dict), reading.threads
         )
         head = None if head_broadcast is None else head_broadcast.value
         with ChipReader(bands=list(reading.bands)) as reader:
-            for frame in frames:
+            for batch in batches:
                 featurized = featurize_items(
-                    frame, reader, featurizer, reading.batch_size, reading.max_empty_fraction,
-                    reading.radiometry, reading.augment,
+                    batch.to_pandas(), reader, featurizer, reading.batch_size,
+                    reading.max_empty_fraction, reading.radiometry, reading.augment,
                 )  # fmt: skip
-                yield featurized if head is None else apply_head(featurized, head)
+                rows = featurized if head is None else apply_head(featurized, head)
+                yield arrow_batch(rows, out_schema)
 
-    return items.mapInPandas(infer, schema)
+    return items.mapInArrow(infer, schema)
 
 
 def entropy(probabilities: Column) -> Column:
