@@ -104,19 +104,33 @@ def expected_pipelines() -> dict[str, tuple[set[str], Counter]]:
     }
 
 
-def graph_labels(page, base: str, pipeline: str, expand: bool) -> list[tuple[str, str]]:
-    """(kind, label) of every node drawn in the flowchart of one pipeline."""
+def graph_labels(page, base: str, pipeline: str, expand: bool, drawn) -> list[tuple[str, str]]:
+    """(kind, label) of every node drawn in the flowchart of one pipeline, read again until
+    ``drawn(labels)`` holds or 60 s have passed: kedro-viz may draw the default pipeline before
+    the one in the URL (a fixed wait lost that race on a busy machine)."""
     page.goto(f"{base}/?pid={pipeline}&expandAllPipelines={'true' if expand else 'false'}")
     page.wait_for_selector(".pipeline-node", timeout=60_000)
-    page.wait_for_timeout(1000)  # layout settles
     dismiss = page.get_by_role("button", name="Dismiss")  # "new version" banner, when shown
     if dismiss.count():
         dismiss.first.click()
-    return page.evaluate(
-        """() => Array.from(document.querySelectorAll('.pipeline-node')).map(node => [
-               node.getAttribute('class').replace('pipeline-node pipeline-node--', ''),
-               node.textContent.trim()])"""
-    )
+    deadline = time.monotonic() + 60
+    while True:
+        page.wait_for_timeout(500)  # layout settles
+        labels = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.pipeline-node')).map(node => [
+                   node.getAttribute('class').replace('pipeline-node pipeline-node--', ''),
+                   node.textContent.trim()])"""
+        )
+        if drawn(labels) or time.monotonic() > deadline:
+            return labels
+
+
+def modular(labels: list[tuple[str, str]]) -> set[str]:
+    return {label for kind, label in labels if kind == "modularPipeline"}
+
+
+def tasks(labels: list[tuple[str, str]]) -> Counter[str]:
+    return Counter(label for kind, label in labels if kind == "task")
 
 
 def test_api_lists_every_registered_pipeline(viz_server):
@@ -151,10 +165,10 @@ def test_browser_shows_all_namespaces_and_nodes(viz_server, tmp_path):
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.add_init_script(NO_FEATURE_TOUR)
             for pipeline, (namespaces, nodes) in expected.items():
-                collapsed = graph_labels(page, base, pipeline, expand=False)
-                assert {label for kind, label in collapsed if kind == "modularPipeline"} == namespaces, pipeline
-                expanded = graph_labels(page, base, pipeline, expand=True)
-                assert Counter(label for kind, label in expanded if kind == "task") == nodes, pipeline
+                collapsed = graph_labels(page, base, pipeline, False, lambda drawn, n=namespaces: modular(drawn) == n)
+                assert modular(collapsed) == namespaces, pipeline
+                expanded = graph_labels(page, base, pipeline, True, lambda drawn, n=nodes: tasks(drawn) == n)
+                assert tasks(expanded) == nodes, pipeline
                 page.screenshot(path=str(tmp_path / f"kedro_viz_{pipeline}.png"))
         finally:
             browser.close()
