@@ -95,6 +95,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--tasks-per-slot",
+        type=int,
+        default=yaml.safe_load((ROOT / "conf/base/parameters_scoring.yml").read_text())["scoring"][
+            "tasks_per_slot"
+        ],
+        help="scoring.tasks_per_slot (default: the project's): rounds of shrinking tasks per job",
+    )
     parser.add_argument("--models", type=Path, default=ROOT / "data" / "06_models")
     parser.add_argument("--featurizer", default="efficientnet_lite0")
     parser.add_argument("--model", default="logistic_regression")
@@ -178,7 +186,7 @@ def settings_for(rasters: list[Path], args: argparse.Namespace) -> ScoringSettin
         "max_empty_fraction": 0.5,
         "chunk_size": args.chunk_size,
         "chunks_per_job": None,
-        "tasks_per_slot": 2,
+        "tasks_per_slot": args.tasks_per_slot,
         "batch_size": args.batch_size,
         "threads_per_task": 1,
         "max_chunks": None,

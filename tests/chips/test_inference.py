@@ -26,6 +26,7 @@ from aerial_kedro.chips.planning import (
     plan_from_chips,
     plan_from_tiles,
     plan_source,
+    task_sizes,
 )
 from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.decode import decode_tile
@@ -72,10 +73,21 @@ def plan(raster_with_black_corner, sample_tiles, tmp_path_factory) -> pd.DataFra
 @pytest.fixture(scope="module")
 def featurized(spark, plan, efficientnet_lite0) -> pd.DataFrame:
     onnx_bytes, spec = efficientnet_lite0
-    items = plan_frame(spark, plan, 3)
+    items = plan_frame(spark, plan, task_sizes(len(plan), slots=2, tasks_per_slot=3))
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
     frame = featurize_items_spark(items, broadcast, spec, READING)
     return frame.toPandas().set_index("chip_id")
+
+
+def test_plan_frame_gives_each_task_its_contiguous_slice(spark, plan):
+    sizes = task_sizes(len(plan), slots=2, tasks_per_slot=3)
+    assert sizes == [8, 8, 4, 4, 4, 4]
+    items = plan_frame(spark, plan, sizes)
+    partitions = items.rdd.glom().map(lambda rows: [row.seq for row in rows]).collect()
+    ends = np.cumsum(sizes).tolist()
+    assert partitions == [list(range(a, b)) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    with pytest.raises(ValueError, match="do not add up to 32"):
+        plan_frame(spark, plan, [16, 15])
 
 
 def test_every_item_gets_one_row_with_a_status(plan, featurized):
@@ -167,7 +179,7 @@ def test_classifying_in_the_worker_gives_the_jvm_rows(spark, plan, efficientnet_
     rounding both keep (the head computes in float64 as the JVM does, only summing in another
     order: tests/models/test_linear_head.py)."""
     onnx_bytes, spec = efficientnet_lite0
-    items = plan_frame(spark, plan, 3)
+    items = plan_frame(spark, plan, task_sizes(len(plan), slots=2, tasks_per_slot=3))
     onnx = spark.sparkContext.broadcast(onnx_bytes)
     head = head_of(tile_classifier).head
     assert head is not None
@@ -232,7 +244,7 @@ def test_augmented_uint16_chips_give_eight_rows_of_their_dihedral_features(
 ):
     plan, radiometry = pisa_plan
     onnx_bytes, spec = efficientnet_lite0
-    items = plan_frame(spark, plan, 2)
+    items = plan_frame(spark, plan, task_sizes(len(plan), slots=2, tasks_per_slot=1))
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
     reading = replace(READING, batch_size=16, radiometry=radiometry)
     augmented = featurize_items_spark(

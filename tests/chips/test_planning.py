@@ -25,7 +25,7 @@ from aerial_kedro.chips.planning import (
     run_identity,
     source_slug,
     split_by_kind,
-    task_count,
+    task_sizes,
 )
 from aerial_kedro.geo.chip_planning import plan_chips_from_paths
 from aerial_kedro.geo.grid import ChipGrid
@@ -59,9 +59,22 @@ def test_pending_chunks_skip_completed_and_respect_max_chunks():
 def test_jobs_and_tasks():
     assert group_into_jobs([1, 2, 4, 5, 6], 2) == [[1, 2], [4, 5], [6]]
     assert group_into_jobs([], 3) == []
-    assert task_count(1000, slots=2, tasks_per_slot=2) == 4
-    assert task_count(3, slots=2, tasks_per_slot=2) == 3
-    assert task_count(0, slots=2, tasks_per_slot=2) == 1
+
+
+def test_tasks_shrink_so_the_slots_finish_together():
+    # Two rounds on two slots: four equal quarters (the default).
+    assert task_sizes(1000, slots=2, tasks_per_slot=2) == [250, 250, 250, 250]
+    # Factoring: every round gives each slot half of what is left, the last round the rest.
+    assert task_sizes(1000, slots=2, tasks_per_slot=4) == [250, 250, 125, 125, 62, 62, 63, 63]
+    assert task_sizes(100, slots=3, tasks_per_slot=3) == [16, 16, 16, 8, 8, 8, 9, 9, 10]
+    for n_items in (1, 2, 3, 7, 31, 7881):
+        for slots in (1, 2, 3):
+            sizes = task_sizes(n_items, slots=slots, tasks_per_slot=4)
+            assert sum(sizes) == n_items
+            assert min(sizes) >= 1
+            assert len(sizes) <= 4 * slots
+    assert task_sizes(3, slots=2, tasks_per_slot=4) == [1, 2]
+    assert task_sizes(0, slots=2, tasks_per_slot=2) == [0]
 
 
 def test_chip_plan_is_sorted_numbered_and_chunked(part_plan):

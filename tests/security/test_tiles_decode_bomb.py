@@ -19,7 +19,7 @@ from conftest import copy_sample_tiles
 from PIL import Image
 
 from aerial_kedro.chips.inference import featurize_items_spark, plan_frame
-from aerial_kedro.chips.planning import plan_from_tiles
+from aerial_kedro.chips.planning import plan_from_tiles, task_sizes
 from aerial_kedro.chips.records import ChipReading
 from aerial_kedro.featurizers.decode import MAX_TILE_PIXELS, TileDecodeError, decode_tile
 from aerial_kedro.pipelines.featurization.nodes import featurize_tiles
@@ -106,7 +106,7 @@ def test_scoring_marks_the_bomb_unreadable_and_scores_the_rest(
     onnx_bytes, spec = efficientnet_lite0
     paths = sorted(str(path) for path in hostile_folder.glob("*/*"))
     plan = plan_from_tiles(paths, str(hostile_folder), chunk_size=4)
-    items = plan_frame(spark, plan, 2)
+    items = plan_frame(spark, plan, task_sizes(len(plan), slots=2, tasks_per_slot=1))
     broadcast = spark.sparkContext.broadcast(onnx_bytes)
 
     out = (

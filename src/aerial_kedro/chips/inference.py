@@ -255,13 +255,18 @@ def featurize_items(
     return out
 
 
-def plan_frame(spark: SparkSession, plan: pd.DataFrame, n_tasks: int) -> DataFrame:
-    """Plan rows as a Spark DataFrame of :data:`PLAN_SCHEMA` in ``n_tasks`` partitions, each a
-    contiguous slice of the plan (a task's chips lie side by side: its reader opens few files)."""
+def plan_frame(spark: SparkSession, plan: pd.DataFrame, task_sizes: Sequence[int]) -> DataFrame:
+    """Plan rows as a Spark DataFrame of :data:`PLAN_SCHEMA`, one partition (task) per entry of
+    ``task_sizes`` (:func:`aerial_kedro.chips.planning.task_sizes`), each a contiguous slice of
+    the plan (a task's chips lie side by side: its reader opens few files)."""
     records = plan_records(plan)
-    return spark.createDataFrame(
-        spark.sparkContext.parallelize(records, max(1, min(n_tasks, len(records)))), PLAN_SCHEMA
-    )
+    if sum(task_sizes) != len(records):
+        raise ValueError(f"task sizes {list(task_sizes)} do not add up to {len(records)} plan rows")
+    ends = np.cumsum(task_sizes).tolist()
+    slices = [records[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    # One list per partition: parallelize() itself would cut the plan into equal slices.
+    tasks = spark.sparkContext.parallelize(slices, len(slices)).flatMap(lambda rows: rows)
+    return spark.createDataFrame(tasks, PLAN_SCHEMA)
 
 
 def featurize_items_spark(

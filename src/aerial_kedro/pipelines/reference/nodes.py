@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from aerial_kedro.chip_rows import SCORED
 from aerial_kedro.chips.inference import featurize_items_spark, plan_frame
-from aerial_kedro.chips.planning import plan_source
+from aerial_kedro.chips.planning import plan_source, task_sizes
 from aerial_kedro.chips.settings import ScoringSettings
 from aerial_kedro.class_schemes import map_label
 from aerial_kedro.featurizers.spec import FeaturizerSpec
@@ -151,7 +151,7 @@ def featurize_reference_chips(
         if rows.empty:
             continue
         plan = rows.assign(seq=range(len(rows)), chunk=0)
-        items = plan_frame(spark, plan, 2 * slots)
+        items = plan_frame(spark, plan, task_sizes(len(plan), slots, 2))
         augment = bool(reference["augment"]) and split == "train"
         reading = settings.reading(cpus_per_task, conversion, augment)
         featurized = featurize_items_spark(items, onnx_broadcast, spec, reading)

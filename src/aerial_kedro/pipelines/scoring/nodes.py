@@ -69,7 +69,7 @@ from aerial_kedro.chips.planning import (
     plan_source,
     run_identity,
     source_slug,
-    task_count,
+    task_sizes,
 )
 from aerial_kedro.chips.records import ModelDescription, RunKind, ScoringRun
 from aerial_kedro.chips.settings import ScoringSettings
@@ -274,8 +274,8 @@ def score_chunks(
     try:
         for number, job in enumerate(jobs, start=1):
             rows = chip_plan[chip_plan["chunk"].isin(job)]
-            n_tasks = task_count(len(rows), slots, settings.tasks_per_slot)
-            items = plan_frame(spark, rows, n_tasks)
+            sizes = task_sizes(len(rows), slots, settings.tasks_per_slot)
+            items = plan_frame(spark, rows, sizes)
             if head_broadcast is not None:
                 classified = classify_items_spark(
                     items, onnx_broadcast, head_broadcast, spec, reading,
@@ -296,7 +296,7 @@ def score_chunks(
             logger.info(
                 "Job %d/%d: chunks %d-%d, %d items in %.1f s (%.1f items/s, %d tasks)",
                 number, len(jobs), job[0], job[-1], len(rows), elapsed,
-                len(rows) / max(elapsed, 1e-9), n_tasks,
+                len(rows) / max(elapsed, 1e-9), len(sizes),
             )  # fmt: skip
     finally:
         onnx_broadcast.unpersist()
