@@ -86,7 +86,7 @@ def test_plan_frame_gives_each_task_its_contiguous_slice(spark, plan):
     partitions = items.rdd.glom().map(lambda rows: [row.seq for row in rows]).collect()
     ends = np.cumsum(sizes).tolist()
     assert partitions == [list(range(a, b)) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    with pytest.raises(ValueError, match="do not add up to 32"):
+    with pytest.raises(ValueError, match="add up to 31, not to the 32 plan rows"):
         plan_frame(spark, plan, [16, 15])
 
 

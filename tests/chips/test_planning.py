@@ -62,7 +62,7 @@ def test_jobs_and_tasks():
 
 
 def test_tasks_shrink_so_the_slots_finish_together():
-    # Two rounds on two slots: four equal quarters (the default).
+    # Two rounds on two slots: four equal quarters (what every job was before).
     assert task_sizes(1000, slots=2, tasks_per_slot=2) == [250, 250, 250, 250]
     # Factoring: every round gives each slot half of what is left, the last round the rest.
     assert task_sizes(1000, slots=2, tasks_per_slot=4) == [250, 250, 125, 125, 62, 62, 63, 63]

@@ -261,7 +261,7 @@ def plan_frame(spark: SparkSession, plan: pd.DataFrame, task_sizes: Sequence[int
     the plan (a task's chips lie side by side: its reader opens few files)."""
     records = plan_records(plan)
     if sum(task_sizes) != len(records):
-        raise ValueError(f"task sizes {list(task_sizes)} do not add up to {len(records)} plan rows")
+        raise ValueError(f"task sizes add up to {sum(task_sizes)}, not to the {len(records)} plan rows")
     ends = np.cumsum(task_sizes).tolist()
     slices = [records[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
     # One list per partition: parallelize() itself would cut the plan into equal slices.

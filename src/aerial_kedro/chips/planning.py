@@ -270,8 +270,9 @@ def task_sizes(n_items: int, slots: int, tasks_per_slot: int) -> list[int]:
 
     Factoring (Hummel, Schonberg & Flynn, CACM 1992): each round gives every slot one task of
     half the items left, the last round shares the rest equally. Chips do not all cost the same
-    (up to ~15 % between parts of one scene), so equal tasks leave one slot idle while the other
-    finishes; with shrinking tasks the slots' last ones are short and end close together.
+    (one quarter of a scene ran ~15 % cheaper per chip than another), and a slot may share its core
+    with other work, so equal tasks leave one slot idle while the other finishes; with shrinking
+    tasks the slots' last ones are short and end close together.
     ``tasks_per_slot`` = rounds: 2 gives four equal quarters on two slots; 4 gives eighths and
     sixteenths at the end. Never an empty task.
     """
