@@ -1,6 +1,7 @@
 """Throughput of the Spark scoring path against a bare loop doing the same work on the same chips and cores.
 
-    .venv/bin/python benchmarks/score.py [--cores 2] [--rounds 2] [--chunk-size 512] [--models DIR] [RASTER ...]
+    .venv/bin/python benchmarks/score.py [--cores 2] [--rounds 2] [--chunk-size 512] [--models DIR]
+        [--tasks-per-slot N] [RASTER ...]
 
 Needs the models `train` wrote under data/06_models (featurizer ONNX + spec, the classifier;
 Kedro-versioned folders are read at their newest version), or ``--models`` pointing at a copy.
@@ -8,9 +9,10 @@ Kedro-versioned folders are read at their newest version), or ``--models`` point
 * Spark paths: exactly what `kedro run --pipelines=score` runs for the chips - the
   ``score_chunks`` node's Spark jobs (each task reads its own chip windows, featurizes with
   onnxruntime and classifies) saved through ChunkedParquetDataset (Parquet partitions +
-  completion markers), on ``local[cores]`` with one onnxruntime thread per task. A linear model
-  (the default logistic regression) runs twice: classified inside the Python worker (what a run
-  does, issue 23) and in the JVM (``head_in_worker=False``, the path of every other model); the
+  completion markers), on ``local[cores]`` with one onnxruntime thread per task, each job cut
+  into shrinking tasks as ``scoring.tasks_per_slot`` says (``--tasks-per-slot 2``: equal
+  quarters, as before). A linear model (the default logistic regression) runs twice: classified
+  inside the Python worker (what a run does, issue 23) and in the JVM (``head_in_worker=False``, the path of every other model); the
   two outputs are then compared chip by chip (class and probabilities). Python workers are
   warmed up first (their start-up is reported separately).
 * ``--mosaic N``: the first raster repeated N x N in a VRT (12 x 12 of the Czech scene is
