@@ -12,9 +12,9 @@ Kedro-versioned folders are read at their newest version), or ``--models`` point
   completion markers), on ``local[cores]`` with one onnxruntime thread per task, each job cut
   into shrinking tasks as ``scoring.tasks_per_slot`` says (``--tasks-per-slot 2``: equal
   quarters, as before). A linear model (the default logistic regression) runs twice: classified
-  inside the Python worker (what a run does, issue 23) and in the JVM (``head_in_worker=False``, the path of every other model); the
-  two outputs are then compared chip by chip (class and probabilities). Python workers are
-  warmed up first (their start-up is reported separately).
+  inside the Python worker (what a run does, issue 23) and in the JVM (``head_in_worker=False``,
+  the path of every other model); the two outputs are then compared chip by chip (class and
+  probabilities). Python workers are warmed up first (their start-up is reported separately).
 * ``--mosaic N``: the first raster repeated N x N in a VRT (12 x 12 of the Czech scene is
   ~72,000 chips, the seed's county), scored for real, so the 67,000-chip time is measured
   rather than projected; ``--spark-only`` skips the bare loop there.
